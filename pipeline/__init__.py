@@ -1,0 +1,3 @@
+"""defintel: document intelligence for Türkiye–Azerbaijan defence-industry cooperation news."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,320 @@
+"""The ``defintel`` command line (contract: INTERFACE.md). Thin: parse, build Settings, call the library.
+
+Heavy modules (spaCy, torch, FAISS, trafilatura) are imported inside the commands that need them,
+so ``--help``, ``documents`` and ``entities`` start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from pipeline import __version__
+from pipeline.config import Settings, load_settings
+from pipeline.errors import DefintelError, UsageError
+
+log = logging.getLogger("pipeline")
+
+EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one line (exit 2) instead of usage + error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _global_options(p: argparse.ArgumentParser, *, suppress: bool) -> None:
+    default: Any = argparse.SUPPRESS if suppress else None
+    p.add_argument("--data-dir", default=default, help="data folder (env DEFINTEL_DATA_DIR, default ./data)")
+    p.add_argument("--config", default=default, help="TOML file overriding the shipped defaults")
+    p.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS if suppress else 0)
+    p.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS if suppress else False)
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="defintel", description="Document intelligence for Türkiye–Azerbaijan defence news.")
+    parser.add_argument("--version", action="version", version=f"defintel {__version__}")
+    _global_options(parser, suppress=False)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+
+    def command(name: str, help_: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=help_)
+        _global_options(p, suppress=True)
+        return p
+
+    p = command(
+        "ingest", "crawl + extract + index SOURCEs (URLs, HTML files, folders) or the configured sources"
+    )
+    p.add_argument("sources", nargs="*", metavar="SOURCE")
+    p.add_argument("--sources", dest="sources_file", help="sources TOML file (default corpus/sources.toml)")
+    p.add_argument("--allow-private-hosts", action="store_true", help="allow loopback/private addresses")
+    p.add_argument("--format", choices=("json", "text"), default="text")
+
+    p = command("extract", "run one document (file, URL or - for stdin) through the pipeline; writes nothing")
+    p.add_argument("source", metavar="SOURCE")
+    p.add_argument("--allow-private-hosts", action="store_true")
+    p.add_argument("--format", choices=("json",), default="json")
+
+    p = command("search", "ranked documents for a query (filters apply before ranking)")
+    p.add_argument("query", metavar="QUERY")
+    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--lang", help="comma-separated languages, e.g. tr,az")
+    p.add_argument("--entity", help="only documents mentioning this entity (any alias, any language)")
+    p.add_argument("--type", dest="agreement_type", help="only documents with an agreement of this type")
+    p.add_argument("--since", help="published on or after YYYY-MM-DD")
+    p.add_argument("--until", help="published on or before YYYY-MM-DD")
+    p.add_argument("--format", choices=("json", "table"), default="table")
+
+    p = command("documents", "every stored document with its metadata")
+    p.add_argument("--format", choices=("json", "table"), default="table")
+
+    p = command("entities", "canonical entities with mention and document counts")
+    p.add_argument("--format", choices=("json", "table"), default="table")
+
+    p = command("export-graph", "export the entity graph")
+    p.add_argument("--format", choices=("graphml", "gexf", "cytoscape", "ftm", "csv"), required=True)
+    p.add_argument(
+        "--output", required=True, help="output file (for csv: a folder for nodes.csv and edges.csv)"
+    )
+
+    p = command("app", "start the Streamlit front end")
+    p.add_argument("--port", type=int, default=8501)
+    return parser
+
+
+def _setup_logging(verbose: int, quiet: bool) -> None:
+    level = (
+        logging.WARNING
+        if quiet
+        else logging.DEBUG
+        if verbose > 1
+        else logging.INFO
+        if verbose
+        else logging.WARNING
+    )
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(level)  # some libraries force DEBUG on their own loggers at import (bm25s)
+    if level > logging.DEBUG:
+        for noisy in (
+            "httpx",
+            "httpcore",
+            "urllib3",
+            "trafilatura",
+            "htmldate",
+            "sentence_transformers",
+            "faiss",
+            "bm25s",
+        ):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {"data_dir": args.data_dir}
+    if getattr(args, "sources_file", None):
+        overrides["sources"] = args.sources_file
+    return load_settings(args.config, overrides=overrides)
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=1) + "\n")
+
+
+def _table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
+    widths = {c: min(60, max([len(c), *(len(str(r.get(c, ""))) for r in rows)])) for c in columns}
+    print("  ".join(c.ljust(widths[c]) for c in columns))
+    for r in rows:
+        print(
+            "  ".join(
+                str(r.get(c, "") if r.get(c) is not None else "")[: widths[c]].ljust(widths[c])
+                for c in columns
+            )
+        )
+
+
+def _store(settings: Settings) -> Any:
+    from pipeline.store import Store
+
+    return Store(settings.data_path, readonly=not (settings.data_path / "defintel.sqlite3").exists())
+
+
+# -- commands -----------------------------------------------------------------------------------
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.jobs import ingest
+
+    report = ingest(settings, list(args.sources), allow_private=args.allow_private_hosts)
+    out = report.as_json()
+    if args.format == "json":
+        _print_json(out)
+    else:
+        print(" ".join(f"{k}: {v}" for k, v in out.items() if k != "failures"))
+        for f in report.failures:
+            print(f"failed: {f['source']}: {f['error']}", file=sys.stderr)
+    return EXIT_PARTIAL if report.failed else EXIT_OK
+
+
+def _read_source(source: str, allow_private: bool, settings: Settings) -> Any:
+    from pipeline.crawl.fetch import Fetcher, is_url
+    from pipeline.errors import DocumentError
+    from pipeline.extract import decode_html
+    from pipeline.records import Page
+
+    try:
+        if source == "-":
+            return Page(url="stdin:", html=decode_html(sys.stdin.buffer.read()), source="-")
+        if is_url(source):
+            fetcher = Fetcher(settings.crawl, allow_private or settings.crawl.allow_private_hosts)
+            try:
+                return next(iter(fetcher.pages(source)))
+            finally:
+                fetcher.close()
+        path = Path(source)
+        if not path.is_file():
+            raise UsageError(f"no such file: {source}")
+        return Page(url=path.resolve().as_uri(), html=decode_html(path.read_bytes()), source=source)
+    except DocumentError as exc:
+        raise UsageError(f"{source}: {exc}") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {source}: {exc.strerror}") from None
+
+
+def cmd_extract(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.errors import DocumentError
+    from pipeline.extract import extract
+    from pipeline.nlp.analyze import Analyzer
+
+    page = _read_source(args.source, args.allow_private_hosts, settings)
+    try:
+        doc = extract(page)
+    except DocumentError as exc:
+        raise UsageError(f"{args.source}: {exc}") from None
+    analysis = Analyzer(settings.nlp).analyze([doc])[0]
+    _print_json(analysis.as_json())
+    return EXIT_OK
+
+
+def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.index.search import Filters, Searcher
+
+    for name in ("since", "until"):
+        value = getattr(args, name)
+        if value:
+            from datetime import date
+
+            try:
+                date.fromisoformat(value)
+            except ValueError:
+                raise UsageError(f"--{name} must be a date YYYY-MM-DD, got {value!r}") from None
+    languages = tuple(x.strip() for x in (args.lang or "").split(",") if x.strip())
+    filters = Filters(languages, args.since, args.until, args.entity, args.agreement_type)
+    store = _store(settings)
+    hits = Searcher(settings, store).search(args.query, k=args.k, filters=filters)
+    rows = [h.as_json() for h in hits]
+    if args.format == "json":
+        _print_json(rows)
+    else:
+        _table(rows, ["score", "language", "published", "title", "url"])
+    return EXIT_OK
+
+
+def cmd_documents(args: argparse.Namespace, settings: Settings) -> int:
+    rows = _store(settings).documents()
+    if args.format == "json":
+        _print_json(rows)
+    else:
+        _table(rows, ["language", "published", "title", "author", "duplicate_of"])
+    return EXIT_OK
+
+
+def cmd_entities(args: argparse.Namespace, settings: Settings) -> int:
+    rows = _store(settings).entities()
+    if args.format == "json":
+        _print_json(rows)
+    else:
+        _table(rows, ["id", "label", "canonical", "mentions", "documents"])
+    return EXIT_OK
+
+
+def cmd_export_graph(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.graph import build_graph, export, summary
+
+    g = build_graph(_store(settings))
+    path = export(g, args.format, Path(args.output))
+    s = summary(g)
+    print(f"wrote {path}: {s['nodes']} nodes, {s['edges']} edges", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_app(args: argparse.Namespace, settings: Settings) -> int:
+    app = Path(__file__).resolve().parent.parent / "app.py"
+    if not app.exists():
+        raise UsageError(f"app.py not found next to the package ({app})")
+    env = {**os.environ, "DEFINTEL_DATA_DIR": settings.data_dir}
+    if args.config:
+        env["DEFINTEL_CONFIG"] = args.config
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.port",
+        str(args.port),
+    ]
+    os.execvpe(cmd[0], cmd, env)
+
+
+COMMANDS = {
+    "ingest": cmd_ingest,
+    "extract": cmd_extract,
+    "search": cmd_search,
+    "documents": cmd_documents,
+    "entities": cmd_entities,
+    "export-graph": cmd_export_graph,
+    "app": cmd_app,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return EXIT_USAGE
+    _setup_logging(args.verbose, args.quiet)
+    try:
+        settings = _settings(args)
+        return COMMANDS[args.command](args, settings)
+    except DefintelError as exc:
+        print(f"defintel: error: {exc}", file=sys.stderr)
+        return exc.exit_code if isinstance(exc, UsageError) else EXIT_INTERNAL
+    except KeyboardInterrupt:
+        print("defintel: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as exc:
+        log.debug("internal failure", exc_info=True)
+        print(
+            f"defintel: internal error: {type(exc).__name__}: {exc} (run with -vv for details)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,187 @@
+"""One Settings object, built once: shipped TOML defaults < --config file < env < flags.
+
+Every stage receives the Settings (or the section it needs) and only reads it.
+Environment variables are named ``DEFINTEL_<KEY>`` for top-level keys and
+``DEFINTEL_<SECTION>__<KEY>`` for keys of a section (``DEFINTEL_INDEX__EMBEDDER=hashing``);
+``DEFINTEL_DATA_DIR`` is the data dir.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import UsageError
+
+ENV_PREFIX = "DEFINTEL_"
+
+
+@dataclass(frozen=True, slots=True)
+class CrawlSettings:
+    user_agent: str = "defintel/0.1"
+    timeout_s: float = 20.0
+    delay_s: float = 1.0
+    max_bytes: int = 5_000_000
+    retries: int = 2
+    allow_private_hosts: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class NlpSettings:
+    models_dir: str = "models"
+    batch_size: int = 16
+
+
+@dataclass(frozen=True, slots=True)
+class IndexSettings:
+    embedder: str = "e5-small"
+    e5_model_dir: str = "models/e5-small"
+    chunk_words: int = 160
+    rrf_k: int = 60
+    candidates: int = 100
+
+
+@dataclass(frozen=True, slots=True)
+class AppSettings:
+    page_size: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    data_dir: str = "data"
+    sources: str = "corpus/sources.toml"
+    crawl: CrawlSettings = field(default_factory=CrawlSettings)
+    nlp: NlpSettings = field(default_factory=NlpSettings)
+    index: IndexSettings = field(default_factory=IndexSettings)
+    app: AppSettings = field(default_factory=AppSettings)
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir)
+
+    @property
+    def models_path(self) -> Path:
+        return Path(self.nlp.models_dir)
+
+
+_SECTIONS: dict[str, type[Any]] = {
+    "crawl": CrawlSettings,
+    "nlp": NlpSettings,
+    "index": IndexSettings,
+    "app": AppSettings,
+}
+EMBEDDERS = ("e5-small", "hashing")
+
+
+def _defaults() -> dict[str, Any]:
+    text = resources.files("pipeline").joinpath("defaults.toml").read_text(encoding="utf-8")
+    return tomllib.loads(text)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"config file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read config file {path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"invalid TOML in config file {path}: {exc}") from None
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Any], where: str) -> None:
+    for key, value in extra.items():
+        if key in _SECTIONS:
+            if not isinstance(value, Mapping):
+                raise UsageError(f"{where}: [{key}] must be a table")
+            base.setdefault(key, {}).update(value)
+        else:
+            base[key] = value
+
+
+def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        key = name[len(ENV_PREFIX) :].lower()
+        if key in ("config", "database_url"):  # names of files/services, not settings
+            continue
+        if "__" in key:
+            section, sub = key.split("__", 1)
+            out.setdefault(section, {})[sub] = value
+        else:
+            out[key] = value
+    return out
+
+
+def _coerce(value: Any, target: Any, name: str) -> Any:
+    """Coerce env strings to the type of the default; reject wrong types from files."""
+    if isinstance(target, bool):
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            return value.lower() in ("1", "true", "yes", "on")
+    elif isinstance(target, int):
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            pass
+    elif isinstance(target, float):
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            pass
+    elif isinstance(target, str) and isinstance(value, str | Path):
+        return str(value)
+    raise UsageError(f"setting {name}: expected {type(target).__name__}, got {value!r}")
+
+
+def _build(cls: type[Any], values: Mapping[str, Any], prefix: str) -> Any:
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise UsageError(
+            f"unknown setting{'s' if len(unknown) > 1 else ''}: {', '.join(prefix + u for u in unknown)}"
+        )
+    default = cls()
+    kwargs: dict[str, Any] = {}
+    for name, value in values.items():
+        if name in _SECTIONS:
+            kwargs[name] = _build(_SECTIONS[name], value, f"{name}.")
+        else:
+            kwargs[name] = _coerce(value, getattr(default, name), prefix + name)
+    return cls(**kwargs)
+
+
+def load_settings(
+    config_file: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build the Settings: defaults, then the config file, then env, then flag overrides.
+
+    ``overrides`` uses dotted keys for sections (``{"index.embedder": "hashing"}``).
+    """
+    values = _defaults()
+    if config_file is not None:
+        _merge(values, _read_toml(Path(config_file)), str(config_file))
+    _merge(values, _from_env(os.environ if env is None else env), "environment")
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        if "." in key:
+            section, sub = key.split(".", 1)
+            values.setdefault(section, {})[sub] = value
+        else:
+            values[key] = value
+    settings: Settings = _build(Settings, values, "")
+    if settings.index.embedder not in EMBEDDERS:
+        raise UsageError(f"unknown embedder {settings.index.embedder!r} (choose from {', '.join(EMBEDDERS)})")
+    return settings

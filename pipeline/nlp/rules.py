@@ -1,0 +1,134 @@
+"""Name matching on raw text: the gazetteer and the generic rules for tr/az/en.
+
+Matching runs on the length-preserving fold of the text (``textnorm.fold``), so every span
+indexes the original string exactly. A match is the name *as written*, attached suffix included
+(``MKE'nin``, ``Azərsilahın``, ``Bakanlığına``); ``bare_end`` marks where the name itself ends.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from pipeline.nlp.registry import Registry
+from pipeline.textnorm import fold
+
+_W = r"[^\W_]"  # a letter or digit
+_SEP_SUFFIX = r"(?:['’`ʼ][^\W\d_]{1,8}|-(?:[^\W\d_]{1,5})(?![^\W_]))"
+
+
+@dataclass(frozen=True, slots=True)
+class NameMatch:
+    start: int
+    end: int
+    bare_end: int
+    label: str
+    entity_id: str | None  # registry id, or None for a rule match
+
+
+class Gazetteer:
+    """Every registry alias as one folded regex, longest alias first, with optional suffix."""
+
+    def __init__(self, registry: Registry, attached_suffixes: bool = True) -> None:
+        self.registry = registry
+        by_alias: dict[str, str] = {}
+        for alias, entity_id in registry.aliases():
+            key = fold(alias)
+            if len(key) >= 2:
+                by_alias.setdefault(key, entity_id)
+        self._by_alias = by_alias
+        names = sorted(by_alias, key=len, reverse=True)
+        # Turkish/Azerbaijani attach case endings directly ("Bakıda"); English never does.
+        attached = "|".join(re.escape(fold(s)) for s in registry.suffixes) if attached_suffixes else ""
+        suffix = f"{_SEP_SUFFIX}|(?:{attached})" if attached else _SEP_SUFFIX
+        self._pattern = re.compile(
+            rf"(?<!{_W})(?P<name>{'|'.join(re.escape(n) for n in names)})(?P<sfx>{suffix})?(?!{_W})"
+        )
+
+    def find(self, text: str) -> list[NameMatch]:
+        out = []
+        for m in self._pattern.finditer(fold(text)):
+            start, bare_end = m.start("name"), m.end("name")
+            first = text[start]
+            if not (first.isupper() or first.isdigit()):
+                continue  # names are capitalised; "ankara" in a URL slug or a common word is not one
+            entity_id = self._by_alias[m.group("name")]
+            entity = self.registry.get(entity_id)
+            label = entity.label if entity else "ORG"
+            out.append(NameMatch(start, m.end(), bare_end, label, entity_id))
+        return out
+
+
+_CAP = r"[A-ZÇĞİÖŞÜƏÂÎÛ][\w&.'’\-]*"
+_CONNECT = r"(?:ve|və|and|&|of|for)"
+_LEGAL = (
+    r"(?:A\.\s?Ş\.|AŞ|Ltd\.?\s?Şti\.?|Limited\s+Şirketi|MMC|ASC|QSC|LLC|Ltd\.?|JSC|Inc\.?|PLC|GmbH|Corp\.?|"
+    r"Holding|Holdinq|Group|Grubu|Qrupu|Sanayi(?:\s+ve\s+Ticaret)?|Sənaye|Texnologiyaları|Teknolojileri|"
+    r"Technologies|Systems|Sistemleri|Sistemləri|Industries|Zavodu|Fabrikası|Şirkəti|Şirketi|Mühendislik|"
+    r"Mühəndislik|Elektronik|Defence|Defense|Savunma)"
+)
+_ORG = re.compile(
+    rf"(?P<name>{_CAP}(?:\s+(?:{_CONNECT}\s+)?{_CAP}){{0,5}}?\s+{_LEGAL}(?:\s+(?:A\.\s?Ş\.|MMC|ASC|QSC|LLC))?)"
+    rf"(?P<sfx>{_SEP_SUFFIX})?(?![\w])"
+)
+# Role cues that precede a person's name in tr/az/en news.
+_PERSON_CUES = (
+    r"(?:Genel\s+Müdürü|Genel\s+Müdür\s+Yardımcısı|Yönetim\s+Kurulu\s+Başkanı|Başkanı|Başkan\s+Yardımcısı|"
+    r"Bakanı|Bakan\s+Yardımcısı|Müdürü|Sözcüsü|Koordinatörü|Direktörü|Büyükelçisi|Sayın|"
+    r"nazir(?:i|inin\s+müavini|\s+müavini)?|müavini|baş\s+direktoru|direktoru|icraçı\s+direktoru|sədri|"
+    r"sədrinin\s+müavini|rəhbəri|sözçüsü|səfiri|cənab|xanım|"
+    r"Minister|Deputy\s+Minister|CEO|Director|General\s+Manager|President|Chairman|spokesperson|spokesman|"
+    r"Mr\.?|Ms\.?|Mrs\.?|Dr\.?)"
+)
+_PERSON = re.compile(
+    rf"{_PERSON_CUES}\s+(?P<name>[A-ZÇĞİÖŞÜƏ][a-zçğıöşüəäâîû]+(?:\s+[A-ZÇĞİÖŞÜƏ][a-zçğıöşüəäâîû]+){{1,2}})"
+    rf"(?P<sfx>{_SEP_SUFFIX})?(?![\w])"
+)
+_LEADING_STOP = frozenset(
+    {
+        "bu",
+        "the",
+        "a",
+        "an",
+        "ve",
+        "və",
+        "and",
+        "ayrıca",
+        "həmçinin",
+        "also",
+        "yeni",
+        "new",
+        "türk",
+        "turkish",
+    }
+)
+
+
+def rule_matches(text: str, registry: Registry) -> list[NameMatch]:
+    """Organisations by legal form or industry keyword, people by role cue (names in no list)."""
+    out: list[NameMatch] = []
+    for m in _ORG.finditer(text):
+        start, bare_end = m.start("name"), m.end("name")
+        words = text[start:bare_end].split()
+        while len(words) > 2 and words[0].lower() in _LEADING_STOP:
+            start += len(words[0]) + 1
+            words = words[1:]
+        if len(words) < 2:
+            continue
+        out.append(NameMatch(start, m.end(), bare_end, "ORG", None))
+    for m in _PERSON.finditer(text):
+        name = m.group("name")
+        if registry.lookup(name) is not None:
+            continue
+        out.append(NameMatch(m.start("name"), m.end(), m.end("name"), "PERSON", None))
+    return out
+
+
+def resolve_overlaps(matches: list[NameMatch]) -> list[NameMatch]:
+    """Keep non-overlapping matches: longer first, registry matches win ties."""
+    ranked = sorted(matches, key=lambda m: (-(m.end - m.start), m.entity_id is None, m.start))
+    kept: list[NameMatch] = []
+    for m in ranked:
+        if all(m.end <= k.start or m.start >= k.end for k in kept):
+            kept.append(m)
+    return sorted(kept, key=lambda m: m.start)

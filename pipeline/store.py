@@ -1,0 +1,446 @@
+"""SQLite store: schema with named migrations, WAL mode, upserts keyed by content-derived ids."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import UsageError
+from pipeline.records import Analysis, Chunk, Entity
+
+log = logging.getLogger(__name__)
+
+DB_NAME = "defintel.sqlite3"
+
+# Named migrations, applied in order and recorded in schema_migrations. Never edit one that has
+# shipped: add a new one.
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "0001_initial",
+        """
+        CREATE TABLE documents (
+            doc_id TEXT PRIMARY KEY,
+            url TEXT NOT NULL,
+            source TEXT NOT NULL DEFAULT '',
+            language TEXT NOT NULL,
+            html_lang TEXT,
+            title TEXT NOT NULL,
+            published TEXT,
+            author TEXT,
+            text TEXT NOT NULL,
+            content_hash TEXT NOT NULL,
+            text_hash TEXT NOT NULL,
+            minhash BLOB,
+            duplicate_of TEXT,
+            first_seen TEXT NOT NULL,
+            last_seen TEXT NOT NULL
+        );
+        CREATE INDEX documents_text_hash ON documents(text_hash);
+        CREATE INDEX documents_published ON documents(published);
+        CREATE TABLE chunks (
+            chunk_id TEXT PRIMARY KEY,
+            doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
+            n INTEGER NOT NULL,
+            vec_id INTEGER NOT NULL UNIQUE,
+            text TEXT NOT NULL,
+            start INTEGER NOT NULL,
+            "end" INTEGER NOT NULL
+        );
+        CREATE INDEX chunks_doc ON chunks(doc_id);
+        CREATE TABLE entities (
+            entity_id TEXT PRIMARY KEY,
+            label TEXT NOT NULL,
+            canonical TEXT NOT NULL,
+            aliases TEXT NOT NULL DEFAULT '[]',
+            qid TEXT,
+            in_registry INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE mentions (
+            doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
+            start INTEGER NOT NULL,
+            "end" INTEGER NOT NULL,
+            text TEXT NOT NULL,
+            label TEXT NOT NULL,
+            entity_id TEXT NOT NULL,
+            PRIMARY KEY (doc_id, start, "end")
+        );
+        CREATE INDEX mentions_entity ON mentions(entity_id);
+        CREATE TABLE agreements (
+            agreement_id TEXT PRIMARY KEY,
+            doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
+            type TEXT NOT NULL,
+            parties TEXT NOT NULL,
+            party_ids TEXT NOT NULL,
+            signed TEXT,
+            amount REAL,
+            currency TEXT,
+            subject TEXT,
+            quantity TEXT,
+            local_content_pct REAL,
+            evidence_text TEXT NOT NULL,
+            evidence_start INTEGER NOT NULL,
+            evidence_end INTEGER NOT NULL
+        );
+        CREATE INDEX agreements_doc ON agreements(doc_id);
+        CREATE TABLE frontier (
+            url TEXT PRIMARY KEY,
+            source TEXT NOT NULL DEFAULT '',
+            status TEXT NOT NULL DEFAULT 'pending',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_try TEXT,
+            last_error TEXT,
+            etag TEXT,
+            last_modified TEXT,
+            final_url TEXT,
+            doc_id TEXT,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE runs (
+            run_id INTEGER PRIMARY KEY AUTOINCREMENT,
+            started TEXT NOT NULL,
+            finished TEXT,
+            report TEXT
+        );
+        """,
+    ),
+]
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class Store:
+    """The embedded store in ``<data_dir>/defintel.sqlite3``."""
+
+    def __init__(self, data_dir: Path, *, readonly: bool = False) -> None:
+        self.path = data_dir / DB_NAME
+        if readonly and not self.path.exists():
+            raise UsageError(f"no defintel store in {data_dir} (run `defintel ingest` first)")
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True)
+            # Autocommit; multi-statement units of work use atomic() with an explicit BEGIN.
+            self.db = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise UsageError(f"cannot open the store in {data_dir}: {exc}") from None
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA foreign_keys = ON")
+        if not readonly:
+            self.db.execute("PRAGMA journal_mode = WAL")
+            self.db.execute("PRAGMA synchronous = NORMAL")
+            self.migrate()
+
+    # -- schema ---------------------------------------------------------------------------
+    def migrate(self) -> list[str]:
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT)"
+        )
+        done = {r[0] for r in self.db.execute("SELECT name FROM schema_migrations")}
+        applied = []
+        for name, sql in MIGRATIONS:
+            if name in done:
+                continue
+            with self.atomic():
+                for statement in sql.split(";"):
+                    if statement.strip():
+                        self.db.execute(statement)
+                self.db.execute("INSERT INTO schema_migrations VALUES (?, ?)", (name, now()))
+            applied.append(name)
+            log.info("applied migration %s", name)
+        return applied
+
+    def migrations(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT name FROM schema_migrations ORDER BY name")]
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """One transaction: everything inside commits together or not at all."""
+        self.db.execute("BEGIN")
+        try:
+            yield
+        except BaseException:
+            self.db.rollback()
+            raise
+        else:
+            self.db.commit()
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- documents ------------------------------------------------------------------------
+    def document_state(self, doc_id: str) -> tuple[str, str | None] | None:
+        """(content_hash, duplicate_of) of a stored document, or None."""
+        row = self.db.execute(
+            "SELECT content_hash, duplicate_of FROM documents WHERE doc_id = ?", (doc_id,)
+        ).fetchone()
+        return None if row is None else (row[0], row[1])
+
+    def touch(self, doc_id: str) -> None:
+        self.db.execute("UPDATE documents SET last_seen = ? WHERE doc_id = ?", (now(), doc_id))
+
+    def find_by_text_hash(self, text_hash: str, exclude: str) -> str | None:
+        row = self.db.execute(
+            "SELECT doc_id FROM documents WHERE text_hash = ? AND doc_id != ? ORDER BY first_seen, doc_id LIMIT 1",
+            (text_hash, exclude),
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def minhashes(self, exclude: str) -> Iterator[tuple[str, bytes, str | None]]:
+        yield from self.db.execute(
+            "SELECT doc_id, minhash, published FROM documents WHERE minhash IS NOT NULL AND doc_id != ?",
+            (exclude,),
+        )
+
+    def save_analysis(
+        self,
+        analysis: Analysis,
+        *,
+        text_hash: str,
+        minhash: bytes | None,
+        duplicate_of: str | None,
+    ) -> None:
+        """Upsert a document with its mentions, agreements and entities (caller holds the transaction)."""
+        d = analysis.document
+        ts = now()
+        self.db.execute(
+            """INSERT INTO documents (doc_id, url, source, language, html_lang, title, published, author, text,
+                   content_hash, text_hash, minhash, duplicate_of, first_seen, last_seen)
+               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+               ON CONFLICT(doc_id) DO UPDATE SET url=excluded.url, source=excluded.source,
+                   language=excluded.language, html_lang=excluded.html_lang, title=excluded.title,
+                   published=excluded.published, author=excluded.author, text=excluded.text,
+                   content_hash=excluded.content_hash, text_hash=excluded.text_hash, minhash=excluded.minhash,
+                   duplicate_of=excluded.duplicate_of, last_seen=excluded.last_seen""",
+            (
+                d.doc_id,
+                d.url,
+                d.source,
+                d.language,
+                d.html_lang,
+                d.title,
+                d.published,
+                d.author,
+                d.text,
+                d.content_hash,
+                text_hash,
+                minhash,
+                duplicate_of,
+                ts,
+                ts,
+            ),
+        )
+        self.db.execute("DELETE FROM mentions WHERE doc_id = ?", (d.doc_id,))
+        self.db.executemany(
+            'INSERT OR REPLACE INTO mentions (doc_id, start, "end", text, label, entity_id) VALUES (?,?,?,?,?,?)',
+            [(d.doc_id, m.start, m.end, m.text, m.label, m.entity_id) for m in analysis.mentions],
+        )
+        self.upsert_entities(analysis.entities)
+        self.db.execute("DELETE FROM agreements WHERE doc_id = ?", (d.doc_id,))
+        self.db.executemany(
+            """INSERT OR REPLACE INTO agreements (agreement_id, doc_id, type, parties, party_ids, signed, amount,
+                   currency, subject, quantity, local_content_pct, evidence_text, evidence_start, evidence_end)
+               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+            [
+                (
+                    a.agreement_id,
+                    d.doc_id,
+                    a.type,
+                    json.dumps(list(a.parties), ensure_ascii=False),
+                    json.dumps(list(a.party_ids)),
+                    a.signed,
+                    None if a.value is None else a.value.amount,
+                    None if a.value is None else a.value.currency,
+                    a.subject,
+                    a.quantity,
+                    a.local_content_pct,
+                    a.evidence.text,
+                    a.evidence.start,
+                    a.evidence.end,
+                )
+                for a in analysis.agreements
+            ],
+        )
+
+    def upsert_entities(self, entities: Iterable[Entity]) -> None:
+        for e in entities:
+            row = self.db.execute(
+                "SELECT aliases FROM entities WHERE entity_id = ?", (e.entity_id,)
+            ).fetchone()
+            aliases = list(dict.fromkeys([*(json.loads(row[0]) if row else []), *e.aliases]))
+            self.db.execute(
+                """INSERT INTO entities (entity_id, label, canonical, aliases, qid, in_registry) VALUES (?,?,?,?,?,?)
+                   ON CONFLICT(entity_id) DO UPDATE SET label=excluded.label, canonical=excluded.canonical,
+                       aliases=excluded.aliases, qid=excluded.qid, in_registry=excluded.in_registry""",
+                (
+                    e.entity_id,
+                    e.label,
+                    e.canonical,
+                    json.dumps(aliases, ensure_ascii=False),
+                    e.qid,
+                    int(e.in_registry),
+                ),
+            )
+
+    def documents(self) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            """SELECT doc_id, url, language, title, published, author, duplicate_of, source, first_seen, last_seen
+               FROM documents ORDER BY published IS NULL, published, doc_id"""
+        )
+        return [dict(r) for r in rows]
+
+    def document(self, doc_id: str) -> dict[str, Any] | None:
+        row = self.db.execute("SELECT * FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
+        if row is None:
+            return None
+        out = dict(row)
+        out.pop("minhash", None)
+        return out
+
+    def document_meta(self, doc_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        if not doc_ids:
+            return {}
+        marks = ",".join("?" * len(doc_ids))
+        rows = self.db.execute(
+            f"SELECT doc_id, url, title, language, published FROM documents WHERE doc_id IN ({marks})",
+            list(doc_ids),
+        )
+        return {r["doc_id"]: dict(r) for r in rows}
+
+    def mentions(self, doc_id: str) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            """SELECT m.start, m."end", m.text, m.label, m.entity_id, e.canonical FROM mentions m
+               LEFT JOIN entities e USING (entity_id) WHERE m.doc_id = ? ORDER BY m.start""",
+            (doc_id,),
+        )
+        return [dict(r) for r in rows]
+
+    def agreements(self, doc_id: str | None = None) -> list[dict[str, Any]]:
+        sql = """SELECT a.*, d.url, d.title, d.language, d.published FROM agreements a
+                 JOIN documents d USING (doc_id)"""
+        params: tuple[str, ...] = ()
+        if doc_id is not None:
+            sql += " WHERE a.doc_id = ?"
+            params = (doc_id,)
+        out = []
+        for r in self.db.execute(sql + " ORDER BY d.published, a.evidence_start", params):
+            row = dict(r)
+            row["parties"] = json.loads(row["parties"])
+            row["party_ids"] = json.loads(row["party_ids"])
+            out.append(row)
+        return out
+
+    def entities(self) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            """SELECT e.entity_id AS id, e.canonical, e.label, e.aliases, e.qid, e.in_registry,
+                      COUNT(m.doc_id) AS mentions, COUNT(DISTINCT m.doc_id) AS documents
+               FROM entities e JOIN mentions m USING (entity_id)
+               GROUP BY e.entity_id ORDER BY documents DESC, mentions DESC, e.canonical"""
+        )
+        out = []
+        for r in rows:
+            row = dict(r)
+            row["aliases"] = json.loads(row["aliases"])
+            row["in_registry"] = bool(row["in_registry"])
+            out.append(row)
+        return out
+
+    def cooccurrences(self) -> list[tuple[str, str, str]]:
+        """(doc_id, entity_id, published) for every distinct entity in every document."""
+        rows = self.db.execute(
+            """SELECT DISTINCT m.doc_id, m.entity_id, d.published FROM mentions m JOIN documents d USING (doc_id)
+               ORDER BY m.doc_id, m.entity_id"""
+        )
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    # -- chunks ---------------------------------------------------------------------------
+    def replace_chunks(self, doc_id: str, chunks: Sequence[Chunk]) -> tuple[list[int], list[int]]:
+        """Store a document's chunks; return (vector ids removed, vector ids added)."""
+        old = [r[0] for r in self.db.execute("SELECT vec_id FROM chunks WHERE doc_id = ?", (doc_id,))]
+        self.db.execute("DELETE FROM chunks WHERE doc_id = ?", (doc_id,))
+        new = [vec_id(c.chunk_id) for c in chunks]
+        self.db.executemany(
+            'INSERT INTO chunks (chunk_id, doc_id, n, vec_id, text, start, "end") VALUES (?,?,?,?,?,?,?)',
+            [
+                (c.chunk_id, c.doc_id, c.n, v, c.text, c.start, c.end)
+                for c, v in zip(chunks, new, strict=True)
+            ],
+        )
+        return old, new
+
+    def chunks(self) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            'SELECT chunk_id, doc_id, n, vec_id, text, start, "end" FROM chunks ORDER BY vec_id'
+        )
+        return [dict(r) for r in rows]
+
+    def chunk_count(self) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
+
+    # -- filters --------------------------------------------------------------------------
+    def filter_doc_ids(
+        self,
+        *,
+        languages: Sequence[str] = (),
+        since: str | None = None,
+        until: str | None = None,
+        entity_ids: Sequence[str] | None = None,
+        agreement_type: str | None = None,
+    ) -> set[str]:
+        """Documents that pass every filter (applied before ranking)."""
+        where: list[str] = []
+        params: list[str] = []
+        if languages:
+            where.append(f"d.language IN ({','.join('?' * len(languages))})")
+            params.extend(languages)
+        if since:
+            where.append("d.published >= ?")
+            params.append(since)
+        if until:
+            where.append("d.published <= ?")
+            params.append(until)
+        if entity_ids is not None:
+            marks = ",".join("?" * len(entity_ids)) or "NULL"
+            where.append(f"d.doc_id IN (SELECT doc_id FROM mentions WHERE entity_id IN ({marks}))")
+            params.extend(entity_ids)
+        if agreement_type:
+            where.append("d.doc_id IN (SELECT doc_id FROM agreements WHERE type = ?)")
+            params.append(agreement_type)
+        sql = "SELECT d.doc_id FROM documents d" + (" WHERE " + " AND ".join(where) if where else "")
+        return {r[0] for r in self.db.execute(sql, params)}
+
+    def entity_ids_matching(self, normalized_names: set[str], normalize: Any) -> list[str]:
+        """Entity ids whose canonical name or any alias normalises into ``normalized_names``."""
+        out = []
+        for r in self.db.execute("SELECT entity_id, canonical, aliases FROM entities"):
+            names = [r[1], *json.loads(r[2])]
+            if any(normalize(n) in normalized_names for n in names) or r[0] in normalized_names:
+                out.append(str(r[0]))
+        return out
+
+    # -- runs -----------------------------------------------------------------------------
+    def start_run(self) -> int:
+        cur = self.db.execute("INSERT INTO runs (started) VALUES (?)", (now(),))
+        self.db.commit()
+        return int(cur.lastrowid or 0)
+
+    def finish_run(self, run_id: int, report: dict[str, Any]) -> None:
+        self.db.execute(
+            "UPDATE runs SET finished = ?, report = ? WHERE run_id = ?",
+            (now(), json.dumps(report, ensure_ascii=False), run_id),
+        )
+        self.db.commit()
+
+    def runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        rows = self.db.execute("SELECT * FROM runs ORDER BY run_id DESC LIMIT ?", (limit,))
+        return [{**dict(r), "report": json.loads(r["report"]) if r["report"] else None} for r in rows]
+
+
+def vec_id(chunk_id: str) -> int:
+    """A stable signed 63-bit FAISS id derived from the chunk id."""
+    return int(chunk_id[:15], 16)

@@ -1,0 +1,42 @@
+"""Text normalisation shared by matching, linking, search and scoring.
+
+``fold`` keeps the string's length (one character in, one out), so a match found in the folded
+text has the same offsets in the original. ``normalize`` is the comparison key of SCORING.md:
+casefold, ı→i, ə→e, diacritics stripped, quotes and dashes unified, whitespace collapsed.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from functools import lru_cache
+
+_QUOTES = {"’": "'", "‘": "'", "`": "'", "´": "'", "ʼ": "'", "“": '"', "”": '"', "„": '"', "«": '"', "»": '"'}
+_DASHES = {"–": "-", "—": "-", "‑": "-", "‒": "-", "−": "-"}
+
+
+@lru_cache(maxsize=4096)
+def fold_char(ch: str) -> str:
+    """One character → one lower-case ASCII-ish character (Turkish-aware: I/İ/ı → i, ə → e)."""
+    if ch in "Iİı":
+        return "i"
+    if ch in "Əə":
+        return "e"
+    if ch in _QUOTES:
+        return _QUOTES[ch]
+    if ch in _DASHES:
+        return "-"
+    low = ch.lower()
+    if len(low) != 1:
+        return ch
+    base = "".join(c for c in unicodedata.normalize("NFKD", low) if not unicodedata.combining(c))
+    return base if len(base) == 1 else low
+
+
+def fold(text: str) -> str:
+    """Length-preserving fold for matching with exact offsets."""
+    return "".join(fold_char(c) for c in text)
+
+
+def normalize(text: str) -> str:
+    """Comparison key: folded and whitespace-collapsed."""
+    return " ".join(fold(text).split())
