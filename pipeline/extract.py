@@ -162,6 +162,44 @@ def clean_author(raw: str | None) -> str | None:
     return name
 
 
+_BYLINE_LABEL = re.compile(
+    r"^\s*(?:by|written by|reported by|haber|muhabir|yazan|yazar|müəllif|müxbir|hazırladı|hazırlayan)\b\s*:?\s*",
+    re.IGNORECASE,
+)
+_NOT_ARTICLE = re.compile(r"comment|yorum|şərh|serh|reader|related|sidebar|footer|nav", re.IGNORECASE)
+
+
+def _outside_article(el: Any) -> bool:
+    """In a comment block, a sidebar, a related box or the footer (by class or id up the tree)."""
+    for anc in [el, *el.iterancestors()]:
+        if _NOT_ARTICLE.search(f"{anc.get('class') or ''} {anc.get('id') or ''}") or anc.tag in (
+            "footer",
+            "nav",
+        ):
+            return True
+    return False
+
+
+def _labelled_bylines(tree: Any) -> list[str]:
+    """Names after a byline label ("Muhabir:", "Müəllif:", "By") near the headline."""
+    h1 = tree.xpath("//h1")
+    elements = _elements_after(tree, h1[0]) if h1 else list(tree.iter())
+    out = []
+    for el in elements[:400]:
+        if not isinstance(el.tag, str) or el.tag in ("script", "style") or not el.text:
+            continue
+        m = _BYLINE_LABEL.match(el.text)
+        if not m or _outside_article(el):
+            continue
+        rest = _text(el)[m.end() :].strip() if len(_text(el)) > m.end() else ""
+        if not rest:
+            nxt = el.getnext()
+            rest = (el.tail or "").strip() or (_text(nxt) if nxt is not None else "")
+        if rest:
+            out.append(rest)
+    return out
+
+
 def _author(tree: Any, ld: dict[str, Any], fallback: str | None) -> str | None:
     candidates: list[str | None] = []
     ld_author = ld.get("author")
@@ -171,12 +209,14 @@ def _author(tree: Any, ld: dict[str, Any], fallback: str | None) -> str | None:
         elif isinstance(item, str):
             candidates.append(item)
     candidates.append(_meta(tree, "author", "article:author", "dc.creator"))
+    candidates.extend(_labelled_bylines(tree))
     xp = (
         '//*[@rel="author" or @itemprop="author" or contains(@class,"author") or contains(@class,"byline")'
-        ' or contains(@class,"yazar") or contains(@class,"muellif") or contains(@class,"reporter")]'
+        ' or contains(@class,"yazar") or contains(@class,"muellif") or contains(@class,"reporter")'
+        ' or contains(@class,"muhabir") or contains(@class,"writer")]'
     )
     for el in tree.xpath(xp):
-        if el.tag in ("script", "style", "meta"):
+        if el.tag in ("script", "style", "meta") or _outside_article(el):
             continue
         names = el.xpath('.//*[@itemprop="name" or contains(@class,"name")]')
         candidates.append(_text(names[0]) if names else _text(el))
