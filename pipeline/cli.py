@@ -270,6 +270,8 @@ def cmd_app(args: argparse.Namespace, settings: Settings) -> int:
         str(app),
         "--server.headless",
         "true",
+        "--server.fileWatcherType",
+        "none",
         "--browser.gatherUsageStats",
         "false",
         "--server.port",
