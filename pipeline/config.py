@@ -42,6 +42,7 @@ class NlpSettings:
 class IndexSettings:
     embedder: str = "e5-small"
     e5_model_dir: str = "models/e5-small"
+    e5_runtime: str = "auto"
     chunk_words: int = 160
     rrf_k: int = 60
     candidates: int = 100

@@ -90,7 +90,9 @@ class Ingestor:
     def __init__(self, settings: Settings, store: Store, embedder: Embedder | None = None) -> None:
         self.settings = settings
         self.store = store
-        self.embedder = embedder or make_embedder(settings.index.embedder, settings.index.e5_model_dir)
+        self.embedder = embedder or make_embedder(
+            settings.index.embedder, settings.index.e5_model_dir, settings.index.e5_runtime
+        )
         self.analyzer = Analyzer(settings.nlp)
         self.vectors = VectorIndex.load(index_dir(settings), self.embedder.name, self.embedder.dim)
         self.dedup = Deduplicator(store)

