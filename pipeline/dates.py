@@ -55,6 +55,8 @@ def _patterns() -> list[tuple[re.Pattern[str], str]]:
         (re.compile(r"\b(?P<year>(?:19|20)\d\d)-(?P<mon>\d\d)-(?P<day>\d\d)(?!\d)"), "iso"),
         (re.compile(r"\b(?P<day>\d{1,2})[./](?P<mon>\d{1,2})[./](?P<year>(?:19|20)\d\d)\b"), "num"),
         (re.compile(rf"\b(?P<day>\d{{1,2}}){sfx}\s+{m}(?!\s*,?\s*\d)"), "dm"),
+        # English "on February 27" (no year): a month name, then a day that no year follows.
+        (re.compile(rf"\b{m}\s+(?P<day>\d{{1,2}})(?:st|nd|rd|th)?\b(?!\s*,?\s*\d)"), "md"),
     ]
 
 
@@ -79,11 +81,13 @@ def find_dates(text: str, *, default_year: int | None = None) -> list[DateMatch]
         for hit in pattern.finditer(folded):
             if any(hit.start() < e and s < hit.end() for s, e in taken):
                 continue
+            if kind == "md" and not text[hit.start()].isupper():
+                continue  # English capitalises months; "may 12 units" is not a date
             parsed = _to_date(hit, kind, default_year)
             if parsed is None:
                 continue
             taken.append((hit.start(), hit.end()))
-            found.append(DateMatch(hit.start(), hit.end(), parsed, kind != "dm"))
+            found.append(DateMatch(hit.start(), hit.end(), parsed, kind not in ("dm", "md")))
     return sorted(found, key=lambda d: d.start)
 
 

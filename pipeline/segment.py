@@ -7,7 +7,7 @@ import re
 # A sentence ends at . ! ? … followed by space and an upper-case letter, a digit or a quote,
 # or at a paragraph break. Abbreviations such as "A.Ş." or "Dr." are not sentence ends.
 _ABBREV = re.compile(
-    r"(?:\b(?:[A-ZÇĞİÖŞÜƏ]\.){1,3}|\b(?:Dr|Mr|Ms|Mrs|St|No|vs|etc|Prof|Gen|Col|Lt|bkz|vb|vs)\.)$"
+    r"(?:\b(?:[A-ZÇĞİÖŞÜƏ]\.){1,3}|\b(?:Dr|Mr|Ms|Mrs|St|No|vs|etc|Prof|Gen|Col|Lt|bkz|vb|Ltd|Şti|Inc|Co|Corp|Jr|Sr|Doç|Av|Müh|Uzm|Yrd|Cav)\.)$"
 )
 _BOUNDARY = re.compile(r"(?<=[.!?…])[\"'”’)]*\s+(?=[\"'“‘(]?[A-ZÇĞİÖŞÜƏ0-9])|\n\s*\n")
 

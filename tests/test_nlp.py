@@ -110,3 +110,42 @@ def test_ownership_share_is_not_local_content(analyzer: Analyzer) -> None:
     )
     assert len(a.agreements) == 1 and a.agreements[0].type == "joint_venture"
     assert a.agreements[0].local_content_pct is None
+
+
+def test_two_instruments_and_same_day_and_the_sides(analyzer: Analyzer) -> None:
+    a = run(
+        analyzer,
+        "az",
+        "MKA ilə Azərsilah dünən 78,6 milyon ABŞ dolları dəyərində müqavilə imzalayıb. "
+        "Həmin gün tərəflər ayrıca kadr hazırlığına dair protokol da imzalayıblar. "
+        "Protokola əsasən, Azərsilahdan 120 mühəndis MKE-nin müəssisələrində təcrübə keçəcək.",
+    )
+    assert [(x.type, set(x.party_ids), x.signed) for x in a.agreements] == [
+        ("contract", {"mka", "azersilah"}, "2025-02-04"),
+        ("training", {"azersilah", "mke"}, "2025-02-04"),
+    ]
+    assert a.agreements[1].evidence.text.startswith("Həmin gün")
+
+
+def test_a_later_sentence_about_the_same_contract_is_merged(analyzer: Analyzer) -> None:
+    a = run(
+        analyzer,
+        "tr",
+        "Otokar, Azerbaycan'a yönelik yeni bir ihracat sözleşmesi imzaladı. Otokar ile Azerbaycan Savunma "
+        "Bakanlığı arasındaki 118 milyon dolarlık ihracat sözleşmesi 17 Şubat'ta Bakü'de imzalandı.",
+    )
+    assert len(a.agreements) == 1
+    ag = a.agreements[0]
+    assert (ag.type, ag.signed) == ("export", "2025-02-17")
+    assert set(ag.party_ids) == {"otokar", "az-mod"}
+    assert ag.value is not None and ag.value.amount == 118_000_000
+    assert ag.evidence.text.startswith("Otokar ile Azerbaycan Savunma")
+
+
+def test_reports_of_a_deal_are_not_a_deal(analyzer: Analyzer) -> None:
+    a = run(
+        analyzer,
+        "tr",
+        "Bazı haber sitelerinde Roketsan'ın Azersilah ile lisanslı üretim anlaşması imzaladığı iddia edildi.",
+    )
+    assert a.agreements == ()

@@ -19,7 +19,7 @@ from typing import Any
 from pipeline.dates import find_dates
 from pipeline.errors import UsageError
 from pipeline.nlp.money import find_money, find_percentages, parse_number
-from pipeline.records import Agreement, Document, Mention, Money, Span
+from pipeline.records import Agreement, Document, Mention, Span
 from pipeline.segment import sentences
 from pipeline.textnorm import fold
 
@@ -38,6 +38,8 @@ class Lexicon:
     quantity: re.Pattern[str]
     local_cues: tuple[str, ...]
     ownership_cues: tuple[str, ...]
+    same_day: tuple[str, ...]
+    subjects: tuple[tuple[str, tuple[str, ...]], ...]
 
 
 @lru_cache(maxsize=4)
@@ -61,6 +63,8 @@ def load_lexicon(models_dir: str) -> Lexicon:
         quantity=quantity,
         local_cues=tuple(fold(c) for c in data["local_content_cues"]),
         ownership_cues=tuple(fold(c) for c in data["ownership_cues"]),
+        same_day=tuple(fold(c) for c in data["same_day"]),
+        subjects=tuple((phrase, tuple(fold(c) for c in cues)) for phrase, cues in data["subjects"].items()),
     )
 
 
@@ -68,11 +72,31 @@ def _has(folded: str, cues: tuple[str, ...]) -> bool:
     return any(re.search(rf"(?<![\w]){re.escape(c)}", folded) for c in cues)
 
 
-def _type_of(folded: str, lex: Lexicon) -> str | None:
+GENERIC = ("contract", "other")
+
+
+def _first_pos(folded: str, cues: tuple[str, ...]) -> int | None:
+    hits = [m.start() for c in cues for m in [re.search(rf"(?<![\w]){re.escape(c)}", folded)] if m]
+    return min(hits) if hits else None
+
+
+def _type_of(folded: str, lex: Lexicon) -> tuple[str | None, bool]:
+    """(type, specific): the earliest specific instrument named in the sentence ("signed a memorandum
+    … on training" is an MoU), else contract, else other. Generic words (agreement, saziş) often
+    refer back to an instrument named earlier."""
+    best: tuple[int, str] | None = None
     for kind in lex.priority:
+        if kind in GENERIC:
+            continue
+        pos = _first_pos(folded, lex.triggers.get(kind, ()))
+        if pos is not None and (best is None or pos < best[0]):
+            best = (pos, kind)
+    if best is not None:
+        return best[1], True
+    for kind in GENERIC:
         if _has(folded, lex.triggers.get(kind, ())):
-            return kind
-    return None
+            return kind, False
+    return None, False
 
 
 def _weekdays() -> dict[str, int]:
@@ -121,14 +145,70 @@ def _quantity(sentence: str, lex: Lexicon, money_spans: list[tuple[int, int]]) -
     return None
 
 
-def _parties(kind: str, mentions: list[Mention], countries: frozenset[str]) -> list[Mention]:
+def _parties(mentions: list[Mention], countries: frozenset[str]) -> list[Mention]:
     orgs = [m for m in mentions if m.label == "ORG"]
     places = [m for m in mentions if m.entity_id in countries]
-    chosen = orgs + places if kind == "export" or len(orgs) < 2 else orgs
+    # A country is a party when no organisation stands for it (an export "to Azerbaijan").
+    chosen = orgs + places if len(orgs) < 2 else orgs
     unique: dict[str, Mention] = {}
     for m in chosen:
         unique.setdefault(m.entity_id, m)
     return list(unique.values())
+
+
+def _salient_org(mentions: list[Mention], exclude: set[str]) -> Mention | None:
+    """The organisation the article talks about most, for sentences that say "the ministry"."""
+    counts: dict[str, int] = {}
+    first: dict[str, Mention] = {}
+    for m in mentions:
+        if m.label == "ORG" and m.entity_id not in exclude:
+            counts[m.entity_id] = counts.get(m.entity_id, 0) + 1
+            first.setdefault(m.entity_id, m)
+    if not counts:
+        return None
+    return first[max(counts, key=lambda k: (counts[k], -first[k].start))]
+
+
+def _stated(a: Agreement) -> int:
+    return sum(x is not None for x in (a.signed, a.value, a.quantity, a.local_content_pct))
+
+
+def _same_instrument(
+    found: list[Agreement], kind: str, specific: bool, ids: tuple[str, ...], countries: frozenset[str]
+) -> int | None:
+    """Index of an earlier agreement this sentence talks about again, if any (most recent first).
+
+    Same type (or a generic word such as "the contract"), and organisations that are a subset or a
+    superset of the earlier ones: "Otokar signed an export contract with Azerbaijan" followed by
+    "the contract with Azerbaijan's Ministry of Defence…" is one instrument."""
+    orgs = {i for i in ids if i not in countries}
+    for i in range(len(found) - 1, -1, -1):
+        a = found[i]
+        prev = {p for p in a.party_ids if p not in countries}
+        if (a.type == kind or not specific) and (orgs <= prev or (prev and prev <= orgs)):
+            return i
+    return None
+
+
+def _merge(old: Agreement, new: Agreement, concluded: bool, countries: frozenset[str]) -> Agreement:
+    """Fill what the first statement did not say; keep the more specific parties; the evidence is
+    the concluding sentence that states the most about the instrument."""
+    merged = replace(
+        old,
+        **{
+            k: getattr(old, k) if getattr(old, k) is not None else getattr(new, k)
+            for k in ("signed", "value", "quantity", "local_content_pct", "subject")
+        },
+    )
+    pairs = dict(zip(old.party_ids, old.parties, strict=True)) | dict(
+        zip(new.party_ids, new.parties, strict=True)
+    )
+    if sum(1 for i in pairs if i not in countries) >= 2:
+        pairs = {i: n for i, n in pairs.items() if i not in countries} or pairs
+    merged = replace(merged, party_ids=tuple(pairs), parties=tuple(pairs.values()))
+    if concluded and _stated(new) > _stated(old):
+        merged = replace(merged, evidence=new.evidence)
+    return merged
 
 
 def extract_agreements(
@@ -138,47 +218,72 @@ def extract_agreements(
     published = date.fromisoformat(doc.published) if doc.published else None
     body_start = len(doc.title) + 2 if doc.text.startswith(doc.title) else 0
     found: list[Agreement] = []
+    pending: Agreement | None = None  # concluded, but its parties are only "the sides" so far
     for start, end in sentences(doc.text):
         if start < body_start:
             continue
         sentence = doc.text[start:end]
         folded = fold(sentence)
-        kind = _type_of(folded, lex)
-        if kind is None or _has(folded, lex.negation):
+        kind, specific = _type_of(folded, lex)
+        if kind is None:
+            # "Local content will reach 40%" after the signing sentence belongs to that agreement.
+            lc = _local_content(sentence, lex) if found and found[-1].local_content_pct is None else None
+            if lc is not None:
+                found[-1] = replace(found[-1], local_content_pct=lc)
+            continue
+        if _has(folded, lex.negation):
             continue
         money = find_money(sentence, doc.language)
-        inside = [m for m in mentions if start <= m.start and m.end <= end]
-        fields: dict[str, Any] = {
-            "value": money[0].money if money else None,
-            "signed": _signed(sentence, published),
-            "quantity": _quantity(sentence, lex, [(m.start, m.end) for m in money]),
-            "local_content_pct": _local_content(sentence, lex),
-        }
-        parties = _parties(kind, inside, countries)
-        ids = tuple(p.entity_id for p in parties)
-        previous = next(
-            (a for a in found if a.type == kind and (set(a.party_ids) & set(ids) or not ids)), None
+        signed = _signed(sentence, published)
+        if signed is None and found and _has(folded, lex.same_day):
+            signed = found[-1].signed
+        parties = _parties([m for m in mentions if start <= m.start and m.end <= end], countries)
+        candidate = Agreement(
+            type=kind,
+            parties=tuple(p.canonical for p in parties),
+            party_ids=tuple(p.entity_id for p in parties),
+            evidence=Span(sentence, start, end),
+            signed=signed,
+            value=money[0].money if money else None,
+            quantity=_quantity(sentence, lex, [(m.start, m.end) for m in money]),
+            local_content_pct=_local_content(sentence, lex),
+            subject=_subject(folded, lex),
+        )
+        concluded = _has(folded, lex.concluded)
+        if pending is not None and parties and (not specific or kind == pending.type):
+            found.append(_merge(pending, candidate, False, countries))
+            pending = None
+            continue
+        previous = (
+            _same_instrument(found, kind, specific, candidate.party_ids, countries)
+            if parties or not concluded
+            else None
         )
         if previous is not None:
-            # The same instrument again: fill what the first statement did not say.
-            merged = {
-                k: getattr(previous, k) if getattr(previous, k) is not None else v for k, v in fields.items()
-            }
-            found[found.index(previous)] = replace(previous, **merged)
+            found[previous] = _merge(found[previous], candidate, concluded, countries)
             continue
-        if not _has(folded, lex.concluded) or not parties:
+        if not concluded:
             continue
-        value: Money | None = fields["value"]
-        found.append(
-            Agreement(
-                type=kind,
-                parties=tuple(p.canonical for p in parties),
-                party_ids=ids,
-                evidence=Span(sentence, start, end),
-                signed=fields["signed"],
-                value=value,
-                quantity=fields["quantity"],
-                local_content_pct=fields["local_content_pct"],
-            )
-        )
+        if not parties:
+            pending = candidate
+            continue
+        if len(parties) < 2:
+            extra = _salient_org(mentions, set(candidate.party_ids))
+            if extra is not None:
+                candidate = replace(
+                    candidate,
+                    parties=(*candidate.parties, extra.canonical),
+                    party_ids=(*candidate.party_ids, extra.entity_id),
+                )
+        found.append(candidate)
+    if pending is not None and found:
+        # Nobody named the sides again: they are the ones of the instrument signed just before.
+        found.append(replace(pending, parties=found[-1].parties, party_ids=found[-1].party_ids))
     return found
+
+
+def _subject(folded: str, lex: Lexicon) -> str | None:
+    for phrase, cues in lex.subjects:
+        if _has(folded, cues):
+            return phrase
+    return None

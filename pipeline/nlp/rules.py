@@ -24,6 +24,7 @@ class NameMatch:
     bare_end: int
     label: str
     entity_id: str | None  # registry id, or None for a rule match
+    strong: bool = True  # registry names and names ending in a legal form outrank the other rules
 
 
 class Gazetteer:
@@ -65,13 +66,16 @@ _LEGAL = (
     r"(?:A\.\s?Ş\.|AŞ|Ltd\.?\s?Şti\.?|Limited\s+Şirketi|MMC|ASC|QSC|LLC|Ltd\.?|JSC|Inc\.?|PLC|GmbH|Corp\.?|"
     r"Holding|Holdinq|Group|Grubu|Qrupu|Sanayi(?:\s+ve\s+Ticaret)?|Sənaye|Texnologiyaları|Teknolojileri|"
     r"Technologies|Systems|Sistemleri|Sistemləri|Industries|Zavodu|Fabrikası|Şirkəti|Şirketi|Mühendislik|"
-    r"Mühəndislik|Elektronik|Defence|Defense|Savunma)"
+    r"Mühəndislik|Elektronik)"
 )
 _ORG = re.compile(
     rf"(?P<name>{_CAP}(?:\s+(?:{_CONNECT}\s+)?{_CAP}){{0,5}}?\s+{_LEGAL}(?:\s+(?:A\.\s?Ş\.|MMC|ASC|QSC|LLC))?)"
     rf"(?P<sfx>{_SEP_SUFFIX})?(?![\w])"
 )
 # Role cues that precede a person's name in tr/az/en news.
+_LEGAL_FORM_END = re.compile(
+    r"(?:A\.\s?Ş\.|AŞ|Şti\.?|Şirketi|MMC|ASC|QSC|LLC|Ltd\.?|JSC|Inc\.?|PLC|GmbH|Corp\.?|Holding|Holdinq)$"
+)
 _PERSON_CUES = (
     r"(?:Genel\s+Müdürü|Genel\s+Müdür\s+Yardımcısı|Yönetim\s+Kurulu\s+Başkanı|Başkanı|Başkan\s+Yardımcısı|"
     r"Bakanı|Bakan\s+Yardımcısı|Müdürü|Sözcüsü|Koordinatörü|Direktörü|Büyükelçisi|Sayın|"
@@ -115,18 +119,21 @@ def rule_matches(text: str, registry: Registry) -> list[NameMatch]:
             words = words[1:]
         if len(words) < 2:
             continue
-        out.append(NameMatch(start, m.end(), bare_end, "ORG", None))
+        legal = bool(_LEGAL_FORM_END.search(text[start:bare_end]))
+        out.append(NameMatch(start, m.end(), bare_end, "ORG", None, strong=legal))
     for m in _PERSON.finditer(text):
         name = m.group("name")
         if registry.lookup(name) is not None:
             continue
-        out.append(NameMatch(m.start("name"), m.end(), m.end("name"), "PERSON", None))
+        out.append(NameMatch(m.start("name"), m.end(), m.end("name"), "PERSON", None, strong=False))
     return out
 
 
 def resolve_overlaps(matches: list[NameMatch]) -> list[NameMatch]:
-    """Keep non-overlapping matches: longer first, registry matches win ties."""
-    ranked = sorted(matches, key=lambda m: (-(m.end - m.start), m.entity_id is None, m.start))
+    """Keep non-overlapping matches: strong ones (registry, legal form) first, longer first within
+    a class, registry wins ties. "Türkiye's Ministry of National Defence" stays two registry names
+    while "Gəncə Metal Emal MMC" (a legal form) beats the place name inside it."""
+    ranked = sorted(matches, key=lambda m: (not m.strong, -(m.end - m.start), m.entity_id is None, m.start))
     kept: list[NameMatch] = []
     for m in ranked:
         if all(m.end <= k.start or m.start >= k.end for k in kept):
