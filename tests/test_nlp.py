@@ -149,3 +149,32 @@ def test_reports_of_a_deal_are_not_a_deal(analyzer: Analyzer) -> None:
         "Bazı haber sitelerinde Roketsan'ın Azersilah ile lisanslı üretim anlaşması imzaladığı iddia edildi.",
     )
     assert a.agreements == ()
+
+
+def test_places_in_no_hand_written_list_come_from_geo_data(analyzer: Analyzer) -> None:
+    tr = run(analyzer, "tr", "Fabrika Kayseri'deki tesislerin yanında kurulacak.")
+    en = run(analyzer, "en", "The plant will be built next to the Kayseri facilities.")
+    assert [(m.text, m.label) for m in tr.mentions] == [("Kayseri'deki", "GPE")]
+    assert tr.mentions[0].entity_id == en.mentions[0].entity_id
+    assert tr.mentions[0].entity_id.startswith("geo-")
+    common_word = run(analyzer, "tr", "Ordunun ihtiyaçları karşılanacak.")
+    assert common_word.mentions == ()
+
+
+def test_people_by_given_name_and_person_before_company(analyzer: Analyzer) -> None:
+    a = run(
+        analyzer,
+        "az",
+        "Sazişi Cenk Arıkan və Kəpəz Elektronika ASC-nin sədri imzalayıb. Vüqar İsgəndərli bildirib.",
+    )
+    found = {(m.text, m.label) for m in a.mentions}
+    assert ("Cenk Arıkan", "PERSON") in found
+    assert ("Kəpəz Elektronika ASC-nin", "ORG") in found
+    assert ("Vüqar İsgəndərli", "PERSON") in found
+
+
+def test_demonyms_are_not_the_country(analyzer: Analyzer) -> None:
+    en = run(analyzer, "en", "The Azerbaijani company signed with Azerbaijan's ministry.")
+    tr = run(analyzer, "tr", "Azerbaycanlı şirket Azerbaycan'ın bakanlığı ile anlaştı.")
+    assert [m.text for m in en.mentions if m.label == "GPE"] == ["Azerbaijan's"]
+    assert [m.text for m in tr.mentions if m.label == "GPE"] == ["Azerbaycan'ın"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
+from pathlib import Path
 
 import spacy
 from spacy.language import Language
@@ -22,6 +23,7 @@ from spacy.tokens import Doc, Span
 from pipeline.nlp.registry import load_registry, strip_suffix
 from pipeline.nlp.rules import Gazetteer, NameMatch, resolve_overlaps, rule_matches
 from pipeline.records import Document, Entity, Mention
+from pipeline.textnorm import normalize
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +91,7 @@ class EntityFinder:
         self.models_dir = models_dir
         self.batch_size = batch_size
         self.registry = load_registry(models_dir)
+        self.not_entities = _not_entities(models_dir)
         self._pipelines: dict[str, Language] = {}
 
     def pipeline(self, language: str) -> Language:
@@ -110,13 +113,27 @@ class EntityFinder:
                 results[i] = self._mentions(doc)
         return results
 
+    def _statistical_noise(self, ent: Span) -> bool:
+        """A model-found name that is a listed non-name, or a known name plus letters
+        ("Azerbaijani" is not Azerbaijan)."""
+        text = ent.text.strip()
+        if normalize(text) in self.not_entities:
+            return True
+        if self.registry.lookup(text, attached=False) is not None:
+            return False
+        key = normalize(text)
+        return any(
+            key.startswith(v) and 0 < len(key) - len(v) <= 3 and key[len(v) :].isalpha()
+            for v in self.registry.alias_keys_by_prefix(key[:4])
+        )
+
     def _mentions(self, doc: Doc) -> tuple[list[Mention], list[Entity]]:
         bare: dict[tuple[int, int], int] = doc._.get(BARE_KEY) or {}
         mentions: list[Mention] = []
         entities: dict[str, Entity] = {}
         for ent in doc.ents:
             label = EN_LABELS.get(ent.label_) if ent.label_ not in ("ORG", "PERSON", "GPE") else ent.label_
-            if label is None or not _plausible(ent):
+            if label is None or not _plausible(ent) or (not ent.kb_id_ and self._statistical_noise(ent)):
                 continue
             entity = self._link(ent, label, bare)
             if entity is None:
@@ -137,7 +154,16 @@ class EntityFinder:
         name = name.strip(" ,;:")
         if not name:
             return None
-        return self.registry.link(name, label)
+        return self.registry.link(name, label, attached=ent.doc.lang_ in ("tr", "az"))
+
+
+@lru_cache(maxsize=4)
+def _not_entities(models_dir: str) -> frozenset[str]:
+    path = Path(models_dir) / "not_entities.txt"
+    if not path.exists():
+        return frozenset()
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return frozenset(normalize(x) for x in lines if x.strip() and not x.startswith("#"))
 
 
 def _plausible(ent: Span) -> bool:

@@ -32,18 +32,29 @@ class RegistryEntry:
 class Registry:
     """Aliases → entity, loaded once from the models dir."""
 
-    def __init__(self, entries: list[RegistryEntry], suffixes: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        entries: list[RegistryEntry],
+        suffixes: tuple[str, ...],
+        first_names: frozenset[str] = frozenset(),
+    ) -> None:
         self.entries = {e.entity.entity_id: e for e in entries}
         self.suffixes = suffixes
+        self.first_names = first_names
         self._by_alias: dict[str, str] = {}
         for entry in entries:
             for alias in entry.entity.aliases:
                 self._by_alias.setdefault(normalize(alias), entry.entity.entity_id)
+        self._prefix_index: dict[str, list[str]] = {}
+        for key in self._by_alias:
+            self._prefix_index.setdefault(key[:4], []).append(key)
 
     @classmethod
-    def load(cls, models_dir: Path) -> Registry:
+    def load(cls, models_dir: Path, *, with_geo: bool = True) -> Registry:
+        """The hand-written registry, plus countries and cities from bundled geo data."""
         path = models_dir / "entities.jsonl"
         entries = []
+        iso: set[str] = set()
         try:
             lines = path.read_text(encoding="utf-8").splitlines()
         except OSError as exc:
@@ -59,12 +70,20 @@ class Registry:
             except (ValueError, KeyError, TypeError, AttributeError) as exc:
                 raise UsageError(f"{path}:{n}: bad registry row ({exc})") from None
             entries.append(RegistryEntry(entity, by_lang, str(row.get("kind", ""))))
-        return cls(entries, load_suffixes(models_dir))
+            if row.get("iso"):
+                iso.add(str(row["iso"]))
+        if with_geo:
+            entries.extend(_geo_entries(entries, frozenset(iso)))
+        return cls(entries, load_suffixes(models_dir), load_first_names(models_dir))
 
     def aliases(self, language: str | None = None) -> list[tuple[str, str]]:
         """(alias, entity id) pairs; every language's aliases are usable on every page."""
         del language  # names cross languages in real text ("Azersilah" on Azerbaijani pages)
         return [(a, e.entity.entity_id) for e in self.entries.values() for a in e.entity.aliases]
+
+    def alias_keys_by_prefix(self, prefix: str) -> list[str]:
+        """Normalised aliases starting with ``prefix`` (4 letters), for near-miss checks."""
+        return self._prefix_index.get(prefix, [])
 
     def countries(self) -> frozenset[str]:
         return frozenset(i for i, e in self.entries.items() if e.kind == "country")
@@ -73,9 +92,14 @@ class Registry:
         entry = self.entries.get(entity_id)
         return None if entry is None else entry.entity
 
-    def lookup(self, name: str) -> Entity | None:
-        """The registry entity a name (possibly with an attached suffix) refers to, if any."""
-        for candidate in self.variants(name):
+    def lookup(self, name: str, *, attached: bool = True) -> Entity | None:
+        """The registry entity a name (possibly with a suffix) refers to, if any. ``attached``:
+        also try Turkish/Azerbaijani endings written without a separator (not for English)."""
+        for candidate in (
+            self.variants(name)
+            if attached
+            else list(dict.fromkeys([normalize(name), normalize(strip_suffix(name))]))
+        ):
             entity_id = self._by_alias.get(candidate)
             if entity_id:
                 return self.entries[entity_id].entity
@@ -92,9 +116,9 @@ class Registry:
                 out.append(key[: -len(folded)])
         return list(dict.fromkeys(out))
 
-    def link(self, name: str, label: str) -> Entity:
+    def link(self, name: str, label: str, *, attached: bool = True) -> Entity:
         """Registry entity for a name, or a content-derived entity for an unlisted one."""
-        found = self.lookup(name)
+        found = self.lookup(name, attached=attached)
         if found is not None:
             return found
         canonical = strip_suffix(name)
@@ -116,6 +140,32 @@ def load_suffixes(models_dir: Path) -> tuple[str, ...]:
         raise UsageError(f"cannot read {path}: {exc}") from None
     words = {w for line in text.splitlines() if not line.startswith("#") for w in line.split()}
     return tuple(sorted(words, key=lambda w: (-len(w), w)))
+
+
+def load_first_names(models_dir: Path) -> frozenset[str]:
+    path = models_dir / "first_names.txt"
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc}") from None
+    return frozenset(line.strip() for line in lines if line.strip() and not line.startswith("#"))
+
+
+def _geo_entries(entries: list[RegistryEntry], registry_iso: frozenset[str]) -> list[RegistryEntry]:
+    """Geo entities whose names no hand-written entry uses (the hand-written entry wins)."""
+    from pipeline.nlp.geo import city_entities, country_entities
+
+    taken = {normalize(a) for e in entries for a in e.entity.aliases}
+    out = []
+    for entity, kind in [(c, "country") for c in country_entities(registry_iso)] + [
+        (c, "") for c in city_entities()
+    ]:
+        keys = {normalize(a) for a in entity.aliases}
+        if keys & taken:
+            continue
+        taken |= keys
+        out.append(RegistryEntry(entity, {}, kind))
+    return out
 
 
 def strip_suffix(name: str) -> str:

@@ -27,6 +27,29 @@ class NameMatch:
     strong: bool = True  # registry names and names ending in a legal form outrank the other rules
 
 
+Trie = dict[str, "Trie"]
+
+
+def trie_pattern(words: list[str]) -> str:
+    """One regex alternation shaped as a prefix trie: thousands of names stay fast to match, and
+    at every branch longer continuations are tried before the name ends (longest match first)."""
+    trie: Trie = {}
+    for word in words:
+        node = trie
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def build(node: Trie) -> str:
+        branches = [re.escape(ch) + build(child) for ch, child in sorted(node.items()) if ch]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        return f"(?:{body})?" if "" in node else body
+
+    return build(trie)
+
+
 class Gazetteer:
     """Every registry alias as one folded regex, longest alias first, with optional suffix."""
 
@@ -38,13 +61,11 @@ class Gazetteer:
             if len(key) >= 2:
                 by_alias.setdefault(key, entity_id)
         self._by_alias = by_alias
-        names = sorted(by_alias, key=len, reverse=True)
+        names = list(by_alias)
         # Turkish/Azerbaijani attach case endings directly ("Bakıda"); English never does.
         attached = "|".join(re.escape(fold(s)) for s in registry.suffixes) if attached_suffixes else ""
         suffix = f"{_SEP_SUFFIX}|(?:{attached})" if attached else _SEP_SUFFIX
-        self._pattern = re.compile(
-            rf"(?<!{_W})(?P<name>{'|'.join(re.escape(n) for n in names)})(?P<sfx>{suffix})?(?!{_W})"
-        )
+        self._pattern = re.compile(rf"(?<!{_W})(?P<name>{trie_pattern(names)})(?P<sfx>{suffix})?(?!{_W})")
 
     def find(self, text: str) -> list[NameMatch]:
         out = []
@@ -54,6 +75,11 @@ class Gazetteer:
             if not (first.isupper() or first.isdigit()):
                 continue  # names are capitalised; "ankara" in a URL slug or a common word is not one
             entity_id = self._by_alias[m.group("name")]
+            sfx = m.group("sfx") or ""
+            if entity_id.startswith("geo-") and sfx and sfx[0] not in "'’`ʼ-":
+                # Generated place names collide with common words ("Ordu", "Bina"); an ordinary
+                # word takes its ending directly, a place name in Turkish takes an apostrophe.
+                continue
             entity = self.registry.get(entity_id)
             label = entity.label if entity else "ORG"
             out.append(NameMatch(start, m.end(), bare_end, label, entity_id))
@@ -66,10 +92,12 @@ _LEGAL = (
     r"(?:A\.\s?Ş\.|AŞ|Ltd\.?\s?Şti\.?|Limited\s+Şirketi|MMC|ASC|QSC|LLC|Ltd\.?|JSC|Inc\.?|PLC|GmbH|Corp\.?|"
     r"Holding|Holdinq|Group|Grubu|Qrupu|Sanayi(?:\s+ve\s+Ticaret)?|Sənaye|Texnologiyaları|Teknolojileri|"
     r"Technologies|Systems|Sistemleri|Sistemləri|Industries|Zavodu|Fabrikası|Şirkəti|Şirketi|Mühendislik|"
-    r"Mühəndislik|Elektronik)"
+    r"Mühəndislik|Elektronik|Merkezi|Mərkəzi|Enstitüsü|İnstitutu|Institute|Üniversitesi|Universiteti|"
+    r"University|Vakfı|Derneği|Assosiasiyası|Association|Agency|Agentliyi|Ajansı|Bankası|Bankı)"
 )
 _ORG = re.compile(
-    rf"(?P<name>{_CAP}(?:\s+(?:{_CONNECT}\s+)?{_CAP}){{0,5}}?\s+{_LEGAL}(?:\s+(?:A\.\s?Ş\.|MMC|ASC|QSC|LLC))?)"
+    rf"(?P<name>{_CAP}(?:\s+(?:{_CONNECT}\s+)?{_CAP}){{0,5}}?\s+{_LEGAL}"
+    rf"(?:\s+(?:A\.\s?Ş\.|Ltd\.?\s?Şti\.?|MMC|ASC|QSC|LLC|Ltd\.?|Inc\.?))?)"
     rf"(?P<sfx>{_SEP_SUFFIX})?(?![\w])"
 )
 # Role cues that precede a person's name in tr/az/en news.
@@ -87,6 +115,11 @@ _PERSON_CUES = (
 _PERSON = re.compile(
     rf"{_PERSON_CUES}\s+(?P<name>[A-ZÇĞİÖŞÜƏ][a-zçğıöşüəäâîû]+(?:\s+[A-ZÇĞİÖŞÜƏ][a-zçğıöşüəäâîû]+){{1,2}})"
     rf"(?P<sfx>{_SEP_SUFFIX})?(?![\w])"
+)
+# Inside a lookahead so that matches may overlap: "Sazişi Cenk Arıkan" must still try "Cenk Arıkan".
+_GIVEN_SURNAME = re.compile(
+    r"(?<![\w])(?=(?P<name>(?P<given>[A-ZÇĞİÖŞÜƏ][a-zçğıöşüə]+)\s+[A-ZÇĞİÖŞÜƏ][a-zçğıöşüə]+"
+    rf"(?:-[A-ZÇĞİÖŞÜƏ][a-zçğıöşüə]+)?)(?P<sfx>{_SEP_SUFFIX})?(?![\w]))"
 )
 _LEADING_STOP = frozenset(
     {
@@ -108,24 +141,51 @@ _LEADING_STOP = frozenset(
 )
 
 
+def _is_common_word(word: str, lowered_words: set[str]) -> bool:
+    """A capitalised word that the same text also uses in lower case is an ordinary word that
+    starts a sentence ("Xəbərə …", "Ayrıca …"), not the first word of a name."""
+    return word.lower() in lowered_words or word.lower() in _LEADING_STOP
+
+
+def _persons(text: str, registry: Registry) -> list[NameMatch]:
+    """People by role cue ("Genel Müdürü Ahmet Yılmaz") or by a listed given name + a surname."""
+    out = []
+    for m in _PERSON.finditer(text):
+        if registry.lookup(m.group("name")) is None:
+            out.append(NameMatch(m.start("name"), m.end(), m.end("name"), "PERSON", None, strong=False))
+    for m in _GIVEN_SURNAME.finditer(text):
+        given = m.group("given")
+        if given in registry.first_names and registry.lookup(m.group("name")) is None:
+            end = m.end("sfx") if m.group("sfx") else m.end("name")
+            out.append(NameMatch(m.start("name"), end, m.end("name"), "PERSON", None, strong=False))
+    return out
+
+
 def rule_matches(text: str, registry: Registry) -> list[NameMatch]:
-    """Organisations by legal form or industry keyword, people by role cue (names in no list)."""
-    out: list[NameMatch] = []
+    """Organisations by legal form or industry keyword, people by role cue or given name."""
+    lowered = {w for w in re.findall(r"\b[a-zçğıöşüə][\w]*", text)}
+    persons = _persons(text, registry)
+    out: list[NameMatch] = list(persons)
     for m in _ORG.finditer(text):
         start, bare_end = m.start("name"), m.end("name")
+        # A person named just before the company ("Cenk Arıkan və Kəpəz Elektronika ASC") is not part of it.
+        for p in persons:
+            if start <= p.start < bare_end and text[p.end :].lstrip().split(" ", 1)[0] in (
+                "ve",
+                "və",
+                "and",
+                "&",
+            ):
+                start = p.end + len(text[p.end :]) - len(text[p.end :].lstrip())
+                start += len(text[start:].split(" ", 1)[0]) + 1
         words = text[start:bare_end].split()
-        while len(words) > 2 and words[0].lower() in _LEADING_STOP:
+        while len(words) > 2 and (_is_common_word(words[0], lowered) or words[0].endswith("-based")):
             start += len(words[0]) + 1
             words = words[1:]
         if len(words) < 2:
             continue
         legal = bool(_LEGAL_FORM_END.search(text[start:bare_end]))
         out.append(NameMatch(start, m.end(), bare_end, "ORG", None, strong=legal))
-    for m in _PERSON.finditer(text):
-        name = m.group("name")
-        if registry.lookup(name) is not None:
-            continue
-        out.append(NameMatch(m.start("name"), m.end(), m.end("name"), "PERSON", None, strong=False))
     return out
 
 
