@@ -156,7 +156,7 @@ def score_agreements(a: Analysis, gold: dict[str, Any], models: str, acc: dict[s
     acc["agr"]["fp"] += len(preds) - len(used)
 
 
-def evaluate(corpus: Path, split: str | None) -> dict[str, Any]:
+def evaluate(corpus: Path, split: str | None, language: str | None = None) -> dict[str, Any]:
     models = str(ROOT / "models")
     analyzer = Analyzer(NlpSettings(models_dir=models))
     acc: dict[str, Any] = {
@@ -173,7 +173,7 @@ def evaluate(corpus: Path, split: str | None) -> dict[str, Any]:
     started = time.perf_counter()
     for gold_path in sorted((corpus / "gold").glob("*.json")):
         gold = json.loads(gold_path.read_text(encoding="utf-8"))
-        if split and gold["split"] != split:
+        if (split and gold["split"] != split) or (language and gold["language"] != language):
             continue
         page = corpus / gold["file"]
         doc = extract(

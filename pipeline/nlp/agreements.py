@@ -40,6 +40,10 @@ class Lexicon:
     ownership_cues: tuple[str, ...]
     same_day: tuple[str, ...]
     subjects: tuple[tuple[str, tuple[str, ...]], ...]
+    pending_cues: tuple[str, ...]
+    last_week: tuple[str, ...]
+    reference_nouns: tuple[tuple[str, ...], ...]
+    separate: tuple[str, ...]
 
 
 @lru_cache(maxsize=4)
@@ -65,6 +69,10 @@ def load_lexicon(models_dir: str) -> Lexicon:
         ownership_cues=tuple(fold(c) for c in data["ownership_cues"]),
         same_day=tuple(fold(c) for c in data["same_day"]),
         subjects=tuple((phrase, tuple(fold(c) for c in cues)) for phrase, cues in data["subjects"].items()),
+        pending_cues=tuple(fold(c) for c in data["pending_cues"]),
+        last_week=tuple(fold(c) for c in data["last_week"]),
+        reference_nouns=tuple(tuple(fold(c) for c in v) for v in data["reference_nouns"].values()),
+        separate=tuple(fold(c) for c in data["separate_cues"]),
     )
 
 
@@ -109,7 +117,7 @@ def _weekdays() -> dict[str, int]:
     return out
 
 
-def _signed(sentence: str, published: date | None) -> str | None:
+def _signed(sentence: str, published: date | None, lex: Lexicon) -> str | None:
     hits = find_dates(sentence, default_year=published.year if published else None)
     if hits:
         return hits[0].value.isoformat()
@@ -119,11 +127,19 @@ def _signed(sentence: str, published: date | None) -> str | None:
     for back, words in _RELATIVE.items():
         if any(re.search(rf"(?<![\w]){re.escape(fold(w))}(?![\w])", folded) for w in words):
             return (published - timedelta(days=back)).isoformat()
+    last_week = _first_pos(folded, lex.last_week)
     for name, weekday in _weekdays().items():
-        if re.search(rf"(?<![\w]){re.escape(name)}", folded):
-            back = (published.weekday() - weekday) % 7
-            return (published - timedelta(days=back)).isoformat()
-    return None
+        m = re.search(rf"(?<![\w]){re.escape(name)}", folded)
+        if m is None:
+            continue
+        if last_week is not None:
+            if not 0 <= m.start() - last_week <= 30:
+                continue  # "signed last week, the company said on Tuesday": Tuesday is not the signing
+            monday = published - timedelta(days=published.weekday())
+            return (monday - timedelta(days=7 - weekday)).isoformat()
+        back = (published.weekday() - weekday) % 7
+        return (published - timedelta(days=back)).isoformat()
+    return None  # "last week" alone names no day
 
 
 def _local_content(sentence: str, lex: Lexicon) -> float | None:
@@ -135,9 +151,13 @@ def _local_content(sentence: str, lex: Lexicon) -> float | None:
     return None
 
 
-def _quantity(sentence: str, lex: Lexicon, money_spans: list[tuple[int, int]]) -> str | None:
+_MEASURE = re.compile(r"^\d[\d.,]*\s*(?:mm|cm|km|kg|m|millimet\w*|milimet\w*)\b")
+
+
+def _quantity(sentence: str, lex: Lexicon, taken: list[tuple[int, int]]) -> str | None:
+    """The verbatim "how many" phrase; amounts of money, dates and calibres ("12,7 mm") are not quantities."""
     for m in lex.quantity.finditer(fold(sentence)):
-        if any(m.start() < e and s < m.end() for s, e in money_spans):
+        if any(m.start() < e and s < m.end() for s, e in taken) or _MEASURE.match(m.group(0)):
             continue
         if parse_number(m.group(0).split()[0], "en", False) is None:
             continue
@@ -148,7 +168,10 @@ def _quantity(sentence: str, lex: Lexicon, money_spans: list[tuple[int, int]]) -
 def _parties(mentions: list[Mention], countries: frozenset[str]) -> list[Mention]:
     orgs = [m for m in mentions if m.label == "ORG"]
     places = [m for m in mentions if m.entity_id in countries]
-    # A country is a party when no organisation stands for it (an export "to Azerbaijan").
+    # A country is a party when no organisation stands for it (an export "to Azerbaijan"); a lone
+    # country with no organisation is a place name, not the sides of a deal.
+    if not orgs and len({p.entity_id for p in places}) < 2:
+        return []
     chosen = orgs + places if len(orgs) < 2 else orgs
     unique: dict[str, Mention] = {}
     for m in chosen:
@@ -156,36 +179,70 @@ def _parties(mentions: list[Mention], countries: frozenset[str]) -> list[Mention
     return list(unique.values())
 
 
-def _salient_org(mentions: list[Mention], exclude: set[str]) -> Mention | None:
-    """The organisation the article talks about most, for sentences that say "the ministry"."""
+def _blank(sentence: str, offset: int, mentions: list[Mention]) -> str:
+    """The sentence with entity names blanked out (same length), to read only its own words."""
+    chars = list(sentence)
+    for m in mentions:
+        chars[m.start - offset : m.end - offset] = " " * (m.end - m.start)
+    return "".join(chars)
+
+
+def _reference(folded: str, lex: Lexicon) -> tuple[str, ...]:
+    """The kind of organisation a sentence points at without naming it ("the ministry will pay")."""
+    for nouns in lex.reference_nouns:
+        if _has(folded, nouns):
+            return nouns
+    return ()
+
+
+def _salient_org(mentions: list[Mention], exclude: set[str], noun: tuple[str, ...] = ()) -> Mention | None:
+    """The organisation the article talks about most (of the kind the sentence refers to, if any)."""
     counts: dict[str, int] = {}
     first: dict[str, Mention] = {}
     for m in mentions:
         if m.label == "ORG" and m.entity_id not in exclude:
             counts[m.entity_id] = counts.get(m.entity_id, 0) + 1
             first.setdefault(m.entity_id, m)
+    if noun:
+        fitting = {
+            k: v
+            for k, v in counts.items()
+            if any(n in fold(first[k].canonical + " " + first[k].text) for n in noun)
+        }
+        counts = fitting or counts
     if not counts:
         return None
     return first[max(counts, key=lambda k: (counts[k], -first[k].start))]
 
 
 def _stated(a: Agreement) -> int:
-    return sum(x is not None for x in (a.signed, a.value, a.quantity, a.local_content_pct))
+    """How much a statement says; the signing date weighs most (the evidence is the signing sentence)."""
+    return 2 * (a.signed is not None) + sum(x is not None for x in (a.value, a.quantity, a.local_content_pct))
+
+
+def _conflicts(a: Agreement, b: Agreement) -> bool:
+    """Two statements with different amounts or signing dates are two instruments."""
+    return (a.value is not None and b.value is not None and a.value != b.value) or (
+        a.signed is not None and b.signed is not None and a.signed != b.signed
+    )
 
 
 def _same_instrument(
-    found: list[Agreement], kind: str, specific: bool, ids: tuple[str, ...], countries: frozenset[str]
+    found: list[Agreement], candidate: Agreement, specific: bool, countries: frozenset[str]
 ) -> int | None:
     """Index of an earlier agreement this sentence talks about again, if any (most recent first).
 
-    Same type (or a generic word such as "the contract"), and organisations that are a subset or a
-    superset of the earlier ones: "Otokar signed an export contract with Azerbaijan" followed by
-    "the contract with Azerbaijan's Ministry of Defence…" is one instrument."""
-    orgs = {i for i in ids if i not in countries}
+    Same type (or a generic word such as "the contract"), organisations that are a subset or a
+    superset of the earlier ones, and no conflicting amount or date: "Otokar signed an export
+    contract with Azerbaijan" followed by "the contract with Azerbaijan's Ministry of Defence…" is
+    one instrument."""
+    orgs = {i for i in candidate.party_ids if i not in countries}
     for i in range(len(found) - 1, -1, -1):
         a = found[i]
         prev = {p for p in a.party_ids if p not in countries}
-        if (a.type == kind or not specific) and (orgs <= prev or (prev and prev <= orgs)):
+        if _conflicts(a, candidate):
+            continue
+        if (a.type == candidate.type or not specific) and (orgs <= prev or (prev and prev <= orgs)):
             return i
     return None
 
@@ -225,16 +282,19 @@ def extract_agreements(
         sentence = doc.text[start:end]
         folded = fold(sentence)
         kind, specific = _type_of(folded, lex)
+        if kind == "other" and _subject(folded, lex) == "training":
+            kind = "training"  # "the protocol under which 250 officers will be trained"
         if kind is None:
             # "Local content will reach 40%" after the signing sentence belongs to that agreement.
             lc = _local_content(sentence, lex) if found and found[-1].local_content_pct is None else None
             if lc is not None:
                 found[-1] = replace(found[-1], local_content_pct=lc)
             continue
-        if _has(folded, lex.negation):
+        concluded = _has(folded, lex.concluded)
+        if _has(folded, lex.negation) or (not concluded and _has(folded, lex.pending_cues)):
             continue
         money = find_money(sentence, doc.language)
-        signed = _signed(sentence, published)
+        signed = _signed(sentence, published, lex)
         if signed is None and found and _has(folded, lex.same_day):
             signed = found[-1].signed
         parties = _parties([m for m in mentions if start <= m.start and m.end <= end], countries)
@@ -245,18 +305,23 @@ def extract_agreements(
             evidence=Span(sentence, start, end),
             signed=signed,
             value=money[0].money if money else None,
-            quantity=_quantity(sentence, lex, [(m.start, m.end) for m in money]),
+            quantity=_quantity(
+                sentence,
+                lex,
+                [(m.start, m.end) for m in money]
+                + [(d.start, d.end) for d in find_dates(sentence, default_year=2000)],
+            ),
             local_content_pct=_local_content(sentence, lex),
             subject=_subject(folded, lex),
         )
-        concluded = _has(folded, lex.concluded)
         if pending is not None and parties and (not specific or kind == pending.type):
             found.append(_merge(pending, candidate, False, countries))
             pending = None
             continue
+        separate = _has(folded, lex.separate)
         previous = (
-            _same_instrument(found, kind, specific, candidate.party_ids, countries)
-            if parties or not concluded
+            _same_instrument(found, candidate, specific, countries)
+            if (parties or not concluded) and not separate
             else None
         )
         if previous is not None:
@@ -265,10 +330,26 @@ def extract_agreements(
         if not concluded:
             continue
         if not parties:
-            pending = candidate
+            same = next(
+                (
+                    i
+                    for i in range(len(found) - 1, -1, -1)
+                    if found[i].type == kind and not _conflicts(found[i], candidate)
+                ),
+                None,
+            )
+            if separate:
+                same = None
+            if same is not None:  # "the memorandum was signed on 24 June": the one named before
+                found[same] = _merge(found[same], candidate, concluded, countries)
+            else:
+                pending = candidate
             continue
         if len(parties) < 2:
-            extra = _salient_org(mentions, set(candidate.party_ids))
+            outside = fold(
+                _blank(sentence, start, [m for m in mentions if start <= m.start and m.end <= end])
+            )
+            extra = _salient_org(mentions, set(candidate.party_ids), _reference(outside, lex))
             if extra is not None:
                 candidate = replace(
                     candidate,
