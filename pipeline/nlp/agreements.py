@@ -44,6 +44,7 @@ class Lexicon:
     last_week: tuple[str, ...]
     reference_nouns: tuple[tuple[str, ...], ...]
     separate: tuple[str, ...]
+    counters: tuple[str, ...]
 
 
 @lru_cache(maxsize=4)
@@ -73,6 +74,7 @@ def load_lexicon(models_dir: str) -> Lexicon:
         last_week=tuple(fold(c) for c in data["last_week"]),
         reference_nouns=tuple(tuple(fold(c) for c in v) for v in data["reference_nouns"].values()),
         separate=tuple(fold(c) for c in data["separate_cues"]),
+        counters=tuple(fold(c) for c in data["counter_words"]),
     )
 
 
@@ -151,13 +153,13 @@ def _local_content(sentence: str, lex: Lexicon) -> float | None:
     return None
 
 
-_MEASURE = re.compile(r"^\d[\d.,]*\s*(?:mm|cm|km|kg|m|millimet\w*|milimet\w*)\b")
+_MEASURE = re.compile(r"(?<![\w])(?:mm|cm|km|kg|millimet\w*|milimet\w*|calibre|caliber|çaplı\w*)(?![\w])")
 
 
 def _quantity(sentence: str, lex: Lexicon, taken: list[tuple[int, int]]) -> str | None:
     """The verbatim "how many" phrase; amounts of money, dates and calibres ("12,7 mm") are not quantities."""
     for m in lex.quantity.finditer(fold(sentence)):
-        if any(m.start() < e and s < m.end() for s, e in taken) or _MEASURE.match(m.group(0)):
+        if any(m.start() < e and s < m.end() for s, e in taken) or _MEASURE.search(m.group(0)):
             continue
         if parse_number(m.group(0).split()[0], "en", False) is None:
             continue
@@ -185,6 +187,20 @@ def _blank(sentence: str, offset: int, mentions: list[Mention]) -> str:
     for m in mentions:
         chars[m.start - offset : m.end - offset] = " " * (m.end - m.start)
     return "".join(chars)
+
+
+def _attach_details(last: Agreement, sentence: str, lex: Lexicon) -> Agreement:
+    """A sentence naming no instrument after a signing can still state its local content or its
+    counted quantity ("Yılda 120 milyon adet fişek üretilecek")."""
+    if last.local_content_pct is None:
+        lc = _local_content(sentence, lex)
+        if lc is not None:
+            last = replace(last, local_content_pct=lc)
+    if last.quantity is None:
+        q = _quantity(sentence, lex, [(d.start, d.end) for d in find_dates(sentence, default_year=2000)])
+        if q is not None and _has(fold(q), lex.counters):
+            last = replace(last, quantity=q)
+    return last
 
 
 def _reference(folded: str, lex: Lexicon) -> tuple[str, ...]:
@@ -286,9 +302,8 @@ def extract_agreements(
             kind = "training"  # "the protocol under which 250 officers will be trained"
         if kind is None:
             # "Local content will reach 40%" after the signing sentence belongs to that agreement.
-            lc = _local_content(sentence, lex) if found and found[-1].local_content_pct is None else None
-            if lc is not None:
-                found[-1] = replace(found[-1], local_content_pct=lc)
+            if found:
+                found[-1] = _attach_details(found[-1], sentence, lex)
             continue
         concluded = _has(folded, lex.concluded)
         if _has(folded, lex.negation) or (not concluded and _has(folded, lex.pending_cues)):
