@@ -178,3 +178,13 @@ def test_demonyms_are_not_the_country(analyzer: Analyzer) -> None:
     tr = run(analyzer, "tr", "Azerbaycanlı şirket Azerbaycan'ın bakanlığı ile anlaştı.")
     assert [m.text for m in en.mentions if m.label == "GPE"] == ["Azerbaijan's"]
     assert [m.text for m in tr.mentions if m.label == "GPE"] == ["Azerbaycan'ın"]
+
+
+def test_day_and_month_after_publication_belong_to_the_previous_year(analyzer: Analyzer) -> None:
+    a = run(
+        analyzer,
+        "en",
+        "Aselsan signed a $5 million contract with Azersilah on 28 December.",
+        published="2025-01-05",
+    )
+    assert [x.signed for x in a.agreements] == ["2024-12-28"]

@@ -122,7 +122,10 @@ def _weekdays() -> dict[str, int]:
 def _signed(sentence: str, published: date | None, lex: Lexicon) -> str | None:
     hits = find_dates(sentence, default_year=published.year if published else None)
     if hits:
-        return hits[0].value.isoformat()
+        day = hits[0].value
+        if not hits[0].has_year and published is not None and day > published:
+            day = day.replace(year=day.year - 1)  # "signed on 28 December" in a January article
+        return day.isoformat()
     if published is None:
         return None
     folded = fold(sentence)
