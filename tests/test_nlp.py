@@ -133,6 +133,7 @@ def test_a_later_sentence_about_the_same_contract_is_merged(analyzer: Analyzer) 
         "tr",
         "Otokar, Azerbaycan'a yönelik yeni bir ihracat sözleşmesi imzaladı. Otokar ile Azerbaycan Savunma "
         "Bakanlığı arasındaki 118 milyon dolarlık ihracat sözleşmesi 17 Şubat'ta Bakü'de imzalandı.",
+        published="2025-02-20",
     )
     assert len(a.agreements) == 1
     ag = a.agreements[0]
