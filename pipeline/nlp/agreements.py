@@ -263,6 +263,8 @@ def _same_instrument(
             continue
         if (a.type == candidate.type or not specific) and (orgs <= prev or (prev and prev <= orgs)):
             return i
+        if not specific and len(prev) < 2 and orgs:
+            return i  # "The contract, signed with the ministry…" names the other side of the one before
     return None
 
 
