@@ -189,3 +189,11 @@ def test_day_and_month_after_publication_belong_to_the_previous_year(analyzer: A
         published="2025-01-05",
     )
     assert [x.signed for x in a.agreements] == ["2024-12-28"]
+
+
+def test_transliterated_people_share_an_id(analyzer: Analyzer) -> None:
+    az = run(analyzer, "az", "Azərsilahın baş direktoru Rauf Məmmədli bəyanat verib.")
+    tr = run(analyzer, "tr", "Azersilah Genel Müdürü Rauf Memmedli açıklama yaptı.")
+    en = run(analyzer, "en", "Azersilah's general director, Rauf Mammadli, said on Monday.")
+    ids = {m.entity_id for a in (az, tr, en) for m in a.mentions if m.label == "PERSON"}
+    assert len(ids) == 1

@@ -122,7 +122,9 @@ class Registry:
         if found is not None:
             return found
         canonical = strip_suffix(name)
-        key = normalize(canonical)
+        # People's names are transliterated between az/tr/en (Məmmədli, Memmedli, Mammadli): their
+        # id comes from a spelling-independent key; organisations keep their folded spelling.
+        key = transliteration_key(canonical) if label == "PERSON" else normalize(canonical)
         return Entity(
             entity_id="x-" + sha1(key)[:12],
             label=label,
@@ -166,6 +168,32 @@ def _geo_entries(entries: list[RegistryEntry], registry_iso: frozenset[str]) -> 
         taken |= keys
         out.append(RegistryEntry(entity, {}, kind))
     return out
+
+
+_TRANSLIT = (
+    ("kh", "x"),
+    ("sh", "s"),
+    ("ch", "c"),
+    ("zh", "j"),
+    ("gh", "g"),
+    ("j", "c"),
+    ("q", "g"),
+    ("x", "h"),
+    ("w", "v"),
+    ("y", "i"),
+)
+
+
+def transliteration_key(name: str) -> str:
+    """A key equal for az/tr/en spellings of one name: folded, digraphs mapped, vowels dropped after
+    the first letter of each word, repeated letters collapsed (Bağırzadə ~ Bagirzade, Nəsibov ~ Nesibov)."""
+    words = []
+    for word in normalize(name).split():
+        for a, b in _TRANSLIT:
+            word = word.replace(a, b)
+        skeleton = word[:1] + "".join(c for c in word[1:] if c not in "aeiou")
+        words.append("".join(c for i, c in enumerate(skeleton) if i == 0 or c != skeleton[i - 1]))
+    return " ".join(words)
 
 
 def strip_suffix(name: str) -> str:
