@@ -17,6 +17,18 @@ CITY_COUNTRIES = ("TR", "AZ")
 WORLD_CITY_POPULATION = 2_000_000
 
 
+def _is_country(code: str) -> bool:
+    """An ISO 3166-1 country: CLDR also lists the EU, the UN and islands whose names are common words."""
+    import pycountry
+
+    return pycountry.countries.get(alpha_2=code) is not None and code not in _NOT_COUNTRIES
+
+
+# ISO-listed territories whose local names are ordinary words ("Şarkı") or that are parts of other
+# names ("New Jersey"), and which no defence-industry story needs as a country.
+_NOT_COUNTRIES = frozenset({"CQ", "JE", "GG", "IM", "BV", "HM", "UM", "AQ", "TF", "IO"})
+
+
 @lru_cache(maxsize=1)
 def country_entities(registry_iso: frozenset[str]) -> tuple[Entity, ...]:
     from babel import Locale
@@ -24,7 +36,7 @@ def country_entities(registry_iso: frozenset[str]) -> tuple[Entity, ...]:
     names: dict[str, dict[str, str]] = {}
     for lang in ("en", "tr", "az"):
         for code, name in Locale(lang).territories.items():
-            if len(code) == 2 and code.isalpha() and code not in registry_iso:
+            if len(code) == 2 and code.isalpha() and code not in registry_iso and _is_country(code):
                 names.setdefault(code, {})[lang] = name
     out = []
     for code, by_lang in sorted(names.items()):

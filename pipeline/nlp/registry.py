@@ -37,7 +37,9 @@ class Registry:
         entries: list[RegistryEntry],
         suffixes: tuple[str, ...],
         first_names: frozenset[str] = frozenset(),
+        org_words: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]] = ((), (), ()),
     ) -> None:
+        self.org_words = org_words
         self.entries = {e.entity.entity_id: e for e in entries}
         self.suffixes = suffixes
         self.first_names = first_names
@@ -74,7 +76,9 @@ class Registry:
                 iso.add(str(row["iso"]))
         if with_geo:
             entries.extend(_geo_entries(entries, frozenset(iso)))
-        return cls(entries, load_suffixes(models_dir), load_first_names(models_dir))
+        return cls(
+            entries, load_suffixes(models_dir), load_first_names(models_dir), load_org_words(models_dir)
+        )
 
     def aliases(self, language: str | None = None) -> list[tuple[str, str]]:
         """(alias, entity id) pairs; every language's aliases are usable on every page."""
@@ -142,6 +146,16 @@ def load_suffixes(models_dir: Path) -> tuple[str, ...]:
         raise UsageError(f"cannot read {path}: {exc}") from None
     words = {w for line in text.splitlines() if not line.startswith("#") for w in line.split()}
     return tuple(sorted(words, key=lambda w: (-len(w), w)))
+
+
+def load_org_words(models_dir: Path) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """(legal forms, institutional heads, industry words) that end organisation names."""
+    path = models_dir / "org_words.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return tuple(data["legal_forms"]), tuple(data["heads"]), tuple(data["industry"])
+    except (OSError, ValueError, KeyError) as exc:
+        raise UsageError(f"cannot read {path}: {exc}") from None
 
 
 def load_first_names(models_dir: Path) -> frozenset[str]:

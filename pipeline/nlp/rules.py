@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from pipeline.nlp.registry import Registry
 from pipeline.textnorm import fold
@@ -76,6 +77,9 @@ class Gazetteer:
                 continue  # names are capitalised; "ankara" in a URL slug or a common word is not one
             entity_id = self._by_alias[m.group("name")]
             sfx = m.group("sfx") or ""
+            generated = entity_id.startswith(("geo-", "country-"))
+            if generated and text[start:bare_end].isupper() and bare_end - start > 1:
+                continue  # an acronym ("KOBİ") that happens to spell a place's name
             if entity_id.startswith("geo-") and sfx and sfx[0] not in "'’`ʼ-":
                 # Generated place names collide with common words ("Ordu", "Bina"); an ordinary
                 # word takes its ending directly, a place name in Turkish takes an apostrophe.
@@ -88,22 +92,7 @@ class Gazetteer:
 
 _CAP = r"[A-ZÇĞİÖŞÜƏÂÎÛ][\w&.'’\-]*"
 _CONNECT = r"(?:ve|və|and|&|of|for)"
-_LEGAL = (
-    r"(?:A\.\s?Ş\.|AŞ|Ltd\.?\s?Şti\.?|Limited\s+Şirketi|MMC|ASC|QSC|LLC|Ltd\.?|JSC|Inc\.?|PLC|GmbH|Corp\.?|"
-    r"Holding|Holdinq|Group|Grubu|Qrupu|Sanayi(?:\s+ve\s+Ticaret)?|Sənaye|Texnologiyaları|Teknolojileri|"
-    r"Technologies|Systems|Sistemleri|Sistemləri|Industries|Zavodu|Fabrikası|Şirkəti|Şirketi|Mühendislik|"
-    r"Mühəndislik|Elektronik|Merkezi|Mərkəzi|Enstitüsü|İnstitutu|Institute|Üniversitesi|Universiteti|"
-    r"University|Vakfı|Derneği|Assosiasiyası|Association|Agency|Agentliyi|Ajansı|Bankası|Bankı)"
-)
-_ORG = re.compile(
-    rf"(?P<name>{_CAP}(?:\s+(?:{_CONNECT}\s+)?{_CAP}){{0,5}}?\s+{_LEGAL}"
-    rf"(?:\s+(?:A\.\s?Ş\.|Ltd\.?\s?Şti\.?|MMC|ASC|QSC|LLC|Ltd\.?|Inc\.?))?)"
-    rf"(?P<sfx>{_SEP_SUFFIX})?(?![\w])"
-)
 # Role cues that precede a person's name in tr/az/en news.
-_LEGAL_FORM_END = re.compile(
-    r"(?:A\.\s?Ş\.|AŞ|Şti\.?|Şirketi|MMC|ASC|QSC|LLC|Ltd\.?|JSC|Inc\.?|PLC|GmbH|Corp\.?|Holding|Holdinq)$"
-)
 _PERSON_CUES = (
     r"(?:Genel\s+Müdürü|Genel\s+Müdür\s+Yardımcısı|Yönetim\s+Kurulu\s+Başkanı|Başkanı|Başkan\s+Yardımcısı|"
     r"Bakanı|Bakan\s+Yardımcısı|Müdürü|Sözcüsü|Koordinatörü|Direktörü|Büyükelçisi|Sayın|"
@@ -121,6 +110,8 @@ _GIVEN_SURNAME = re.compile(
     r"(?<![\w])(?=(?P<name>(?P<given>[A-ZÇĞİÖŞÜƏ][a-zçğıöşüə]+)\s+[A-ZÇĞİÖŞÜƏ][a-zçğıöşüə]+"
     rf"(?:-[A-ZÇĞİÖŞÜƏ][a-zçğıöşüə]+)?)(?P<sfx>{_SEP_SUFFIX})?(?![\w]))"
 )
+# "Bakü'deki …": a word with a case ending after an apostrophe is not the first word of a name.
+_INFLECTED = re.compile(r"['’][^\W\d_]+$")
 _LEADING_STOP = frozenset(
     {
         "bu",
@@ -139,6 +130,24 @@ _LEADING_STOP = frozenset(
         "turkish",
     }
 )
+
+
+@lru_cache(maxsize=4)
+def _org_patterns(
+    words: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]],
+) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """(organisation pattern, "ends in a legal form or institutional head" pattern) from models/org_words.json."""
+    legal, heads, industry = words
+    ends = "|".join([*legal, *(re.escape(h) for h in heads), *industry])
+    trailing = "|".join(legal)
+    org = re.compile(
+        rf"(?P<name>{_CAP}(?:[ \t]+(?:{_CONNECT}[ \t]+)?{_CAP}){{0,5}}[ \t]+(?:{ends})(?:[ \t]+(?:{trailing}))?)"
+        rf"(?P<sfx>{_SEP_SUFFIX}|(?<=[^\W\d_])(?:ın|in|un|ün|nın|nin|nun|nün|na|nə|ne|nda|ndə|nde|ndan|ndən|nden))?(?![\w])"
+    )
+    strong_end = re.compile(
+        rf"(?<![\w])(?:{'|'.join([*legal, *(re.escape(h) for h in heads)])})(?:[ \t]+(?:{trailing}))?$"
+    )
+    return org, strong_end
 
 
 def _is_common_word(word: str, lowered_words: set[str]) -> bool:
@@ -166,7 +175,8 @@ def rule_matches(text: str, registry: Registry) -> list[NameMatch]:
     lowered = {w for w in re.findall(r"\b[a-zçğıöşüə][\w]*", text)}
     persons = _persons(text, registry)
     out: list[NameMatch] = list(persons)
-    for m in _ORG.finditer(text):
+    org, strong_end = _org_patterns(registry.org_words)
+    for m in org.finditer(text):
         start, bare_end = m.start("name"), m.end("name")
         # A person named just before the company ("Cenk Arıkan və Kəpəz Elektronika ASC") is not part of it.
         for p in persons:
@@ -179,13 +189,15 @@ def rule_matches(text: str, registry: Registry) -> list[NameMatch]:
                 start = p.end + len(text[p.end :]) - len(text[p.end :].lstrip())
                 start += len(text[start:].split(" ", 1)[0]) + 1
         words = text[start:bare_end].split()
-        while len(words) > 2 and (_is_common_word(words[0], lowered) or words[0].endswith("-based")):
+        while len(words) > 2 and (
+            _is_common_word(words[0], lowered) or words[0].endswith("-based") or _INFLECTED.search(words[0])
+        ):
             start += len(words[0]) + 1
             words = words[1:]
         if len(words) < 2:
             continue
-        legal = bool(_LEGAL_FORM_END.search(text[start:bare_end]))
-        out.append(NameMatch(start, m.end(), bare_end, "ORG", None, strong=legal))
+        strong = bool(strong_end.search(text[start:bare_end]))
+        out.append(NameMatch(start, m.end(), bare_end, "ORG", None, strong=strong))
     return out
 
 
@@ -193,6 +205,10 @@ def resolve_overlaps(matches: list[NameMatch]) -> list[NameMatch]:
     """Keep non-overlapping matches: strong ones (registry, legal form) first, longer first within
     a class, registry wins ties. "Türkiye's Ministry of National Defence" stays two registry names
     while "Gəncə Metal Emal MMC" (a legal form) beats the place name inside it."""
+    registry_ends = {m.end for m in matches if m.entity_id is not None}
+    # "Türkiyənin Müdafiə Sənayesi Başqanlığı": a rule match ending in a registry name is that name
+    # with a modifier in front, not a new organisation.
+    matches = [m for m in matches if m.entity_id is not None or m.end not in registry_ends]
     ranked = sorted(matches, key=lambda m: (not m.strong, -(m.end - m.start), m.entity_id is None, m.start))
     kept: list[NameMatch] = []
     for m in ranked:
