@@ -84,6 +84,17 @@ def build_parser() -> Parser:
     p.add_argument(
         "--output", required=True, help="output file (for csv: a folder for nodes.csv and edges.csv)"
     )
+    p.add_argument("--since", help="only documents published on or after YYYY-MM-DD")
+    p.add_argument("--until", help="only documents published on or before YYYY-MM-DD")
+    p.add_argument("--types", help="comma-separated entity types to keep: ORG,PERSON,GPE (default all)")
+    p.add_argument(
+        "--min-weight", type=int, default=1, help="drop co-occurrence edges seen in fewer documents"
+    )
+    p.add_argument("--ego", metavar="ENTITY", help="only entities within --depth hops of ENTITY (id or name)")
+    p.add_argument("--depth", type=int, default=1, help="hops around --ego (default 1)")
+    p.add_argument(
+        "--include-duplicates", action="store_true", help="count republished near-duplicate documents too"
+    )
 
     p = command("app", "start the Streamlit front end")
     p.add_argument("--port", type=int, default=8501)
@@ -152,7 +163,8 @@ def _store(settings: Settings) -> Any:
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from pipeline.jobs import ingest
 
-    report = ingest(settings, list(args.sources), allow_private=args.allow_private_hosts)
+    # The run also logs to <data-dir>/logs/ingest.log (rotated), opened once the sources are valid.
+    report = ingest(settings, list(args.sources), allow_private=args.allow_private_hosts, log_file=True)
     out = report.as_json()
     if args.format == "json":
         _print_json(out)
@@ -228,11 +240,24 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_documents(args: argparse.Namespace, settings: Settings) -> int:
-    rows = _store(settings).documents()
+    store = _store(settings)
+    rows = store.documents()
     if args.format == "json":
         _print_json(rows)
     else:
         _table(rows, ["language", "published", "title", "author", "duplicate_of"])
+        run = store.last_run()
+        if run is not None and run.get("report"):
+            report = run["report"]
+            counts = ", ".join(
+                f"{k} {report[k]}"
+                for k in ("new", "updated", "unchanged", "duplicates", "failed")
+                if k in report
+            )
+            print(
+                f"last run {run['run_id']} ({run.get('status') or 'finished'} {run.get('finished') or ''}): {counts}",
+                file=sys.stderr,
+            )
     return EXIT_OK
 
 
@@ -246,12 +271,24 @@ def cmd_entities(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_export_graph(args: argparse.Namespace, settings: Settings) -> int:
-    from pipeline.graph import build_graph, export, summary
+    from pipeline.graph import GraphFilter, build_graph, export, parse_types, summary
 
-    g = build_graph(_store(settings))
+    if args.depth != 1 and not args.ego:
+        raise UsageError("--depth needs --ego")
+    flt = GraphFilter(
+        since=args.since,
+        until=args.until,
+        types=parse_types(args.types),
+        min_weight=args.min_weight,
+        ego=args.ego,
+        depth=args.depth,
+        include_duplicates=args.include_duplicates,
+    )
+    g = build_graph(_store(settings), flt, models_dir=settings.nlp.models_dir)
     path = export(g, args.format, Path(args.output))
     s = summary(g)
-    print(f"wrote {path}: {s['nodes']} nodes, {s['edges']} edges", file=sys.stderr)
+    kinds = ", ".join(f"{n} {k}" for k, n in sorted(s["edge_kinds"].items()))
+    print(f"wrote {path}: {s['nodes']} nodes, {s['edges']} edges ({kinds})", file=sys.stderr)
     return EXIT_OK
 
 

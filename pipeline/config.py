@@ -30,6 +30,16 @@ class CrawlSettings:
     max_bytes: int = 5_000_000
     retries: int = 2
     allow_private_hosts: bool = False
+    retry_backoff_s: float = 2.0
+    retry_backoff_max_s: float = 60.0
+    max_retry_after_s: float = 120.0
+    max_attempts: int = 5
+    defer_base_s: float = 3600.0
+    defer_max_s: float = 604800.0
+    robots_recheck_s: float = 86400.0
+    max_hosts: int = 8
+    max_redirects: int = 5
+    max_links_per_page: int = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +61,7 @@ class IndexSettings:
 @dataclass(frozen=True, slots=True)
 class AppSettings:
     page_size: int = 10
+    usd_rates: dict[str, float] = field(default_factory=dict)  # USD per unit, e.g. {"EUR": 1.08}
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +135,8 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
 
 def _coerce(value: Any, target: Any, name: str) -> Any:
     """Coerce env strings to the type of the default; reject wrong types from files."""
+    if isinstance(target, dict):
+        return _rate_table(value, name)
     if isinstance(target, bool):
         if isinstance(value, bool):
             return value
@@ -142,6 +155,30 @@ def _coerce(value: Any, target: Any, name: str) -> Any:
     elif isinstance(target, str) and isinstance(value, str | Path):
         return str(value)
     raise UsageError(f"setting {name}: expected {type(target).__name__}, got {value!r}")
+
+
+def _rate_table(value: Any, name: str) -> dict[str, float]:
+    """A table of 3-letter currency codes to positive numbers (TOML table, or "EUR=1.08,TRY=0.029" in env)."""
+    if isinstance(value, str):
+        try:
+            value = dict(part.split("=", 1) for part in value.split(",") if part.strip())
+        except ValueError:
+            raise UsageError(f"setting {name}: expected CODE=rate,CODE=rate, got {value!r}") from None
+    if not isinstance(value, Mapping):
+        raise UsageError(f"setting {name}: expected a table of CURRENCY = rate")
+    out: dict[str, float] = {}
+    for code, rate in value.items():
+        key = str(code).strip().upper()
+        try:
+            number = float(rate)
+        except (TypeError, ValueError):
+            number = -1.0
+        if len(key) != 3 or not key.isalpha() or isinstance(rate, bool) or number <= 0:
+            raise UsageError(
+                f"setting {name}: {code!r} = {rate!r} is not a currency code with a positive rate"
+            )
+        out[key] = number
+    return out
 
 
 def _build(cls: type[Any], values: Mapping[str, Any], prefix: str) -> Any:

@@ -4,6 +4,10 @@ Exact: sha1 of the normalised body. Near: MinHash (datasketch) over word 5-shing
 without its first paragraph-worth of words being special — republished copies change the title,
 byline and first paragraph, and keep most of the rest, so Jaccard over shingles stays high.
 The later copy (by publication date, then by first sight) gets ``duplicate_of``; both are kept.
+
+The stored signatures are compared as one numpy matrix (the estimate datasketch computes —
+the share of equal hash values — vectorised), so a nightly run over thousands of documents
+stays linear per document instead of building a MinHash object per stored document.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ class DupResult:
     text_hash: str
     signature: bytes
     duplicate_of: str | None
+    demoted: str | None = None  # a stored document this earlier original made a duplicate of itself
 
 
 def body_of(doc: Document) -> str:
@@ -42,29 +47,64 @@ def minhash(text: str) -> MinHash:
     return m
 
 
+class _Signatures:
+    """Stored signatures as a growable (n, NUM_PERM) matrix, in the store's row order."""
+
+    def __init__(self, store: Store) -> None:
+        self.ids: list[str] = []
+        self.published: list[str | None] = []
+        self.row: dict[str, int] = {}
+        self.matrix = np.zeros((64, NUM_PERM), dtype=np.uint64)
+        for doc_id, blob, published in store.minhashes(exclude=""):
+            self.put(str(doc_id), np.frombuffer(blob, dtype=np.uint64), published)
+
+    def put(self, doc_id: str, values: np.ndarray, published: str | None) -> None:
+        i = self.row.get(doc_id)
+        if i is None:
+            i = len(self.ids)
+            if i == len(self.matrix):
+                self.matrix = np.concatenate([self.matrix, np.zeros_like(self.matrix)])
+            self.ids.append(doc_id)
+            self.published.append(published)
+            self.row[doc_id] = i
+        self.matrix[i] = values
+        self.published[i] = published
+
+    def best(self, values: np.ndarray, exclude: str) -> tuple[float, str, str | None] | None:
+        n = len(self.ids)
+        if n == 0:
+            return None
+        scores = (self.matrix[:n] == values).mean(axis=1)
+        own = self.row.get(exclude)
+        if own is not None:
+            scores[own] = -1.0
+        i = int(np.argmax(scores))  # first of equal best, as the row-by-row scan did
+        if scores[i] < THRESHOLD:
+            return None
+        return float(scores[i]), self.ids[i], self.published[i]
+
+
 class Deduplicator:
     def __init__(self, store: Store) -> None:
         self.store = store
+        self._signatures: _Signatures | None = None
+
+    @property
+    def signatures(self) -> _Signatures:
+        if self._signatures is None:
+            self._signatures = _Signatures(self.store)
+        return self._signatures
 
     def check(self, doc: Document) -> DupResult:
         body = body_of(doc)
         text_hash = sha1(normalize(body))
         sig = minhash(body)
-        blob = np.asarray(sig.hashvalues, dtype=np.uint64).tobytes()
+        values = np.asarray(sig.hashvalues, dtype=np.uint64)
+        blob = values.tobytes()
         exact = self.store.find_by_text_hash(text_hash, exclude=doc.doc_id)
         if exact is not None:
             return DupResult(text_hash, blob, exact)
-        best: tuple[float, str, str | None] | None = None
-        for other_id, other_blob, other_published in self.store.minhashes(exclude=doc.doc_id):
-            other = MinHash(
-                num_perm=NUM_PERM,
-                seed=7,
-                scheme=SCHEME,
-                hashvalues=np.frombuffer(other_blob, dtype=np.uint64),
-            )
-            score = sig.jaccard(other)
-            if score >= THRESHOLD and (best is None or score > best[0]):
-                best = (score, other_id, other_published)
+        best = self.signatures.best(values, exclude=doc.doc_id)
         if best is None:
             return DupResult(text_hash, blob, None)
         _, other_id, other_published = best
@@ -73,5 +113,10 @@ class Deduplicator:
             self.store.db.execute(
                 "UPDATE documents SET duplicate_of = ? WHERE doc_id = ?", (doc.doc_id, other_id)
             )
-            return DupResult(text_hash, blob, None)
+            return DupResult(text_hash, blob, None, demoted=other_id)
         return DupResult(text_hash, blob, other_id)
+
+    def remember(self, doc_id: str, result: DupResult, published: str | None) -> None:
+        """Add a stored document's signature (call after its transaction committed)."""
+        if self._signatures is not None:
+            self._signatures.put(doc_id, np.frombuffer(result.signature, dtype=np.uint64), published)

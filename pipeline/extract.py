@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import re
-from collections.abc import Iterator
+import tomllib
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
 from typing import Any
 
 import lxml.html
@@ -64,7 +70,13 @@ def _control_ratio(data: bytes) -> float:
     return bad / max(1, len(data))
 
 
+_XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>", re.IGNORECASE)
+
+
 def _parse(html: str) -> Any:
+    # lxml refuses a str that still carries an XML encoding declaration (XHTML pages); the text is
+    # already decoded, so the declaration is dropped.
+    html = _XML_DECL.sub("", html, count=1)
     try:
         tree = lxml.html.document_fromstring(html)
     except (etree.ParserError, ValueError) as exc:
@@ -114,18 +126,18 @@ def _meta(tree: Any, *names: str) -> str | None:
 
 
 # -- title --------------------------------------------------------------------------------------
-def _title(tree: Any, ld: dict[str, Any], fallback: str | None) -> str:
+def _title(tree: Any, ld: dict[str, Any], fallback: Callable[[], str | None]) -> str:
     site = _meta(tree, "og:site_name")
     h1s = [t for t in (_text(h) for h in tree.xpath("//article//h1 | //main//h1")) if t] or [
         t for t in (_text(h) for h in tree.xpath("//h1")) if t
     ]
-    candidates = [*h1s[:1], ld.get("headline"), _meta(tree, "og:title", "twitter:title"), fallback]
-    page_title = tree.xpath("//title")
-    if page_title:
-        candidates.append(_strip_site(_text(page_title[0]), site))
-    for cand in candidates:
+    candidates = [*h1s[:1], ld.get("headline"), _meta(tree, "og:title", "twitter:title")]
+    for cand in [*candidates, fallback()]:
         if isinstance(cand, str) and cand.strip():
             return _strip_site(" ".join(cand.split()), site)
+    page_title = tree.xpath("//title")
+    if page_title and _text(page_title[0]):
+        return _strip_site(_text(page_title[0]), site)
     raise DocumentError("no title found")
 
 
@@ -200,7 +212,7 @@ def _labelled_bylines(tree: Any) -> list[str]:
     return out
 
 
-def _author(tree: Any, ld: dict[str, Any], fallback: str | None) -> str | None:
+def _author(tree: Any, ld: dict[str, Any], fallback: Callable[[], str | None]) -> str | None:
     candidates: list[str | None] = []
     ld_author = ld.get("author")
     for item in ld_author if isinstance(ld_author, list) else [ld_author]:
@@ -220,13 +232,13 @@ def _author(tree: Any, ld: dict[str, Any], fallback: str | None) -> str | None:
             continue
         names = el.xpath('.//*[@itemprop="name" or contains(@class,"name")]')
         candidates.append(_text(names[0]) if names else _text(el))
-    candidates.append(fallback)
     for cand in candidates:
         if cand and not cand.startswith("http"):
             cleaned = clean_author(cand)
             if cleaned:
                 return cleaned
-    return None
+    last = fallback()
+    return clean_author(last) if last and not last.startswith("http") else None
 
 
 # -- published date -----------------------------------------------------------------------------
@@ -271,7 +283,9 @@ def _date_near_headline(tree: Any) -> str | None:
             continue
         own = " ".join(((el.text or "") + " " + " ".join((c.tail or "") for c in el)).split())
         dt = el.get("datetime")
-        context = own + " " + " ".join((el.get("class") or "", el.getparent().get("class") or ""))
+        parent = el.getparent()
+        parent_class = (parent.get("class") or "") if parent is not None else ""
+        context = f"{own} {el.get('class') or ''} {parent_class}"
         if dt and not _UPDATED.search(context):
             day = _iso_day(dt)
             if day:
@@ -296,26 +310,208 @@ def _elements_after(tree: Any, anchor: Any) -> list[Any]:
 
 
 # -- main text ----------------------------------------------------------------------------------
-def _main_text(html: str, url: str | None) -> tuple[str, Any]:
-    import trafilatura
+@dataclass(frozen=True, slots=True)
+class Boilerplate:
+    """The vocabulary of ``boilerplate.toml``, compiled once."""
 
+    block: frozenset[str]
+    small: frozenset[str]
+    small_max_chars: int
+    lines: re.Pattern[str]
+
+
+@lru_cache(maxsize=1)
+def boilerplate() -> Boilerplate:
+    data = tomllib.loads(resources.files("pipeline").joinpath("boilerplate.toml").read_text(encoding="utf-8"))
+    containers, lines = data["containers"], data["lines"]["patterns"]
+    return Boilerplate(
+        block=frozenset(containers["block"]),
+        small=frozenset(containers["small"]),
+        small_max_chars=int(containers["small_max_chars"]),
+        lines=re.compile("|".join(f"(?:{p})" for p in lines), re.IGNORECASE),
+    )
+
+
+_NAME_PART = re.compile(r"[-_]+")
+# "no-sidebar", "has-comments", "with-related": a page-level flag on a wrapper, not the box itself.
+_FLAG_PARTS = frozenset({"no", "has", "with", "without", "show", "hide", "enable", "disable"})
+
+
+def _name_keys(el: Any) -> frozenset[str]:
+    """Parts of the element's class names and id ("story__dateline" → story, dateline, story-dateline)."""
+    return _keys_of(f"{el.get('class') or ''} {el.get('id') or ''}".lower())
+
+
+@lru_cache(maxsize=8192)
+def _keys_of(names: str) -> frozenset[str]:
+    # cached: sites repeat the same few hundred class strings on every element of a kind
+    keys: set[str] = set()
+    for name in names.split():
+        parts = [p for p in _NAME_PART.split(name) if p]
+        if _FLAG_PARTS & set(parts):
+            continue
+        keys.update(parts)
+        keys.update(f"{a}-{b}" for a, b in itertools.pairwise(parts))
+        keys.add(name)
+    return frozenset(keys)
+
+
+def _prune_boilerplate(tree: Any) -> int:
+    """Remove containers named as boilerplate (tr/az/en vocabulary) from ``tree``; return how many.
+
+    trafilatura's own list is English; Turkish and Azerbaijani sites name their comment, related,
+    ticker and share boxes in their language, and those survive it. Guarded so that a site which
+    names its article wrapper with one of these words keeps its text: an element holding the
+    headline or more than a third of the page's paragraph text is never removed.
+    """
+    vocab = boilerplate()
+    total = sum(len(_text(p)) for p in tree.iter("p")) or 1
+    doomed = []
+    for el in tree.xpath("//*[@class or @id]"):
+        if not isinstance(el.tag, str) or el.tag in ("html", "body", "h1"):
+            continue
+        keys = _name_keys(el)
+        block = bool(keys & vocab.block)
+        small = bool(keys & vocab.small)
+        if not (block or small):
+            continue
+        text_len = len(_text(el))
+        if not block and text_len > vocab.small_max_chars:
+            continue
+        if el.xpath(".//h1") or sum(len(_text(p)) for p in el.iter("p")) > total / 3:
+            continue
+        if any(len(_text(p)) > text_len + 20 for p in el.iterancestors("p")):
+            continue  # inline in a paragraph ("<span class=dateline>KOBE –</span> A total of…")
+        doomed.append(el)
+    removed = 0
+    doomed_set = set(doomed)
+    for el in doomed:
+        parent = el.getparent()
+        if parent is None or any(a in doomed_set for a in el.iterancestors()):
+            continue
+        # keep the tail text, which belongs to the parent
+        if el.tail and el.tail.strip():
+            prev = el.getprevious()
+            if prev is not None:
+                prev.tail = (prev.tail or "") + el.tail
+            else:
+                parent.text = (parent.text or "") + el.tail
+        parent.remove(el)
+        removed += 1
+    return removed
+
+
+_TIME = re.compile(r"\b\d{1,2}[:.]\d{2}(?:\s*[ap]\.?m\.?)?\b", re.IGNORECASE)
+_DATE_LABEL = re.compile(
+    r"\b(?:published|updated|last updated|posted|on|at|yayınlanma|yayımlanma|güncellenme|güncelleme|"
+    r"tarihi?|dərc edilib|dərc olunub|yenilənib|yeniləndi|tarix|saat|gmt|utc|[+-]\d{2}:?\d{2})\b",
+    re.IGNORECASE,
+)
+
+
+def _is_dateline(par: str) -> bool:
+    """A short paragraph that is only a date, times and labels ("8 October 2024, 09:40 · Updated …")."""
+    if len(par) > 160:
+        return False
+    hits = find_dates(par)
+    if not any(h.has_year for h in hits):
+        return False
+    rest = par
+    for hit in reversed(hits):
+        rest = rest[: hit.start] + " " + rest[hit.end :]
+    rest = _DATE_LABEL.sub(" ", _TIME.sub(" ", rest))
+    return len(re.findall(r"[^\W\d_]{2,}", rest)) <= 2
+
+
+def clean_paragraphs(text: str, title: str | None = None) -> list[str]:
+    """trafilatura's lines → article paragraphs: whitespace collapsed, boilerplate lines dropped.
+
+    Drops the headline when it is repeated, datelines, and short lines that match the line patterns
+    of ``boilerplate.toml`` (also-read headings, comment notes, share/subscribe prompts, rights notes).
+    """
+    vocab = boilerplate()
+    out = []
+    for line in text.splitlines():
+        par = " ".join(line.split())
+        if not par or (title and par == title):
+            continue
+        bare = par.lstrip("-•*· ").strip()
+        if len(bare) <= 300 and (vocab.lines.fullmatch(bare) or _is_dateline(bare)):
+            continue
+        out.append(par)
+    return out
+
+
+@lru_cache(maxsize=1)
+def _trafilatura() -> Any:
+    """Import trafilatura once. Its downloader probes urllib3 for optional SOCKS support and the
+    probe warns (DependencyWarning) when PySocks is absent; we never download through it, so that
+    warning is silenced here instead of failing runs that turn warnings into errors."""
+    from urllib3.exceptions import DependencyWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DependencyWarning)
+        import trafilatura
+    return trafilatura
+
+
+def _main_text(html: str, url: str | None) -> str:
+    """Main text, one paragraph per line.
+
+    The page is parsed with trafilatura's own loader, pruned of named boilerplate containers and
+    handed over as a tree. Tables are kept (spec sheets and figures are article content here);
+    when the precise pass returns almost nothing, a recall-favouring pass on the unpruned page
+    is tried.
+    """
+    trafilatura = _trafilatura()
+    from trafilatura.utils import load_html
+
+    tree = load_html(html)
+    if tree is None:
+        raise DocumentError("unparseable HTML")
+    pruned = _prune_boilerplate(tree)
+    log.debug("pruned %d boilerplate containers", pruned)
     result = trafilatura.bare_extraction(
-        html,
+        tree,
         url=url,
-        with_metadata=True,
         include_comments=False,
-        include_tables=False,
+        include_tables=True,
         include_images=False,
         deduplicate=False,
     )
     text = (getattr(result, "text", None) or "").strip()
     if len(text) < MIN_TEXT_CHARS:
-        # Precision settings can drop short or unusual pages: retry favouring recall.
+        # Pruning or precision settings can drop short or unusual pages: retry favouring recall.
         second = trafilatura.bare_extraction(html, url=url, favor_recall=True, include_comments=False)
         text2 = (getattr(second, "text", None) or "").strip()
         if len(text2) > len(text):
             text = text2
-    return text, result
+    return text
+
+
+class _TrafilaturaMetadata:
+    """trafilatura's own title/author guess, computed only when our rules found nothing (it costs
+    a full metadata pass), on the unpruned page so that bylines are still there."""
+
+    def __init__(self, html: str, url: str | None) -> None:
+        self._html, self._url = html, url
+        self._doc: Any = None
+        self._done = False
+
+    def _get(self, field: str) -> str | None:
+        if not self._done:
+            from trafilatura.metadata import extract_metadata
+
+            self._done = True
+            self._doc = extract_metadata(self._html, self._url)
+        value = getattr(self._doc, field, None)
+        return value if isinstance(value, str) else None
+
+    def title(self) -> str | None:
+        return self._get("title")
+
+    def author(self) -> str | None:
+        return self._get("author")
 
 
 def _canonical_url(tree: Any) -> str | None:
@@ -325,24 +521,20 @@ def _canonical_url(tree: Any) -> str | None:
     return None
 
 
-def _paragraphs(text: str) -> str:
-    """One paragraph per line from trafilatura → paragraphs separated by a blank line."""
-    lines = [" ".join(line.split()) for line in text.splitlines()]
-    return "\n\n".join(line for line in lines if line)
-
-
 def extract(page: Page) -> Document:
     """Extract one page. Raises DocumentError when it holds no article."""
     tree = _parse(page.html)
     ld = _article_ld(tree)
-    body, meta = _main_text(page.html, page.url if page.url.startswith("http") else None)
+    url_hint = page.url if page.url.startswith("http") else None
+    body = _main_text(page.html, url_hint)
     if len(body) < MIN_TEXT_CHARS:
         raise DocumentError("no main text found")
-    title = _title(tree, ld, getattr(meta, "title", None))
-    body = _paragraphs(body)
-    if body.startswith(title):
-        body = body[len(title) :].lstrip()
-    text = f"{title}\n\n{body}"
+    meta = _TrafilaturaMetadata(page.html, url_hint)
+    title = _title(tree, ld, meta.title)
+    paragraphs = clean_paragraphs(body, title)
+    if not paragraphs:
+        raise DocumentError("no main text found")
+    text = "\n\n".join([title, *paragraphs])
     html_lang = (tree.get("lang") or tree.get("xml:lang") or "").strip() or None
     url = _canonical_url(tree) or page.url
     return Document(
@@ -351,7 +543,7 @@ def extract(page: Page) -> Document:
         language=langid.detect(text, html_lang),
         title=title,
         published=_published(tree, ld, page.html),
-        author=_author(tree, ld, getattr(meta, "author", None)),
+        author=_author(tree, ld, meta.author),
         text=text,
         source=page.source,
         html_lang=html_lang,

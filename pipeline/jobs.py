@@ -1,26 +1,37 @@
 """The ingest run: discover → fetch/read → extract → NLP → store → index → report.
 
 One bad document is logged and counted, never fatal. Re-running over unchanged sources adds
-nothing. A lock file keeps two runs off one data dir. The vector index is reconciled with the
-store at the start of every run, so a run killed between a store commit and an index save is
-repaired by the next one.
+nothing. A lock file keeps two runs off one data dir. URLs go through the persistent frontier
+(``crawl/frontier.py``): a URL is marked done in the transaction that stores its document, so a run
+killed at any moment (SIGKILL included) is resumed by the next one with nothing lost and nothing
+duplicated. The vector index is reconciled with the store at the start of every run, so a run
+killed between a store commit and an index save is repaired by the next one.
 """
 
 from __future__ import annotations
 
 import fcntl
 import logging
+import logging.handlers
 import os
 import sys
 import time
-import tomllib
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from pipeline.config import Settings
-from pipeline.crawl.fetch import Fetcher, RobotsDisallowed, is_url
+from pipeline.crawl.crawler import Crawler, Outcome
+from pipeline.crawl.discovery import Listed, classify, feed_links, html_hrefs, sitemap_links
+from pipeline.crawl.errors import FetchError, RobotsDisallowed
+from pipeline.crawl.fetch import Fetcher, Response, to_page
+from pipeline.crawl.frontier import LINK, PAGE, SITEMAP, Frontier, FrontierItem
+from pipeline.crawl.policy import CrawlPolicy
+from pipeline.crawl.sources import ROOT, Seed, Source, argument_seed, load_sources
+from pipeline.crawl.throttle import HostThrottle
+from pipeline.crawl.urls import article_links, host_of, is_url
 from pipeline.dedup import Deduplicator
 from pipeline.errors import DocumentError, UsageError
 from pipeline.extract import decode_html, extract
@@ -35,7 +46,28 @@ from pipeline.store import Store
 log = logging.getLogger(__name__)
 
 HTML_SUFFIXES = (".html", ".htm")
-BATCH = 16
+LOG_NAME = "ingest.log"
+
+# Called with the doc_id inside the transaction that stores a document.
+OnStored = Callable[[str], None]
+
+
+@dataclass(slots=True)
+class RunReport(IngestReport):
+    """The INTERFACE.md report plus what the crawler did (fields only ever added).
+
+    ``seen`` counts every URL asked for this run and every local file read; each of them ends as
+    fetched, not_modified, skipped_robots or a failure (extraction failures are fetched too)."""
+
+    run_id: int = 0  # row in the runs table
+    discovered: int = 0  # URLs new to the frontier (from feeds, sitemaps, site roots)
+    retried: int = 0  # extra HTTP attempts inside this run (5xx, 429, timeouts)
+    deferred: int = 0  # failed this run, due again on a later run (backoff)
+    gave_up: int = 0  # failed for good this run (permanent error, or out of attempts)
+    not_article: int = 0  # site-root links that held no article (not failures)
+    waiting: int = 0  # URLs of these sources backing off or robots-blocked, after the run
+    pending: int = 0  # URLs of these sources still to fetch after the run (0 unless cut short)
+    dead: int = 0  # URLs of these sources given up, all runs together
 
 
 @contextmanager
@@ -46,8 +78,12 @@ def run_lock(data_dir: Path) -> Iterator[None]:
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "?"
         handle.close()
-        raise UsageError(f"another ingest is running on {data_dir} (lock {path})") from None
+        raise UsageError(
+            f"another ingest is running on {data_dir} (pid {holder}, lock {path}); try again when it ends"
+        ) from None
     try:
         handle.seek(0)
         handle.truncate()
@@ -59,20 +95,31 @@ def run_lock(data_dir: Path) -> Iterator[None]:
         handle.close()
 
 
+@contextmanager
+def run_log(data_dir: Path, level: int = logging.INFO) -> Iterator[Path]:
+    """Also log the ``pipeline`` loggers to ``<data_dir>/logs/ingest.log`` (rotated, 5 × 5 MB)."""
+    folder = data_dir / "logs"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOG_NAME
+    handler = logging.handlers.RotatingFileHandler(path, maxBytes=5_000_000, backupCount=5, encoding="utf-8")
+    handler.setLevel(level)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("pipeline")
+    old_level = logger.level
+    if logger.getEffectiveLevel() > level:
+        logger.setLevel(level)  # stderr handlers keep their own, higher, level
+    logger.addHandler(handler)
+    try:
+        yield path
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+        handler.close()
+
+
 def configured_sources(settings: Settings) -> list[str]:
     """URLs of the enabled sources in the sources file (``[[source]]`` tables)."""
-    path = Path(settings.sources)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"no SOURCE given and no sources file at {path}") from None
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise UsageError(f"cannot read sources file {path}: {exc}") from None
-    urls: list[str] = []
-    for src in data.get("source", []):
-        if src.get("enabled", False):
-            urls.extend(src.get("feeds", []) + src.get("sitemaps", []) + src.get("urls", []))
-    return urls
+    return [s.url for s in load_sources(Path(settings.sources))]
 
 
 def _local_files(source: str) -> list[Path]:
@@ -93,9 +140,16 @@ class Ingestor:
         self.embedder = embedder or make_embedder(
             settings.index.embedder, settings.index.e5_model_dir, settings.index.e5_runtime
         )
-        self.analyzer = Analyzer(settings.nlp)
+        self._analyzer: Analyzer | None = None
         self.vectors = VectorIndex.load(index_dir(settings), self.embedder.name, self.embedder.dim)
         self.dedup = Deduplicator(store)
+
+    @property
+    def analyzer(self) -> Analyzer:
+        """Loaded on first use: a run where nothing changed never loads the NLP models."""
+        if self._analyzer is None:
+            self._analyzer = Analyzer(self.settings.nlp)
+        return self._analyzer
 
     def reconcile(self) -> None:
         """Make the vector index hold exactly the stored chunks (after a crash, or a removed doc)."""
@@ -115,13 +169,24 @@ class Ingestor:
             )
             self.vectors.save(index_dir(self.settings))
 
-    def store_batch(self, analyses: list[Analysis], report: IngestReport) -> None:
-        for analysis in analyses:
+    def store_batch(
+        self,
+        analyses: list[Analysis],
+        report: IngestReport,
+        on_stored: Sequence[OnStored | None] | None = None,
+    ) -> None:
+        """Store analysed documents; ``on_stored[i](doc_id)`` runs inside document i's transaction
+        (the crawler marks the URL done there, so a crash can never separate the two)."""
+        hooks = list(on_stored) if on_stored is not None else [None] * len(analyses)
+        for analysis, hook in zip(analyses, hooks, strict=True):
             doc = analysis.document
             state = self.store.document_state(doc.doc_id)
             if state is not None and state[0] == doc.content_hash:
                 report.unchanged += 1
-                self.store.touch(doc.doc_id)
+                with self.store.atomic():
+                    self.store.touch(doc.doc_id)
+                    if hook is not None:
+                        hook(doc.doc_id)
                 continue
             chunks = chunk_document(doc, self.settings.index.chunk_words)
             vectors = self.embedder.passages([passage_text(doc.title, c.text) for c in chunks])
@@ -131,112 +196,324 @@ class Ingestor:
                     analysis, text_hash=dup.text_hash, minhash=dup.signature, duplicate_of=dup.duplicate_of
                 )
                 removed, added = self.store.replace_chunks(doc.doc_id, chunks)
+                if hook is not None:
+                    hook(doc.doc_id)
+            self.dedup.remember(doc.doc_id, dup, doc.published)
             self.vectors.remove(removed)
             self.vectors.add(added, vectors)
-            if dup.duplicate_of:
+            if dup.duplicate_of or dup.demoted:
                 report.duplicates += 1
             if state is None:
                 report.new += 1
             else:
                 report.updated += 1
-        self.store.db.commit()
 
 
-def ingest(settings: Settings, sources: list[str], *, allow_private: bool = False) -> IngestReport:
-    """One ingest run over SOURCE arguments (or the configured sources)."""
+def ingest(
+    settings: Settings,
+    sources: list[str],
+    *,
+    allow_private: bool = False,
+    policy: CrawlPolicy | None = None,
+    log_file: bool = False,
+) -> RunReport:
+    """One ingest run over SOURCE arguments (or the configured sources).
+
+    ``log_file``: also log to ``<data_dir>/logs/ingest.log`` (the CLI asks for it)."""
     started = time.monotonic()
-    report = IngestReport()
-    targets = sources or configured_sources(settings)
-    for s in targets:  # validate every source before touching the store: bad usage loses nothing
-        if not is_url(s):
-            _local_files(s)
-    with run_lock(settings.data_path):
+    report = RunReport()
+    seeds, paths = _plan(settings, sources)  # validated before touching the store: bad usage loses nothing
+    policy = policy or CrawlPolicy.from_settings(settings.crawl)
+    allow = allow_private or settings.crawl.allow_private_hosts or policy.allow_private_hosts
+    with run_lock(settings.data_path), run_log(settings.data_path) if log_file else nullcontext():
         store = Store(settings.data_path)
         run_id = store.start_run()
+        report.run_id = run_id
+        status = "interrupted"
         try:
             ingestor = Ingestor(settings, store)
             ingestor.reconcile()
-            batch: list[Document] = []
-            for page in _pages(
-                targets, settings, allow_private or settings.crawl.allow_private_hosts, report
-            ):
-                doc = _extract_one(page, report)
-                if doc is not None:
-                    batch.append(doc)
-                if len(batch) >= BATCH:
-                    ingestor.store_batch(ingestor.analyzer.analyze(batch), report)
-                    batch = []
-            if batch:
-                ingestor.store_batch(ingestor.analyzer.analyze(batch), report)
+            run = _Run(ingestor, report)
+            for path in _progress(paths, "files"):
+                run.local_file(path)
+            if seeds:
+                _CrawlRun(run, policy, allow).crawl(seeds)
+            run.flush()
             if ingestor.vectors.dirty:
                 ingestor.vectors.save(index_dir(settings))
+            status = "finished"
         finally:
             report.seconds = time.monotonic() - started
-            store.finish_run(run_id, report.as_json())
+            store.finish_run(run_id, report.as_json(), status)
             store.close()
+            summary = {k: v for k, v in report.as_json().items() if k != "failures"}
+            log.info("run %d %s: %s", run_id, status, summary)
     return report
 
 
-def _fail(report: IngestReport, source: str, error: str) -> None:
-    report.failed += 1
-    report.failures.append({"source": source, "error": error})
-    log.warning("failed: %s: %s", source, error)
+def _plan(settings: Settings, sources: list[str]) -> tuple[list[Seed], list[Path]]:
+    if not sources:
+        configured = load_sources(Path(settings.sources))
+        if not configured:
+            log.warning("no enabled source in %s: nothing to crawl", settings.sources)
+        return configured, []
+    seeds: dict[str, Seed] = {}
+    paths: list[Path] = []
+    for s in sources:
+        if is_url(s):
+            seed = argument_seed(s)
+            seeds.setdefault(seed.url, seed)
+        else:
+            paths.extend(_local_files(s))
+    return list(seeds.values()), paths
 
 
-def _pages(
-    targets: list[str], settings: Settings, allow_private: bool, report: IngestReport
-) -> Iterator[Page]:
-    fetcher: Fetcher | None = None
-    progress = _progress()
-    try:
-        for target in targets:
-            if is_url(target):
-                fetcher = fetcher or Fetcher(settings.crawl, allow_private)
-                try:
-                    for page in fetcher.pages(target):
-                        report.seen += 1
-                        if page.source.startswith("error: "):
-                            _fail(report, page.url, page.source[7:])
-                            continue
-                        report.fetched += 1
-                        yield page
-                except RobotsDisallowed as exc:
-                    report.seen += 1
-                    report.skipped_robots += 1
-                    log.info("%s", exc)
-                except DocumentError as exc:
-                    report.seen += 1
-                    _fail(report, target, str(exc))
-                continue
-            for path in progress(_local_files(target)):
-                report.seen += 1
-                try:
-                    html = decode_html(path.read_bytes())
-                except (OSError, DocumentError) as exc:
-                    _fail(report, str(path), str(exc))
-                    continue
-                report.fetched += 1
-                yield Page(url=path.resolve().as_uri(), html=html, source=str(path))
-    finally:
-        if fetcher is not None:
-            fetcher.close()
+class _Run:
+    """Extraction, batching and storing shared by local files and crawled pages."""
+
+    def __init__(self, ingestor: Ingestor, report: RunReport) -> None:
+        self.ingestor = ingestor
+        self.report = report
+        self.batch: list[tuple[Document, OnStored | None]] = []
+        # Documents analysed and stored together; a killed run re-fetches at most this many.
+        self.batch_size = max(1, ingestor.settings.nlp.batch_size)
+
+    def local_file(self, path: Path) -> None:
+        self.report.seen += 1
+        try:
+            html = decode_html(path.read_bytes())
+        except (OSError, DocumentError) as exc:
+            self.fail(str(path), str(exc))
+            return
+        self.report.fetched += 1
+        doc = self.extract(Page(url=path.resolve().as_uri(), html=html, source=str(path)), str(path))
+        if doc is not None:
+            self.add(doc, None)
+
+    def extract(self, page: Page, label: str) -> Document | None:
+        """The page's document, or None (failure counted here)."""
+        try:
+            return extract(page)
+        except DocumentError as exc:
+            self.fail(label, str(exc))
+        except Exception as exc:  # a parser bug on one page must not stop the run
+            log.debug("extraction crashed on %s", page.url, exc_info=True)
+            self.fail(label, f"{type(exc).__name__}: {exc}")
+        return None
+
+    def add(self, doc: Document, on_stored: OnStored | None) -> None:
+        self.batch.append((doc, on_stored))
+        if len(self.batch) >= self.batch_size:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.batch:
+            return
+        docs = [d for d, _ in self.batch]
+        hooks = [h for _, h in self.batch]
+        self.batch = []
+        self.ingestor.store_batch(self.ingestor.analyzer.analyze(docs), self.report, hooks)
+
+    def fail(self, source: str, error: str, retry: str | None = None) -> None:
+        self.report.failed += 1
+        entry = {"source": source, "error": error}
+        if retry is not None:
+            entry["retry"] = retry
+        self.report.failures.append(entry)
+        log.warning("failed: %s: %s", source, error)
 
 
-def _extract_one(page: Page, report: IngestReport) -> Document | None:
-    try:
-        return extract(page)
-    except DocumentError as exc:
-        _fail(report, page.source or page.url, str(exc))
-    except Exception as exc:
-        log.debug("extraction crashed on %s", page.url, exc_info=True)
-        _fail(report, page.source or page.url, f"{type(exc).__name__}: {exc}")
-    return None
+# Fetch failures after which a later run will not help: the page is gone, forbidden, not HTML,
+# too big, or the target is refused by the SSRF guard.
+PERMANENT_KINDS = frozenset({"content_type", "too_large", "refused", "redirects"})
 
 
-def _progress() -> Any:
-    """tqdm on a TTY, a pass-through otherwise (logs and bars go to stderr)."""
+class _CrawlRun:
+    """The URL side of one run: seeds → frontier → polite concurrent fetching → documents."""
+
+    def __init__(self, run: _Run, policy: CrawlPolicy, allow_private: bool) -> None:
+        self.run = run
+        self.report = run.report
+        self.store = run.ingestor.store
+        self.policy = policy
+        self.frontier = Frontier(self.store, policy)
+        self.fetcher = Fetcher(policy, allow_private, throttle=HostThrottle(policy.delay_s))
+        self.crawler = Crawler(self.fetcher, policy.max_hosts)
+        self.sources: dict[str, Source] = {}
+        self.progress: Any = None
+
+    def crawl(self, seeds: list[Seed]) -> None:
+        self.sources = {s.url: s.source for s in seeds}
+        self.progress = _bar("crawl")
+        try:
+            for seed in seeds:
+                item, row = self.frontier.seed(seed.url, seed.kind)
+                if item is not None:
+                    self._submit(item)
+                elif row is not None:  # counted in waiting/dead from the frontier at the end
+                    log.warning(
+                        "source %s not fetched: %s (%s)",
+                        seed.url,
+                        "given up" if row["status"] == "dead" else f"backing off until {row['next_try']}",
+                        row["last_error"],
+                    )
+            for item in self.frontier.resume(list(self.sources)):
+                self._submit(item)
+            for outcome in self.crawler.outcomes():
+                self._handle(outcome)
+                if self.progress is not None:
+                    self.progress.update(1)
+        finally:
+            self.crawler.close()
+            self.fetcher.close()
+            if self.progress is not None:
+                self.progress.close()
+        self.run.flush()
+        counts = self.store.frontier_counts(list(self.sources))
+        self.report.pending = counts.get("pending", 0)
+        self.report.waiting = counts.get("retry", 0) + counts.get("blocked", 0)
+        self.report.dead = counts.get("dead", 0)
+
+    def _submit(self, item: FrontierItem) -> None:
+        source = self.sources.get(item.source)
+        if source is not None and source.crawl_delay_s:
+            self.fetcher.throttle.raise_delay(host_of(item.url), source.crawl_delay_s)
+        if self.crawler.submit(item) and self.progress is not None:
+            self.progress.total = (self.progress.total or 0) + 1
+            self.progress.refresh()
+
+    def _handle(self, outcome: Outcome) -> None:
+        item = outcome.item
+        if outcome.error is not None and outcome.error.kind == "stopped":
+            return
+        self.report.seen += 1
+        if outcome.error is not None:
+            self._failed(item, outcome.error)
+            return
+        resp = outcome.response
+        assert resp is not None
+        self.report.retried += resp.attempts - 1
+        if resp.not_modified:
+            self.report.not_modified += 1
+            with self.store.atomic():
+                row = self.store.frontier_row(item.url)
+                if row is not None and row["doc_id"]:
+                    self.store.touch(row["doc_id"])
+                self.frontier.done(item, resp)
+            return
+        self.report.fetched += 1
+        kind = classify(resp)
+        if kind in ("feed", "sitemap") and item.kind not in (PAGE, LINK):
+            self._discovered(item, resp, kind)
+        elif kind == "html" and item.kind == ROOT:
+            self._hub(item, resp)
+        else:
+            self._article(item, resp)
+
+    def _failed(self, item: FrontierItem, exc: FetchError) -> None:
+        self.report.retried += max(0, exc.attempts - 1)
+        if isinstance(exc, RobotsDisallowed):
+            self.report.skipped_robots += 1
+            when = self.frontier.blocked(item, str(exc))
+            log.info("%s (looked at again after %s)", exc, when)
+            return
+        permanent = exc.kind in PERMANENT_KINDS or (
+            exc.kind == "http" and exc.status is not None and not exc.retryable
+        )
+        self._record_failure(item, str(exc), permanent, exc.retry_after)
+
+    def _record_failure(
+        self, item: FrontierItem, error: str, permanent: bool, retry_after: float | None = None
+    ) -> None:
+        outcome = self.frontier.failed(item, error, permanent=permanent, retry_after=retry_after)
+        if outcome.gave_up:
+            self.report.gave_up += 1
+        else:
+            self.report.deferred += 1
+        self.run.fail(item.url, error, retry="never" if outcome.gave_up else outcome.next_try)
+
+    def _discovered(self, item: FrontierItem, resp: Response, kind: str) -> None:
+        try:
+            children: list[Listed] = []
+            if kind == "feed":
+                pages = feed_links(resp.body, resp.final_url)
+            else:
+                pages, children = sitemap_links(resp.body, resp.final_url)
+        except FetchError as exc:
+            self._record_failure(item, str(exc), permanent=False)
+            return
+        source = self.sources.get(item.source, Source(item.source))
+        pages = [p for p in pages if source.url_filter.allows(p.url)]
+        self._offer(item, resp, [(pages, PAGE), (children, SITEMAP)])
+        log.info("%s %s: %d pages, %d sitemaps listed", kind, item.url, len(pages), len(children))
+
+    def _hub(self, item: FrontierItem, resp: Response) -> None:
+        try:
+            page = to_page(resp, item.source)
+        except FetchError as exc:
+            self._record_failure(item, str(exc), permanent=False)
+            return
+        source = self.sources.get(item.source, Source(item.source))
+        links = article_links(
+            html_hrefs(page.html), resp.final_url, source.url_filter, self.policy.max_links_per_page
+        )
+        self._offer(item, resp, [([Listed(u) for u in links], LINK)])
+        log.info("site %s: %d candidate article links", item.url, len(links))
+
+    def _offer(self, item: FrontierItem, resp: Response, groups: list[tuple[list[Listed], str]]) -> None:
+        """Record what a feed/sitemap/hub lists and mark it done, in one transaction."""
+        due: list[FrontierItem] = []
+        with self.store.atomic():
+            for listed, kind in groups:
+                if listed:
+                    items, fresh = self.frontier.offer(listed, item.source, kind)
+                    due.extend(items)
+                    self.report.discovered += fresh
+            self.frontier.done(item, resp)
+        for x in due:
+            self._submit(x)
+
+    def _article(self, item: FrontierItem, resp: Response) -> None:
+        try:
+            page = to_page(resp, item.source)
+        except FetchError as exc:
+            self._record_failure(item, str(exc), permanent=exc.kind in PERMANENT_KINDS)
+            return
+        try:
+            doc = extract(page)
+        except DocumentError as exc:
+            if item.kind == LINK:
+                # A hub link that holds no article (a section page, a video): noted, not a failure.
+                self.report.not_article += 1
+                with self.store.atomic():
+                    self.frontier.done(item, resp, error=f"not an article: {exc}")
+                return
+            self._record_failure(item, str(exc), permanent=False)
+            return
+        except Exception as exc:  # a parser bug on one page must not stop the run
+            log.debug("extraction crashed on %s", item.url, exc_info=True)
+            self._record_failure(item, f"{type(exc).__name__}: {exc}", permanent=False)
+            return
+
+        def mark(doc_id: str) -> None:
+            self.frontier.done(item, resp, doc_id=doc_id)
+
+        self.run.add(doc, mark)
+
+
+def _bar(desc: str) -> Any:
+    """A tqdm bar on stderr when it is a terminal, else None."""
     if not sys.stderr.isatty():
-        return lambda it: it
+        return None
     from tqdm import tqdm
 
-    return lambda it: tqdm(it, desc="ingest", unit="page", file=sys.stderr)
+    return tqdm(desc=desc, unit="url", file=sys.stderr, total=0)
+
+
+def _progress(items: list[Path], desc: str) -> Any:
+    """tqdm over a list on a TTY, the list itself otherwise (logs and bars go to stderr)."""
+    if not items or not sys.stderr.isatty():
+        return items
+    from tqdm import tqdm
+
+    return tqdm(items, desc=desc, unit="page", file=sys.stderr)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -109,7 +110,41 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        # The crawl frontier grows what a resumable, incremental crawler needs; runs say how they ended.
+        "0002_crawl_frontier",
+        """
+        ALTER TABLE frontier ADD COLUMN kind TEXT NOT NULL DEFAULT 'page';
+        ALTER TABLE frontier ADD COLUMN lastmod TEXT;
+        ALTER TABLE frontier ADD COLUMN fetched_at TEXT;
+        ALTER TABLE frontier ADD COLUMN http_status INTEGER;
+        ALTER TABLE frontier ADD COLUMN first_seen TEXT;
+        CREATE INDEX frontier_due ON frontier(status, next_try);
+        CREATE INDEX frontier_source ON frontier(source, status);
+        CREATE INDEX frontier_final ON frontier(final_url);
+        ALTER TABLE runs ADD COLUMN status TEXT;
+        ALTER TABLE runs ADD COLUMN pid INTEGER
+        """,
+    ),
 ]
+
+FRONTIER_COLUMNS = frozenset(
+    {
+        "source",
+        "status",
+        "attempts",
+        "next_try",
+        "last_error",
+        "etag",
+        "last_modified",
+        "final_url",
+        "doc_id",
+        "kind",
+        "lastmod",
+        "fetched_at",
+        "http_status",
+    }
+)
 
 
 def now() -> str:
@@ -425,20 +460,93 @@ class Store:
 
     # -- runs -----------------------------------------------------------------------------
     def start_run(self) -> int:
-        cur = self.db.execute("INSERT INTO runs (started) VALUES (?)", (now(),))
+        """Record a new run; earlier runs that never finished (killed) are marked interrupted.
+
+        Callers hold the data-dir lock, so no other run can be in progress."""
+        self.db.execute(
+            "UPDATE runs SET status = 'interrupted' WHERE finished IS NULL AND COALESCE(status, '') != 'interrupted'"
+        )
+        cur = self.db.execute(
+            "INSERT INTO runs (started, status, pid) VALUES (?, 'running', ?)", (now(), os.getpid())
+        )
         self.db.commit()
         return int(cur.lastrowid or 0)
 
-    def finish_run(self, run_id: int, report: dict[str, Any]) -> None:
+    def finish_run(self, run_id: int, report: dict[str, Any], status: str = "finished") -> None:
         self.db.execute(
-            "UPDATE runs SET finished = ?, report = ? WHERE run_id = ?",
-            (now(), json.dumps(report, ensure_ascii=False), run_id),
+            "UPDATE runs SET finished = ?, report = ?, status = ? WHERE run_id = ?",
+            (now(), json.dumps(report, ensure_ascii=False), status, run_id),
         )
         self.db.commit()
 
     def runs(self, limit: int = 20) -> list[dict[str, Any]]:
         rows = self.db.execute("SELECT * FROM runs ORDER BY run_id DESC LIMIT ?", (limit,))
         return [{**dict(r), "report": json.loads(r["report"]) if r["report"] else None} for r in rows]
+
+    def last_run(self) -> dict[str, Any] | None:
+        runs = self.runs(1)
+        return runs[0] if runs else None
+
+    # -- crawl frontier -------------------------------------------------------------------
+    def frontier_rows(self, urls: Sequence[str]) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for i in range(0, len(urls), 500):  # stay under SQLite's bound-parameter limit
+            part = list(urls[i : i + 500])
+            marks = ",".join("?" * len(part))
+            for r in self.db.execute(f"SELECT * FROM frontier WHERE url IN ({marks})", part):
+                out[r["url"]] = dict(r)
+        return out
+
+    def frontier_row(self, url: str) -> dict[str, Any] | None:
+        return self.frontier_rows([url]).get(url)
+
+    def frontier_insert(self, rows: Sequence[tuple[str, str, str, str | None]]) -> None:
+        """Add (url, source, kind, lastmod) rows as pending; known URLs are left as they are."""
+        ts = now()
+        self.db.executemany(
+            """INSERT OR IGNORE INTO frontier (url, source, kind, lastmod, status, attempts, first_seen, updated_at)
+               VALUES (?, ?, ?, ?, 'pending', 0, ?, ?)""",
+            [(*row, ts, ts) for row in rows],
+        )
+
+    def frontier_set(self, url: str, **fields: Any) -> None:
+        """Update some columns of one frontier row (names checked against the schema)."""
+        bad = set(fields) - FRONTIER_COLUMNS
+        if bad:
+            raise ValueError(f"unknown frontier columns: {sorted(bad)}")
+        cols = ", ".join(f"{k} = ?" for k in fields)
+        self.db.execute(
+            f"UPDATE frontier SET {cols}, updated_at = ? WHERE url = ?", (*fields.values(), now(), url)
+        )
+
+    def frontier_due(self, sources: Sequence[str], at: str) -> list[dict[str, Any]]:
+        """Rows of these sources waiting to be fetched: pending, or failed/blocked and due again."""
+        if not sources:
+            return []
+        marks = ",".join("?" * len(sources))
+        rows = self.db.execute(
+            f"""SELECT * FROM frontier WHERE source IN ({marks})
+                AND status IN ('pending', 'retry', 'blocked') AND (next_try IS NULL OR next_try <= ?)
+                ORDER BY first_seen, url""",
+            (*sources, at),
+        )
+        return [dict(r) for r in rows]
+
+    def frontier_requeue(self, source: str, kind: str) -> int:
+        """Set the done rows of one kind found from ``source`` pending again (child sitemaps)."""
+        cur = self.db.execute(
+            "UPDATE frontier SET status = 'pending', updated_at = ? WHERE source = ? AND kind = ? AND status = 'done'",
+            (now(), source, kind),
+        )
+        return int(cur.rowcount)
+
+    def frontier_counts(self, sources: Sequence[str] | None = None) -> dict[str, int]:
+        sql = "SELECT status, COUNT(*) FROM frontier"
+        params: list[str] = []
+        if sources is not None:
+            sql += f" WHERE source IN ({','.join('?' * len(sources)) or 'NULL'})"
+            params = list(sources)
+        return {r[0]: int(r[1]) for r in self.db.execute(sql + " GROUP BY status", params)}
 
 
 def vec_id(chunk_id: str) -> int:

@@ -46,3 +46,16 @@ def test_bad_config_is_a_usage_error(tmp_path: Path, content: str, message: str)
 def test_missing_config_file() -> None:
     with pytest.raises(UsageError, match="config file not found"):
         load_settings("/nonexistent/defintel.toml", env={})
+
+
+def test_usd_rate_table_from_file_and_env(tmp_path: Path) -> None:
+    cfg = tmp_path / "rates.toml"
+    cfg.write_text("[app.usd_rates]\neur = 1.08\nAZN = 0.588\n")
+    assert load_settings(cfg, env={}).app.usd_rates == {"EUR": 1.08, "AZN": 0.588}
+    assert load_settings(env={"DEFINTEL_APP__USD_RATES": "TRY=0.029,EUR=1.1"}).app.usd_rates == {
+        "TRY": 0.029,
+        "EUR": 1.1,
+    }
+    cfg.write_text("[app.usd_rates]\nEURO = -1\n")
+    with pytest.raises(UsageError, match="usd_rates"):
+        load_settings(cfg, env={})

