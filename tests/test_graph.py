@@ -239,6 +239,7 @@ def test_ftm_lines_validate_against_the_followthemoney_schema(
     """Needs `pip install followthemoney` (not a default dependency: it builds PyICU from source);
     the always-run test above checks the same export against a pinned copy of the schema."""
     from followthemoney import model
+
     rows = _ftm_rows(graph, tmp_path)
     schemata = {r["id"]: model.get(r["schema"]) for r in rows}
     for r in rows:
