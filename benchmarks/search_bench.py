@@ -43,6 +43,7 @@ from pipeline.index.chunking import passage_text
 from pipeline.index.embedders import Embedder, make_embedder
 from pipeline.index.search import Filters, Fusion, Searcher, TermNormaliser, index_dir
 from pipeline.index.vectors import VectorIndex
+from pipeline.records import AGREEMENT_TYPES
 from pipeline.store import Store, vec_id
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -358,15 +359,7 @@ def synthetic_store(
     real = [r[0] for r in db.execute("SELECT text FROM chunks")]
     words = [w for t in real for w in t.split()]
     entity_ids = [r[0] for r in db.execute("SELECT entity_id FROM entities")]
-    types = [
-        "contract",
-        "joint_venture",
-        "mou",
-        "technology_transfer",
-        "licence_production",
-        "export",
-        "training",
-    ]
+    types = [t for t in AGREEMENT_TYPES if t != "other"]
     now = "2026-01-01T00:00:00+00:00"
     docs, chunks, mentions, agreements = [], [], [], []
     for d in range(n_chunks // 5):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pytest_httpserver import HTTPServer
 
 from pipeline.config import Settings, load_settings
 
@@ -47,3 +49,13 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
     env["DEFINTEL_DATA_DIR"] = str(tmp_path / "data")
     env["DEFINTEL_NLP__MODELS_DIR"] = str(ROOT / "models")
     return env
+
+
+@pytest.fixture()
+def site() -> Iterator[HTTPServer]:
+    """A local HTTP server on 127.0.0.1 for crawler tests (threaded: the crawler fetches hosts in parallel)."""
+    server = HTTPServer(host="127.0.0.1", threaded=True)
+    server.start()
+    yield server
+    server.clear()
+    server.stop()

@@ -7,7 +7,6 @@ import dataclasses
 import re
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,15 +33,6 @@ def without_canonical(html: str) -> str:
     """The page with no canonical link, so its document URL is the URL it was fetched from."""
     html = re.sub(r'<link rel="canonical"[^>]*>', "", html)
     return re.sub(r'<meta property="og:url"[^>]*>', "", html)
-
-
-@pytest.fixture()
-def site() -> Iterator[HTTPServer]:
-    server = HTTPServer(host="127.0.0.1", threaded=True)
-    server.start()
-    yield server
-    server.clear()
-    server.stop()
 
 
 def no_robots(server: HTTPServer) -> None:

@@ -4,7 +4,6 @@ normalisation, Retry-After, the sources file, the frontier's re-listing rule."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -160,15 +159,6 @@ def test_a_known_page_is_fetched_again_only_when_its_listing_says_it_changed(tmp
     again, fresh = frontier.offer([Listed("https://x.example/a", future)], "s", "page")
     assert fresh == 0 and [d.url for d in again] == ["https://x.example/a"]
     store.close()
-
-
-@pytest.fixture()
-def site() -> Iterator[HTTPServer]:
-    server = HTTPServer(host="127.0.0.1", threaded=True)
-    server.start()
-    yield server
-    server.clear()
-    server.stop()
 
 
 def test_site_root_and_sitemap_index_end_to_end(site: HTTPServer, tmp_path: Path) -> None:

@@ -11,10 +11,8 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
@@ -25,15 +23,6 @@ from tests.conftest import CORPUS, ROOT
 
 PAGES = 16
 BATCH = 4  # nlp.batch_size: documents stored per transaction batch
-
-
-@pytest.fixture()
-def site() -> Iterator[HTTPServer]:
-    server = HTTPServer(host="127.0.0.1", threaded=True)
-    server.start()
-    yield server
-    server.clear()
-    server.stop()
 
 
 def serve_pages(server: HTTPServer, n: int, pause_s: float) -> str:
