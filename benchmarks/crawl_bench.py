@@ -37,7 +37,6 @@ from pipeline.config import load_settings  # noqa: E402
 from pipeline.crawl.crawler import Crawler  # noqa: E402
 from pipeline.crawl.fetch import Fetcher  # noqa: E402
 from pipeline.crawl.frontier import FrontierItem  # noqa: E402
-from pipeline.crawl.policy import CrawlPolicy  # noqa: E402
 from pipeline.jobs import ingest  # noqa: E402
 
 CORPUS = ROOT / "corpus"
@@ -129,7 +128,7 @@ def main() -> None:
                 "crawl.delay_s": 0.0,
             },
         )
-        policy = dataclasses.replace(CrawlPolicy.from_settings(settings.crawl), delay_s=0.0)
+        policy = dataclasses.replace(settings.crawl, delay_s=0.0)
 
         fetcher = Fetcher(policy, allow_private=True)
         crawler = Crawler(fetcher, policy.max_hosts)

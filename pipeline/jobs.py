@@ -22,13 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from pipeline.config import Settings
+from pipeline.config import CrawlSettings, Settings
 from pipeline.crawl.crawler import Crawler, Outcome
 from pipeline.crawl.discovery import Listed, classify, feed_links, html_hrefs, sitemap_links
 from pipeline.crawl.errors import FetchError, RobotsDisallowed
 from pipeline.crawl.fetch import Fetcher, Response, to_page
 from pipeline.crawl.frontier import LINK, PAGE, SITEMAP, Frontier, FrontierItem
-from pipeline.crawl.policy import CrawlPolicy
 from pipeline.crawl.sources import ROOT, Seed, Source, argument_seed, load_sources
 from pipeline.crawl.throttle import HostThrottle
 from pipeline.crawl.urls import article_links, host_of, is_url
@@ -214,7 +213,7 @@ def ingest(
     sources: list[str],
     *,
     allow_private: bool = False,
-    policy: CrawlPolicy | None = None,
+    policy: CrawlSettings | None = None,
     log_file: bool = False,
 ) -> RunReport:
     """One ingest run over SOURCE arguments (or the configured sources).
@@ -223,7 +222,7 @@ def ingest(
     started = time.monotonic()
     report = RunReport()
     seeds, paths = _plan(settings, sources)  # validated before touching the store: bad usage loses nothing
-    policy = policy or CrawlPolicy.from_settings(settings.crawl)
+    policy = policy or settings.crawl
     allow = allow_private or settings.crawl.allow_private_hosts or policy.allow_private_hosts
     with run_lock(settings.data_path), run_log(settings.data_path) if log_file else nullcontext():
         store = Store(settings.data_path)
@@ -331,7 +330,7 @@ PERMANENT_KINDS = frozenset({"content_type", "too_large", "refused", "redirects"
 class _CrawlRun:
     """The URL side of one run: seeds → frontier → polite concurrent fetching → documents."""
 
-    def __init__(self, run: _Run, policy: CrawlPolicy, allow_private: bool) -> None:
+    def __init__(self, run: _Run, policy: CrawlSettings, allow_private: bool) -> None:
         self.run = run
         self.report = run.report
         self.store = run.ingestor.store

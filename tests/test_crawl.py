@@ -13,8 +13,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from pipeline.config import Settings
-from pipeline.crawl.policy import CrawlPolicy
+from pipeline.config import CrawlSettings, Settings
 from pipeline.jobs import RunReport, ingest
 from pipeline.store import Store
 from tests.conftest import CORPUS, make_settings
@@ -65,10 +64,8 @@ def settings_for(tmp_path: Path, **overrides: object) -> Settings:
     return make_settings(tmp_path / "data", **values)
 
 
-def fast(settings: Settings, **changes: object) -> CrawlPolicy:
-    base = dataclasses.replace(
-        CrawlPolicy.from_settings(settings.crawl), retry_backoff_s=0.05, retry_backoff_max_s=0.2
-    )
+def fast(settings: Settings, **changes: object) -> CrawlSettings:
+    base = dataclasses.replace(settings.crawl, retry_backoff_s=0.05, retry_backoff_max_s=0.2)
     return dataclasses.replace(base, **changes)
 
 
@@ -123,7 +120,7 @@ def test_robots_disallow_and_crawl_delay_are_honoured(site: HTTPServer, tmp_path
 def test_default_politeness_is_at_least_one_second_per_host() -> None:
     from pipeline.config import load_settings
 
-    assert CrawlPolicy.from_settings(load_settings(env={}).crawl).delay_s >= 1.0
+    assert load_settings(env={}).crawl.delay_s >= 1.0
 
 
 def test_one_request_in_flight_per_host_and_hosts_in_parallel(tmp_path: Path) -> None:
@@ -388,7 +385,7 @@ def test_redirect_to_a_private_address_is_refused() -> None:
             return httpx.Response(404)
         return httpx.Response(302, headers={"Location": "http://169.254.169.254/latest/meta-data/"})
 
-    fetcher = Fetcher(CrawlPolicy(delay_s=0.0), transport=httpx.MockTransport(handler))
+    fetcher = Fetcher(CrawlSettings(delay_s=0.0), transport=httpx.MockTransport(handler))
     with pytest.raises(FetchError, match=r"refused private/loopback address 169\.254\.169\.254"):
         fetcher.fetch("http://93.184.216.34/article")
     fetcher.close()

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from pytest_httpserver import HTTPServer
 
+from pipeline.config import CrawlSettings
 from pipeline.crawl.discovery import Listed, feed_links, html_hrefs, sitemap_links
 from pipeline.crawl.frontier import Frontier
-from pipeline.crawl.policy import CrawlPolicy
 from pipeline.crawl.retry import parse_retry_after
 from pipeline.crawl.sources import ROOT, SEED, argument_seed, load_sources
 from pipeline.crawl.urls import UrlFilter, article_links, normalize
@@ -149,7 +149,7 @@ feeds = ["https://c.example/rss"]
 
 def test_a_known_page_is_fetched_again_only_when_its_listing_says_it_changed(tmp_path: Path) -> None:
     store = Store(tmp_path)
-    frontier = Frontier(store, CrawlPolicy())
+    frontier = Frontier(store, CrawlSettings())
     due, fresh = frontier.offer([Listed("https://x.example/a", "2025-01-01T00:00:00+00:00")], "s", "page")
     assert fresh == 1 and [d.url for d in due] == ["https://x.example/a"]
     frontier.done(due[0], None, doc_id="d")

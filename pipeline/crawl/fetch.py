@@ -22,7 +22,6 @@ import httpx
 
 from pipeline.config import CrawlSettings
 from pipeline.crawl.errors import FetchError, RobotsDisallowed
-from pipeline.crawl.policy import CrawlPolicy
 from pipeline.crawl.retry import backoff_s, is_retryable_status, parse_retry_after
 from pipeline.crawl.robots import ROBOTS_MAX_BYTES, RobotsCache
 from pipeline.crawl.safety import check_address, check_url
@@ -88,13 +87,13 @@ class Fetcher:
 
     def __init__(
         self,
-        settings: CrawlSettings | CrawlPolicy,
+        settings: CrawlSettings,
         allow_private: bool = False,
         *,
         throttle: HostThrottle | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self.policy = settings if isinstance(settings, CrawlPolicy) else CrawlPolicy.from_settings(settings)
+        self.policy = settings
         self.allow_private = allow_private or self.policy.allow_private_hosts
         self.throttle = throttle or HostThrottle(self.policy.delay_s)
         self.robots = RobotsCache(self._robots_text, self.policy.user_agent)

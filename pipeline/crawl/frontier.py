@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pipeline.config import CrawlSettings
 from pipeline.crawl.discovery import Listed
 from pipeline.crawl.fetch import Response
-from pipeline.crawl.policy import CrawlPolicy
 from pipeline.crawl.retry import next_try
 from pipeline.store import Store, now
 
@@ -53,7 +53,7 @@ class Failure:
 
 
 class Frontier:
-    def __init__(self, store: Store, policy: CrawlPolicy) -> None:
+    def __init__(self, store: Store, policy: CrawlSettings) -> None:
         self.store = store
         self.policy = policy
 

@@ -12,7 +12,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
-from pipeline.crawl.policy import CrawlPolicy
+from pipeline.config import CrawlSettings
 
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524})
 
@@ -37,14 +37,14 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
-def backoff_s(policy: CrawlPolicy, attempt: int, retry_after: float | None = None) -> float:
+def backoff_s(policy: CrawlSettings, attempt: int, retry_after: float | None = None) -> float:
     """Pause before in-run retry number ``attempt`` (1-based)."""
     base = policy.retry_backoff_s * (2 ** (attempt - 1))
     pause = min(policy.retry_backoff_max_s, base) + random.uniform(0, policy.retry_backoff_s / 2)
     return float(max(pause, retry_after or 0.0))
 
 
-def next_try(policy: CrawlPolicy, attempts: int, retry_after: float | None = None) -> str:
+def next_try(policy: CrawlSettings, attempts: int, retry_after: float | None = None) -> str:
     """When a URL that failed in ``attempts`` runs so far is due again (ISO UTC)."""
     delay = min(policy.defer_max_s, policy.defer_base_s * (2 ** max(0, attempts - 1)))
     delay = max(delay, retry_after or 0.0)
