@@ -136,7 +136,7 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
 def _coerce(value: Any, target: Any, name: str) -> Any:
     """Coerce env strings to the type of the default; reject wrong types from files."""
     if isinstance(target, dict):
-        return _rate_table(value, name)
+        return rate_table(value, name)
     if isinstance(target, bool):
         if isinstance(value, bool):
             return value
@@ -157,7 +157,7 @@ def _coerce(value: Any, target: Any, name: str) -> Any:
     raise UsageError(f"setting {name}: expected {type(target).__name__}, got {value!r}")
 
 
-def _rate_table(value: Any, name: str) -> dict[str, float]:
+def rate_table(value: Any, name: str) -> dict[str, float]:
     """A table of 3-letter currency codes to positive numbers (TOML table, or "EUR=1.08,TRY=0.029" in env)."""
     if isinstance(value, str):
         try:

@@ -13,16 +13,12 @@ The table lives in the same TOML as the other settings::
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import Settings, load_settings
-from pipeline.errors import UsageError
-
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
+from pipeline.config import Settings, load_settings, rate_table
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,19 +39,9 @@ class UsdRates:
         return bool(self.rates)
 
 
-def parse_rates(table: Any, where: str = "[app.usd_rates]") -> UsdRates:
-    """Validate a rate table: 3-letter currency codes mapped to positive numbers."""
-    if not isinstance(table, Mapping):
-        raise UsageError(f"{where} must be a table of CURRENCY = rate")
-    out: dict[str, float] = {}
-    for code, rate in table.items():
-        name = str(code).upper()
-        if not _CURRENCY.match(name):
-            raise UsageError(f"{where}: {code!r} is not a 3-letter currency code")
-        if isinstance(rate, bool) or not isinstance(rate, int | float) or rate <= 0:
-            raise UsageError(f"{where}: rate for {name} must be a positive number, got {rate!r}")
-        out[name] = float(rate)
-    return UsdRates(out)
+def parse_rates(table: Any, where: str = "app.usd_rates") -> UsdRates:
+    """Validate a rate table (3-letter currency codes → positive numbers) the way the config does."""
+    return UsdRates(rate_table(table, where))
 
 
 def load_app_settings(
