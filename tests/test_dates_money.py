@@ -101,6 +101,15 @@ def test_words_that_only_look_like_months(text: str) -> None:
         ("US$ 7.25 million", "en", 7_250_000, "USD"),
         ("$1,250,000", "en", 1_250_000, "USD"),
         ("1.2 billion lira", "en", 1_200_000_000, "TRY"),
+        ("2,5 milyar dolarlık", "tr", 2_500_000_000, "USD"),
+        ("12.500.000 TL", "tr", 12_500_000, "TRY"),
+        ("750 bin avro", "tr", 750_000, "EUR"),
+        ("3,2 mlrd. ABŞ dolları", "az", 3_200_000_000, "USD"),
+        ("15 milyon manatlıq", "az", 15_000_000, "AZN"),
+        ("1.5 bn euros", "en", 1_500_000_000, "EUR"),
+        ("USD 1,250,000", "en", 1_250_000, "USD"),
+        ("₼ 40 million", "en", 40_000_000, "AZN"),
+        ("€ 2.75 billion", "en", 2_750_000_000, "EUR"),
     ],
 )
 def test_money_in_local_formats(text: str, lang: str, amount: float, currency: str) -> None:

@@ -1,29 +1,12 @@
-"""More local number formats: thousand separators, decimal commas and the scale words of tr/az/en."""
+"""The number parser on its own (thousand separators, decimal commas) and what is not money.
+
+Amount-with-currency cases live in test_dates_money.py."""
 
 from __future__ import annotations
 
 import pytest
 
 from pipeline.nlp.money import find_money, parse_number
-
-
-@pytest.mark.parametrize(
-    ("text", "lang", "amount", "currency"),
-    [
-        ("2,5 milyar dolarlık", "tr", 2_500_000_000, "USD"),
-        ("12.500.000 TL", "tr", 12_500_000, "TRY"),
-        ("750 bin avro", "tr", 750_000, "EUR"),
-        ("3,2 mlrd. ABŞ dolları", "az", 3_200_000_000, "USD"),
-        ("15 milyon manatlıq", "az", 15_000_000, "AZN"),
-        ("1.5 bn euros", "en", 1_500_000_000, "EUR"),
-        ("USD 1,250,000", "en", 1_250_000, "USD"),
-        ("₼ 40 million", "en", 40_000_000, "AZN"),
-        ("€ 2.75 billion", "en", 2_750_000_000, "EUR"),
-    ],
-)
-def test_amounts(text: str, lang: str, amount: float, currency: str) -> None:
-    found = find_money(f"worth {text} in total", lang)
-    assert [(m.money.amount, m.money.currency) for m in found] == [(pytest.approx(amount), currency)]
 
 
 @pytest.mark.parametrize(
