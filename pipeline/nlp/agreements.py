@@ -78,16 +78,22 @@ def load_lexicon(models_dir: str) -> Lexicon:
     )
 
 
+@lru_cache(maxsize=256)
+def _cue_pattern(cues: tuple[str, ...]) -> re.Pattern[str]:
+    """One compiled alternation per cue list: each cue matches at a word start."""
+    return re.compile(rf"(?<![\w])(?:{'|'.join(re.escape(c) for c in cues) or '(?!)'})")
+
+
 def _has(folded: str, cues: tuple[str, ...]) -> bool:
-    return any(re.search(rf"(?<![\w]){re.escape(c)}", folded) for c in cues)
+    return _cue_pattern(cues).search(folded) is not None
 
 
 GENERIC = ("contract", "other")
 
 
 def _first_pos(folded: str, cues: tuple[str, ...]) -> int | None:
-    hits = [m.start() for c in cues for m in [re.search(rf"(?<![\w]){re.escape(c)}", folded)] if m]
-    return min(hits) if hits else None
+    m = _cue_pattern(cues).search(folded)
+    return None if m is None else m.start()
 
 
 def _type_of(folded: str, lex: Lexicon) -> tuple[str | None, bool]:
