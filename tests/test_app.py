@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from pipeline.app.views import STORE_KEY
 from pipeline.config import Settings
 from pipeline.store import DB_NAME, Store
 from tests.conftest import ROOT
@@ -269,3 +273,50 @@ def test_crawled_script_in_title_and_body_is_shown_as_text(evil_app: tuple[AppTe
     assert "&lt;script&gt;document.cookie&lt;/script&gt;" in html
     assert "<span>javascript:alert(3)</span>" in html  # a non-http URL is never a link
     _no_live_html(html)
+
+
+# -- start-up cost and sessions -------------------------------------------------------------------
+HEAVY = ("pandas", "numpy", "pyarrow", "altair", "networkx", "faiss", "onnxruntime", "torch", "spacy")
+FIRST_PAGE = """
+import json, sys
+from streamlit.testing.v1 import AppTest
+at = AppTest.from_file(sys.argv[1], default_timeout=60)
+at.run()
+assert not at.exception, at.exception
+loaded = sorted(m for m in sys.modules if m.split(".")[0] in sys.argv[2].split(",") or m.startswith("pipeline.index"))
+print(json.dumps({"info": [i.value for i in at.info], "loaded": loaded}))
+"""
+
+
+def test_views_import_no_heavy_modules() -> None:
+    code = f"import sys, pipeline.app.views; print([m for m in {HEAVY!r} if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "[]"
+
+
+def test_first_page_loads_no_model_index_or_table_library(ingested: Settings, tmp_path: Path) -> None:
+    """The search page before a query: no embedder, FAISS, pandas or charts (run in a fresh process)."""
+    cfg = _config(tmp_path, ingested.data_dir)
+    env = {"DEFINTEL_CONFIG": str(cfg), "PATH": "/usr/bin:/bin"}
+    out = subprocess.run(
+        [sys.executable, "-c", FIRST_PAGE, str(ROOT / "app.py"), ",".join(HEAVY)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+    )
+    shown = json.loads(out.stdout.strip().splitlines()[-1])
+    assert shown["info"] and "documents" in shown["info"][0]
+    assert shown["loaded"] == []
+
+
+def test_each_session_has_its_own_store_connection(open_app) -> None:  # type: ignore[no-untyped-def]
+    first, second = open_app(), open_app()
+    store = first.session_state[STORE_KEY][1]
+    assert isinstance(store, Store)
+    assert second.session_state[STORE_KEY][1] is not store  # sessions never share a connection
+    first.sidebar.radio(key="nav").set_value("agreements").run()
+    assert not first.exception
+    assert first.session_state[STORE_KEY][1] is store  # reruns of a session reuse it

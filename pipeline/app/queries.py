@@ -33,6 +33,26 @@ EXPORT_FILES = {
 
 
 @dataclass(frozen=True, slots=True)
+class Overview:
+    """What the search page shows before a query: store counts and the entity filter's choices."""
+
+    documents: int
+    entities: int
+    agreements: int
+    entity_names: tuple[str, ...]
+
+
+def overview(store: Store) -> Overview:
+    entities = store.entities()
+    return Overview(
+        documents=len(store.documents()),
+        entities=len(entities),
+        agreements=len(store.agreements()),
+        entity_names=tuple(sorted({e["canonical"] for e in entities})),
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class DocFacts:
     """What the NLP stage found in one document, for a search card."""
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd  # type: ignore[import-untyped]  # no pandas-stubs in the venv
 import streamlit as st
 
 from pipeline.app import queries, render
@@ -25,10 +25,11 @@ from pipeline.errors import DefintelError
 from pipeline.records import AGREEMENT_TYPES, LABELS
 from pipeline.store import Store
 
-if TYPE_CHECKING:  # imported where used: the first page must not wait for FAISS, altair, networkx
+if TYPE_CHECKING:  # imported where used: the first page must not wait for pandas, FAISS, altair, networkx
     import networkx as nx
 
-    from pipeline.index.search import Searcher
+    from pipeline.index.search import Filters, Searcher
+    from pipeline.records import Hit
 
 log = logging.getLogger(__name__)
 
@@ -50,16 +51,50 @@ def _config(config_file: str | None) -> tuple[Settings, UsdRates]:
     return load_app_settings(config_file)
 
 
-@st.cache_resource(show_spinner=False)
-def _store(data_dir: str) -> Store:
-    return Store(Settings(data_dir=data_dir).data_path, readonly=True)
+STORE_KEY = "_defintel_store"  # session-state key of the session's own store connection
 
 
-@st.cache_resource(show_spinner="Loading the search index…", max_entries=2)
-def _searcher(_settings: Settings, data_dir: str, embedder: str, version: str) -> Searcher:
+def _session_store(data_dir: str) -> Store:
+    """This browser session's own read-only store connection, opened on its first run.
+
+    Streamlit runs every session's script in its own thread, and sessions run at the same time:
+    one connection shared through ``st.cache_resource`` would be used from several threads at
+    once. A session runs one script at a time, so a connection per session is never used
+    concurrently; opening one costs about a millisecond.
+    """
+    held = st.session_state.get(STORE_KEY)
+    if isinstance(held, tuple) and held[0] == data_dir:
+        return held[1]  # type: ignore[no-any-return]
+    store = Store(Settings(data_dir=data_dir).data_path, readonly=True)
+    st.session_state[STORE_KEY] = (data_dir, store)
+    return store
+
+
+@dataclass(frozen=True, slots=True)
+class SharedSearcher:
+    """The searcher all sessions share (the embedding model is loaded once), with its own store
+    connection; ``search`` holds a lock, so that connection and the model serve one query at a time."""
+
+    searcher: Searcher
+    lock: threading.Lock
+
+    def search(self, query: str, k: int, filters: Filters) -> list[Hit]:
+        with self.lock:
+            return self.searcher.search(query, k=k, filters=filters)
+
+
+@st.cache_resource(show_spinner="Loading the search index and the embedding model…", max_entries=2)
+def _searcher(_settings: Settings, data_dir: str, embedder: str, version: str) -> SharedSearcher:
+    # Built on the first submitted query, never for the first page: loading the model takes seconds.
     from pipeline.index.search import Searcher
 
-    return Searcher(_settings, _store(data_dir))
+    store = Store(Settings(data_dir=data_dir).data_path, readonly=True)
+    return SharedSearcher(Searcher(_settings, store), threading.Lock())
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _overview(_store_: Store, data_dir: str, version: str) -> queries.Overview:
+    return queries.overview(_store_)
 
 
 @st.cache_resource(show_spinner="Building the entity graph…", max_entries=16)
@@ -79,7 +114,7 @@ def _graph(
 def context() -> Context:
     """Settings, rates and the store; raises ``DefintelError`` with a message for the page."""
     settings, rates = _config(os.environ.get("DEFINTEL_CONFIG") or None)
-    store = _store(settings.data_dir)
+    store = _session_store(settings.data_dir)
     last = store.last_run()
     version = f"{last['run_id']}:{last['finished']}" if last else "none"
     return Context(settings, rates, store, version)
@@ -90,6 +125,14 @@ def full_graph(ctx: Context) -> nx.MultiGraph[str]:
 
 
 # -- helpers ------------------------------------------------------------------------------------
+def _pandas() -> Any:
+    """pandas, imported by the pages that draw tables or charts: the first page (search) does not
+    need it, and importing it takes about a second on a cold start."""
+    import pandas  # type: ignore[import-untyped]  # no pandas-stubs in the venv
+
+    return pandas
+
+
 def _html(fragment: str) -> None:
     """Render HTML built by ``render`` (escaped there); never pass page text here directly."""
     st.markdown(fragment, unsafe_allow_html=True)
@@ -123,21 +166,21 @@ def search_page(ctx: Context) -> None:
         key="query",
         placeholder="e.g. Azərsilah fişek hattı · cartridge production line · patron istehsalı",
     )
+    seen = _overview(ctx.store, ctx.settings.data_dir, ctx.version)
     with st.expander("Filters", expanded=False):
         c1, c2 = st.columns(2)
         langs = c1.multiselect("Language", list(LANGS), format_func=lambda c: LANGS[c], key="langs")
         atype = c2.selectbox("Agreement type", ["", *AGREEMENT_TYPES], key="atype")
-        entity_names = sorted({e["canonical"] for e in ctx.store.entities()})
-        entity = c1.selectbox("Entity", ["", *entity_names], key="entity")
+        entity = c1.selectbox("Entity", ["", *seen.entity_names], key="entity")
         k = c2.slider("Results", 1, 30, ctx.settings.app.page_size, key="k")
         since, until = _date_range("s")
     if not query.strip():
-        docs = ctx.store.documents()
         st.info(
-            f"{len(docs)} documents, {len(ctx.store.entities())} entities, {len(ctx.store.agreements())} "
+            f"{seen.documents} documents, {seen.entities} entities, {seen.agreements} "
             "agreements in the store. Type a query in any language to search all three."
         )
         return
+    # Imported (and the model loaded) only once a query is submitted: the first page stays fast.
     from pipeline.index.search import Filters
 
     filters = Filters(
@@ -202,6 +245,8 @@ def document_page(ctx: Context) -> None:
     _html(render.document_html(doc["text"], mentions, evidence))
     st.subheader(f"Agreements ({len(agreements)})")
     if agreements:
+        pd = _pandas()
+
         rows = [
             {
                 "type": a["type"],
@@ -237,6 +282,8 @@ def document_page(ctx: Context) -> None:
 
 def entity_page(ctx: Context) -> None:
     import altair as alt
+
+    pd = _pandas()
 
     st.header("Entity")
     entities = ctx.store.entities()
@@ -326,6 +373,8 @@ def entity_page(ctx: Context) -> None:
 
 
 def agreements_page(ctx: Context) -> None:
+    pd = _pandas()
+
     st.header("Agreements")
     rows = queries.agreement_rows(ctx.store, ctx.rates)
     c1, c2, c3 = st.columns(3)
@@ -368,6 +417,8 @@ def agreements_page(ctx: Context) -> None:
 def timeline_page(ctx: Context) -> None:
     import altair as alt
 
+    pd = _pandas()
+
     st.header("Timeline")
     kind = st.selectbox(
         "Pairs",
@@ -402,6 +453,8 @@ def timeline_page(ctx: Context) -> None:
 
 def graph_page(ctx: Context) -> None:
     import altair as alt
+
+    pd = _pandas()
 
     from pipeline.graph import FORMATS
 
@@ -474,6 +527,8 @@ def graph_page(ctx: Context) -> None:
 
 
 def status_page(ctx: Context) -> None:
+    pd = _pandas()
+
     st.header("Ingestion status")
     runs = queries.run_rows(ctx.store)
     if not runs:
