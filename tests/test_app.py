@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from pipeline.app.views import STORE_KEY
+from pipeline.app.views import FILTERS_OPEN, STORE_KEY
 from pipeline.config import Settings
 from pipeline.store import DB_NAME, Store
 from tests.conftest import ROOT
@@ -100,7 +100,9 @@ def test_cross_lingual_search_shows_cards_with_highlights_and_facts(open_app) ->
 
 def test_search_filters_language_type_entity_and_dates(open_app, ingested: Settings) -> None:  # type: ignore[no-untyped-def]
     at = open_app()
-    at.text_input(key="query").input("cartridge line")
+    assert not at.multiselect  # the filters are drawn only once their expander is opened
+    at.session_state[FILTERS_OPEN] = True
+    at.text_input(key="query").input("cartridge line").run()
     at.multiselect(key="langs").set_value(["az"])
     at.selectbox(key="atype").set_value("contract").run()
     assert not at.exception
@@ -123,6 +125,23 @@ def test_search_filters_language_type_entity_and_dates(open_app, ingested: Setti
     at.date_input(key="s_until").set_value(dt.date(2025, 12, 31)).run()
     dates = [re.search(r"· (\d{4}-\d\d-\d\d|undated)</div>", c) for c in _cards(at)]
     assert dates and all(d and "2025-03-01" <= d.group(1) <= "2025-12-31" for d in dates)
+
+
+def test_search_filters_stay_applied_while_their_expander_is_closed(open_app) -> None:  # type: ignore[no-untyped-def]
+    at = open_app()
+    at.session_state[FILTERS_OPEN] = True
+    at.run()
+    at.multiselect(key="langs").set_value(["tr"])
+    at.text_input(key="query").input("Azersilah").run()
+    at.session_state[FILTERS_OPEN] = False
+    at.run()
+    assert not at.exception and not at.multiselect
+    assert any(c.value == "Filters: Türkçe" for c in at.caption)
+    cards = _cards(at)
+    assert cards and all(BADGE.findall(c) == ["TR"] for c in cards)
+    at.session_state[FILTERS_OPEN] = True
+    at.run()
+    assert at.multiselect(key="langs").value == ["tr"]  # reopened with the kept value
 
 
 def test_document_view_highlights_entities_and_evidence(open_app, ingested: Settings) -> None:  # type: ignore[no-untyped-def]

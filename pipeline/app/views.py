@@ -159,6 +159,71 @@ def _date_range(prefix: str) -> tuple[date | None, date | None]:
 
 
 # -- pages -----------------------------------------------------------------------------------------
+FILTERS_OPEN = "s_filters"  # session-state key of the search filters' expander (open or not)
+KEPT_FILTERS = "_s_filters_kept"  # the filter values, kept while their widgets are not drawn
+
+
+@dataclass(frozen=True, slots=True)
+class SearchChoice:
+    """The search page's filter values, whether or not the filter widgets are drawn."""
+
+    languages: tuple[str, ...]
+    agreement_type: str
+    entity: str
+    k: int
+    since: date | None
+    until: date | None
+
+    def summary(self) -> str:
+        parts = [", ".join(LANGS[c] for c in self.languages), self.agreement_type, self.entity]
+        parts += [f"from {self.since}" if self.since else "", f"to {self.until}" if self.until else ""]
+        return " · ".join(p for p in parts if p)
+
+
+def _search_filters(ctx: Context, entity_names: tuple[str, ...]) -> SearchChoice:
+    """The filters, drawn only while their expander is open (lazy: the first page draws fewer
+    widgets); their values are kept in the session meanwhile, so closing it does not drop them."""
+    kept: dict[str, Any] = st.session_state.setdefault(
+        KEPT_FILTERS,
+        {
+            "langs": [],
+            "atype": "",
+            "entity": "",
+            "k": ctx.settings.app.page_size,
+            "s_since": None,
+            "s_until": None,
+        },
+    )
+    if kept["entity"] not in entity_names:  # a new ingest run may have dropped it
+        kept["entity"] = ""
+    box = st.expander("Filters", key=FILTERS_OPEN, on_change="rerun")
+    if box.open:
+        for key, value in kept.items():
+            # A widget that was not drawn in the last run lost its state: start it from the kept value.
+            if key not in st.session_state:
+                st.session_state[key] = value
+        with box:
+            c1, c2 = st.columns(2)
+            kept["langs"] = c1.multiselect(
+                "Language", list(LANGS), format_func=lambda c: LANGS[c], key="langs"
+            )
+            kept["atype"] = c2.selectbox("Agreement type", ["", *AGREEMENT_TYPES], key="atype")
+            kept["entity"] = c1.selectbox("Entity", ["", *entity_names], key="entity")
+            kept["k"] = c2.slider("Results", 1, 30, key="k")
+            kept["s_since"], kept["s_until"] = _date_range("s")
+    choice = SearchChoice(
+        languages=tuple(kept["langs"]),
+        agreement_type=kept["atype"] or "",
+        entity=kept["entity"] or "",
+        k=int(kept["k"]),
+        since=kept["s_since"],
+        until=kept["s_until"],
+    )
+    if not box.open and choice.summary():
+        st.caption(f"Filters: {choice.summary()}")
+    return choice
+
+
 def search_page(ctx: Context) -> None:
     st.header("Search")
     query = st.text_input(
@@ -167,13 +232,7 @@ def search_page(ctx: Context) -> None:
         placeholder="e.g. Azərsilah fişek hattı · cartridge production line · patron istehsalı",
     )
     seen = _overview(ctx.store, ctx.settings.data_dir, ctx.version)
-    with st.expander("Filters", expanded=False):
-        c1, c2 = st.columns(2)
-        langs = c1.multiselect("Language", list(LANGS), format_func=lambda c: LANGS[c], key="langs")
-        atype = c2.selectbox("Agreement type", ["", *AGREEMENT_TYPES], key="atype")
-        entity = c1.selectbox("Entity", ["", *seen.entity_names], key="entity")
-        k = c2.slider("Results", 1, 30, ctx.settings.app.page_size, key="k")
-        since, until = _date_range("s")
+    choice = _search_filters(ctx, seen.entity_names)
     if not query.strip():
         st.info(
             f"{seen.documents} documents, {seen.entities} entities, {seen.agreements} "
@@ -184,15 +243,15 @@ def search_page(ctx: Context) -> None:
     from pipeline.index.search import Filters
 
     filters = Filters(
-        languages=tuple(langs),
-        since=_iso(since),
-        until=_iso(until),
-        entity=entity or None,
-        agreement_type=atype or None,
+        languages=choice.languages,
+        since=_iso(choice.since),
+        until=_iso(choice.until),
+        entity=choice.entity or None,
+        agreement_type=choice.agreement_type or None,
     )
     with st.spinner("Searching…"):
         searcher = _searcher(ctx.settings, ctx.settings.data_dir, ctx.settings.index.embedder, ctx.version)
-        hits = searcher.search(query, k=k, filters=filters)
+        hits = searcher.search(query, k=choice.k, filters=filters)
     st.subheader(f"{len(hits)} result{'s' if len(hits) != 1 else ''}")
     if not hits:
         st.caption("No document matches; try fewer filters.")
