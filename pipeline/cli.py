@@ -35,6 +35,12 @@ def _global_options(p: argparse.ArgumentParser, *, suppress: bool) -> None:
     default: Any = argparse.SUPPRESS if suppress else None
     p.add_argument("--data-dir", default=default, help="data folder (env DEFINTEL_DATA_DIR, default ./data)")
     p.add_argument("--config", default=default, help="TOML file overriding the shipped defaults")
+    p.add_argument(
+        "--store",
+        choices=("sqlite", "postgres"),
+        default=default,
+        help="store backend (default: [store] backend; postgres needs DEFINTEL_DATABASE_URL or [store] database_url)",
+    )
     p.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS if suppress else 0)
     p.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS if suppress else False)
 
@@ -96,6 +102,10 @@ def build_parser() -> Parser:
         "--include-duplicates", action="store_true", help="count republished near-duplicate documents too"
     )
 
+    p = command("migrate", "copy the data dir's embedded store into PostgreSQL (idempotent; prints counts)")
+    p.add_argument("--to", required=True, metavar="DSN", help="postgresql://user:password@host:port/database")
+    p.add_argument("--format", choices=("json", "table"), default="table")
+
     p = command("app", "start the Streamlit front end")
     p.add_argument("--port", type=int, default=8501)
     return parser
@@ -134,6 +144,8 @@ def _settings(args: argparse.Namespace) -> Settings:
     overrides: dict[str, Any] = {"data_dir": args.data_dir}
     if getattr(args, "sources_file", None):
         overrides["sources"] = args.sources_file
+    if getattr(args, "store", None):
+        overrides["store.backend"] = args.store
     return load_settings(args.config, overrides=overrides)
 
 
@@ -154,9 +166,9 @@ def _table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
 
 
 def _store(settings: Settings) -> Any:
-    from pipeline.store import Store
+    from pipeline.storage import open_store
 
-    return Store(settings.data_path, readonly=not (settings.data_path / "defintel.sqlite3").exists())
+    return open_store(settings)
 
 
 # -- commands -----------------------------------------------------------------------------------
@@ -292,6 +304,27 @@ def cmd_export_graph(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.config import DSN_SCHEMES, redact_dsn
+    from pipeline.pg.migrate import migrate_to_postgres
+
+    if not args.to.startswith(DSN_SCHEMES):
+        raise UsageError(f"--to must be a postgresql:// URL, got {redact_dsn(args.to)!r}")
+    report = migrate_to_postgres(settings, args.to)
+    out = report.as_json()
+    if args.format == "json":
+        _print_json(out)
+    else:
+        rows = [{"table": t, **counts} for t, counts in out["tables"].items()]
+        _table(rows, ["table", "source", "target", "missing"])
+    print(
+        f"migrated {settings.data_dir} to {redact_dsn(args.to)}: "
+        + ("every row is in the database" if report.ok else "some rows are missing (see the table)"),
+        file=sys.stderr,
+    )
+    return EXIT_OK if report.ok else EXIT_INTERNAL
+
+
 def cmd_app(args: argparse.Namespace, settings: Settings) -> int:
     app = Path(__file__).resolve().parent.parent / "app.py"
     if not app.exists():
@@ -299,6 +332,8 @@ def cmd_app(args: argparse.Namespace, settings: Settings) -> int:
     env = {**os.environ, "DEFINTEL_DATA_DIR": settings.data_dir}
     if args.config:
         env["DEFINTEL_CONFIG"] = args.config
+    if getattr(args, "store", None):
+        env["DEFINTEL_STORE__BACKEND"] = args.store
     cmd = [
         sys.executable,
         "-m",
@@ -324,6 +359,7 @@ COMMANDS = {
     "documents": cmd_documents,
     "entities": cmd_entities,
     "export-graph": cmd_export_graph,
+    "migrate": cmd_migrate,
     "app": cmd_app,
 }
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -65,6 +66,14 @@ class AppSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class StoreSettings:
+    backend: str = "auto"  # "sqlite" (the data dir), "postgres", or "auto": postgres when a URL is set
+    database_url: str = ""  # postgresql://… (env DEFINTEL_DATABASE_URL wins over the config file)
+    pool_size: int = 4
+    hnsw_ef_search: int = 100
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     data_dir: str = "data"
     sources: str = "corpus/sources.toml"
@@ -72,6 +81,7 @@ class Settings:
     nlp: NlpSettings = field(default_factory=NlpSettings)
     index: IndexSettings = field(default_factory=IndexSettings)
     app: AppSettings = field(default_factory=AppSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
 
     @property
     def data_path(self) -> Path:
@@ -87,8 +97,12 @@ _SECTIONS: dict[str, type[Any]] = {
     "nlp": NlpSettings,
     "index": IndexSettings,
     "app": AppSettings,
+    "store": StoreSettings,
 }
 EMBEDDERS = ("e5-small", "hashing")
+STORE_BACKENDS = ("auto", "sqlite", "postgres")
+DATABASE_URL_ENV = "DEFINTEL_DATABASE_URL"
+DSN_SCHEMES = ("postgresql://", "postgres://")
 
 
 def _defaults() -> dict[str, Any]:
@@ -210,7 +224,10 @@ def load_settings(
     values = _defaults()
     if config_file is not None:
         _merge(values, _read_toml(Path(config_file)), str(config_file))
-    _merge(values, _from_env(os.environ if env is None else env), "environment")
+    env = os.environ if env is None else env
+    _merge(values, _from_env(env), "environment")
+    if env.get(DATABASE_URL_ENV):
+        values.setdefault("store", {})["database_url"] = env[DATABASE_URL_ENV]
     for key, value in (overrides or {}).items():
         if value is None:
             continue
@@ -222,4 +239,32 @@ def load_settings(
     settings: Settings = _build(Settings, values, "")
     if settings.index.embedder not in EMBEDDERS:
         raise UsageError(f"unknown embedder {settings.index.embedder!r} (choose from {', '.join(EMBEDDERS)})")
+    _check_store(settings.store)
     return settings
+
+
+def _check_store(store: StoreSettings) -> None:
+    if store.backend not in STORE_BACKENDS:
+        raise UsageError(f"unknown store backend {store.backend!r} (choose from {', '.join(STORE_BACKENDS)})")
+    if store.database_url and not store.database_url.startswith(DSN_SCHEMES):
+        raise UsageError(
+            f"the database URL must start with postgresql:// (got {redact_dsn(store.database_url)!r})"
+        )
+    if store.backend == "postgres" and not store.database_url:
+        raise UsageError(
+            f"the postgres store needs a database URL: set {DATABASE_URL_ENV} or [store] database_url"
+        )
+    if store.pool_size < 1 or store.hnsw_ef_search < 1:
+        raise UsageError("store.pool_size and store.hnsw_ef_search must be at least 1")
+
+
+def store_backend(settings: Settings) -> str:
+    """The backend the settings pick: ``sqlite`` or ``postgres``."""
+    if settings.store.backend == "auto":
+        return "postgres" if settings.store.database_url else "sqlite"
+    return settings.store.backend
+
+
+def redact_dsn(dsn: str) -> str:
+    """The DSN with any password replaced by ``***`` (for messages and logs)."""
+    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", dsn)

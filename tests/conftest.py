@@ -10,6 +10,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from pipeline.config import Settings, load_settings
+from tests.pg_support import pg_server, pg_url  # noqa: F401  (PostgreSQL fixtures, see pg_support.py)
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"

@@ -1,0 +1,228 @@
+"""``defintel migrate --to postgresql://…``: copy an embedded data dir into a PostgreSQL store.
+
+Everything the embedded store holds is copied — documents, chunks with their vectors (read from
+the FAISS index in the data dir) and BM25 terms, entities, mentions, agreements, runs and the crawl
+frontier — as upserts keyed by the same content-derived ids, in one transaction per batch. Running
+it again copies nothing new and changes nothing: it is idempotent. Rows the database holds that the
+data dir does not (another source's documents) are left alone. The copy is then verified: every id
+of the data dir must be in the database, and the counts of both sides are reported.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.config import Settings
+from pipeline.errors import UsageError
+from pipeline.pg.store import (
+    AGREEMENT_UPSERT,
+    CHUNK_INSERT,
+    ENTITY_UPSERT,
+    FRONTIER_SELECT,
+    PgStore,
+    table_counts,
+    vector_literal,
+)
+from pipeline.pg.terms import chunk_terms
+from pipeline.store import DB_NAME, Store
+
+log = logging.getLogger(__name__)
+
+BATCH = 500
+TABLES = ("documents", "chunks", "vectors", "entities", "mentions", "agreements", "runs", "frontier")
+
+
+@dataclass(slots=True)
+class MigrateReport:
+    source: dict[str, int] = field(default_factory=dict)  # rows in the data dir
+    target: dict[str, int] = field(default_factory=dict)  # rows in the database after the copy
+    missing: dict[str, int] = field(default_factory=dict)  # data-dir rows not found in the database
+    embedder: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not any(self.missing.values())
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "embedder": self.embedder,
+            "tables": {
+                t: {
+                    "source": self.source.get(t, 0),
+                    "target": self.target.get(t, 0),
+                    "missing": self.missing.get(t, 0),
+                }
+                for t in TABLES
+            },
+            "ok": self.ok,
+        }
+
+
+def _index_vectors(data_dir: Path) -> tuple[str | None, int, dict[int, np.ndarray[Any, Any]]]:
+    """(embedder, dim, vec_id → vector) from the data dir's FAISS index (empty when there is none)."""
+    root = data_dir / "index"
+    pointer = root / "CURRENT"
+    if not pointer.exists():
+        return None, 0, {}
+    config_path = root / pointer.read_text(encoding="utf-8").strip() / "config.json"
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UsageError(f"unreadable index config {config_path}: {exc}") from None
+    from pipeline.index.vectors import VectorIndex
+
+    name, dim = str(config["embedder"]), int(config["dimension"])
+    index = VectorIndex.load(root, name, dim)
+    ids, matrix = index.contents()
+    return name, dim, {int(i): np.array(matrix[n]) for n, i in enumerate(ids)}
+
+
+def _batches(rows: Sequence[Any], size: int = BATCH) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(rows), size):
+        yield rows[i : i + size]
+
+
+def migrate_to_postgres(
+    settings: Settings, dsn: str, *, progress: Callable[[str, int], None] | None = None
+) -> MigrateReport:
+    """Copy ``settings.data_dir`` into the database at ``dsn`` (see the module docstring)."""
+    if not (settings.data_path / DB_NAME).exists():
+        raise UsageError(f"no defintel store in {settings.data_dir} to migrate (run `defintel ingest` first)")
+    src = Store(settings.data_path, readonly=True)
+    dst = PgStore(dsn, pool_size=2)
+    report = MigrateReport()
+    try:
+        name, dim, vectors = _index_vectors(settings.data_path)
+        report.embedder = name
+        if name is not None:
+            dst.ensure_embedder(name, dim)
+        _copy(src, dst, vectors, progress or (lambda table, n: None))
+        _verify(src, dst, vectors, report)
+    finally:
+        src.close()
+        dst.close()
+    return report
+
+
+def _copy(src: Store, dst: PgStore, vectors: dict[int, Any], progress: Callable[[str, int], None]) -> None:
+    docs = [dict(r) for r in src.db.execute("SELECT * FROM documents ORDER BY doc_id")]
+    columns = list(docs[0]) if docs else []
+    if docs:
+        updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != "doc_id")
+        sql = (
+            f"INSERT INTO documents ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
+            f"ON CONFLICT (doc_id) DO UPDATE SET {updates}"
+        )
+        for part in _batches(docs):
+            with dst.atomic():
+                dst.db.executemany(sql, [tuple(d[c] for c in columns) for d in part])
+            progress("documents", len(part))
+    language = {d["doc_id"]: (d["language"], d["published"], d["title"]) for d in docs}
+
+    entities = src.db.execute(
+        "SELECT entity_id, label, canonical, aliases, qid, in_registry FROM entities"
+    ).fetchall()
+    for part in _batches(entities):
+        with dst.atomic():
+            dst.db.executemany(ENTITY_UPSERT, [tuple(r) for r in part])
+        progress("entities", len(part))
+
+    mentions = src.db.execute('SELECT doc_id, start, "end", text, label, entity_id FROM mentions').fetchall()
+    for part in _batches(mentions):
+        with dst.atomic():
+            dst.db.executemany(
+                """INSERT INTO mentions (doc_id, start, "end", text, label, entity_id) VALUES (?,?,?,?,?,?)
+                   ON CONFLICT (doc_id, start, "end") DO UPDATE SET text = excluded.text,
+                       label = excluded.label, entity_id = excluded.entity_id""",
+                [tuple(r) for r in part],
+            )
+        progress("mentions", len(part))
+
+    agreements = src.db.execute(
+        """SELECT agreement_id, doc_id, type, parties, party_ids, signed, amount, currency, subject, quantity,
+                  local_content_pct, evidence_text, evidence_start, evidence_end FROM agreements"""
+    ).fetchall()
+    for part in _batches(agreements):
+        with dst.atomic():
+            dst.db.executemany(AGREEMENT_UPSERT, [tuple(r) for r in part])
+        progress("agreements", len(part))
+
+    chunks = src.chunks()
+    for part in _batches(chunks):
+        rows = []
+        for c in part:
+            lang, published, title = language.get(c["doc_id"], ("", None, ""))
+            terms, n_terms = chunk_terms(title, c["text"])
+            vec = vectors.get(int(c["vec_id"]))
+            emb = None if vec is None else vector_literal(vec)
+            chunk = (c["chunk_id"], c["doc_id"], c["n"], c["vec_id"], c["text"], c["start"], c["end"])
+            rows.append((*chunk, lang, published, terms, n_terms, emb))
+        with dst.atomic():
+            dst.db.executemany(CHUNK_INSERT, rows)
+        progress("chunks", len(part))
+
+    runs = src.db.execute("SELECT run_id, started, finished, report, status, pid FROM runs").fetchall()
+    if runs:
+        with dst.atomic():
+            dst.db.executemany(
+                """INSERT INTO runs (run_id, started, finished, report, status, pid) VALUES (?,?,?,?,?,?)
+                   ON CONFLICT (run_id) DO UPDATE SET finished = excluded.finished, report = excluded.report,
+                       status = excluded.status""",
+                [tuple(r) for r in runs],
+            )
+            # New runs must number after the copied ones.
+            dst.db.execute(
+                "SELECT setval(pg_get_serial_sequence('runs', 'run_id'), (SELECT MAX(run_id) FROM runs))"
+            )
+        progress("runs", len(runs))
+
+    frontier = [dict(r) for r in src.db.execute(f"SELECT {FRONTIER_SELECT} FROM frontier")]
+    if frontier:
+        cols = list(frontier[0])
+        updates = ", ".join(f"{c} = excluded.{c}" for c in cols if c != "url")
+        sql = (
+            f"INSERT INTO frontier ({', '.join(cols)}, host) VALUES ({', '.join('?' * (len(cols) + 1))}) "
+            f"ON CONFLICT (url) DO UPDATE SET {updates}"
+        )
+        from urllib.parse import urlsplit
+
+        for part in _batches(frontier):
+            with dst.atomic():
+                dst.db.executemany(
+                    sql, [(*(r[c] for c in cols), urlsplit(r["url"]).netloc.lower()) for r in part]
+                )
+            progress("frontier", len(part))
+
+
+def _keys(db: Any, sql: str) -> set[Any]:
+    return {tuple(r) if len(r) > 1 else r[0] for r in db.execute(sql)}
+
+
+KEY_QUERIES = {
+    "documents": "SELECT doc_id FROM documents",
+    "chunks": "SELECT chunk_id FROM chunks",
+    "entities": "SELECT entity_id FROM entities",
+    "mentions": 'SELECT doc_id, start, "end" FROM mentions',
+    "agreements": "SELECT agreement_id FROM agreements",
+    "runs": "SELECT run_id FROM runs",
+    "frontier": "SELECT url FROM frontier",
+}
+
+
+def _verify(src: Store, dst: PgStore, vectors: dict[int, Any], report: MigrateReport) -> None:
+    report.source = table_counts(src.db)
+    report.target = table_counts(dst.db)
+    for table, sql in KEY_QUERIES.items():
+        have = _keys(dst.db, sql)
+        report.missing[table] = len(_keys(src.db, sql) - have)
+    stored = {int(r[0]) for r in src.db.execute("SELECT vec_id FROM chunks")}
+    report.source["vectors"] = len(stored & set(vectors))
+    report.target["vectors"] = len(dst.vector_ids())
+    report.missing["vectors"] = len((stored & set(vectors)) - dst.vector_ids())

@@ -1,0 +1,146 @@
+"""The PostgreSQL schema: named migrations, applied in order, recorded in ``schema_migrations``.
+
+Tables and columns mirror the SQLite store (``pipeline/store.py``) so every query and every JSON
+field is the same on both backends; text columns use the ``C`` collation so ``ORDER BY`` sorts as
+SQLite does (by code point), whatever the database's locale. What PostgreSQL adds:
+
+* ``chunks.embedding vector(384)`` with an HNSW index (``vector_cosine_ops``): the vector index
+  lives in the table, so several workers and the app share it. The dimension follows the embedder
+  the store is first used with (``PgStore.ensure_embedder``); 384 is multilingual-e5-small's.
+* ``chunks.terms tsvector`` with a GIN index: the BM25 terms of ``pipeline.index.search`` (tr/az
+  folding, stopwords, prefix stems) computed in Python and stored verbatim, so lexical search uses
+  the very terms the embedded BM25 index uses; ``n_terms`` is the BM25 document length.
+* ``chunks.language`` / ``chunks.published`` copied from the document, so search filters are
+  conditions on the chunk rows the vector and text indexes scan.
+* ``frontier.leased_by`` / ``lease_until`` for workers sharing the crawl frontier.
+
+Never edit a migration that has shipped: add a new one.
+"""
+
+from __future__ import annotations
+
+T = 'TEXT COLLATE "C"'
+EMBEDDING_DIM = 384
+HNSW_M = 16
+HNSW_EF_CONSTRUCTION = 64
+# Concurrent processes serialise on this advisory lock while they migrate.
+MIGRATION_LOCK = 0x0DEF1E7
+
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "0001_initial",
+        f"""
+        CREATE TABLE documents (
+            doc_id {T} PRIMARY KEY,
+            url {T} NOT NULL,
+            source {T} NOT NULL DEFAULT '',
+            language {T} NOT NULL,
+            html_lang {T},
+            title {T} NOT NULL,
+            published {T},
+            author {T},
+            text {T} NOT NULL,
+            content_hash {T} NOT NULL,
+            text_hash {T} NOT NULL,
+            minhash BYTEA,
+            duplicate_of {T},
+            first_seen {T} NOT NULL,
+            last_seen {T} NOT NULL
+        );
+        CREATE INDEX documents_text_hash ON documents(text_hash);
+        CREATE INDEX documents_published ON documents(published);
+        CREATE TABLE chunks (
+            chunk_id {T} PRIMARY KEY,
+            doc_id {T} NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
+            n INTEGER NOT NULL,
+            vec_id BIGINT NOT NULL UNIQUE,
+            text {T} NOT NULL,
+            start INTEGER NOT NULL,
+            "end" INTEGER NOT NULL,
+            language {T} NOT NULL DEFAULT '',
+            published {T},
+            terms TSVECTOR NOT NULL DEFAULT ''::tsvector,
+            n_terms INTEGER NOT NULL DEFAULT 1,
+            embedding vector({EMBEDDING_DIM})
+        );
+        CREATE INDEX chunks_doc ON chunks(doc_id);
+        CREATE INDEX chunks_language_published ON chunks(language, published);
+        CREATE INDEX chunks_terms ON chunks USING gin(terms);
+        CREATE INDEX chunks_embedding ON chunks USING hnsw (embedding vector_cosine_ops)
+            WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION});
+        CREATE TABLE entities (
+            entity_id {T} PRIMARY KEY,
+            label {T} NOT NULL,
+            canonical {T} NOT NULL,
+            aliases {T} NOT NULL DEFAULT '[]',
+            qid {T},
+            in_registry INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE mentions (
+            doc_id {T} NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
+            start INTEGER NOT NULL,
+            "end" INTEGER NOT NULL,
+            text {T} NOT NULL,
+            label {T} NOT NULL,
+            entity_id {T} NOT NULL,
+            PRIMARY KEY (doc_id, start, "end")
+        );
+        CREATE INDEX mentions_entity ON mentions(entity_id);
+        CREATE TABLE agreements (
+            agreement_id {T} PRIMARY KEY,
+            doc_id {T} NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
+            type {T} NOT NULL,
+            parties {T} NOT NULL,
+            party_ids {T} NOT NULL,
+            signed {T},
+            amount DOUBLE PRECISION,
+            currency {T},
+            subject {T},
+            quantity {T},
+            local_content_pct DOUBLE PRECISION,
+            evidence_text {T} NOT NULL,
+            evidence_start INTEGER NOT NULL,
+            evidence_end INTEGER NOT NULL
+        );
+        CREATE INDEX agreements_doc ON agreements(doc_id);
+        CREATE INDEX agreements_type ON agreements(type);
+        CREATE TABLE frontier (
+            url {T} PRIMARY KEY,
+            source {T} NOT NULL DEFAULT '',
+            status {T} NOT NULL DEFAULT 'pending',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_try {T},
+            last_error {T},
+            etag {T},
+            last_modified {T},
+            final_url {T},
+            doc_id {T},
+            updated_at {T} NOT NULL,
+            kind {T} NOT NULL DEFAULT 'page',
+            lastmod {T},
+            fetched_at {T},
+            http_status INTEGER,
+            first_seen {T},
+            host {T} NOT NULL DEFAULT '',
+            leased_by {T},
+            lease_until TIMESTAMPTZ
+        );
+        CREATE INDEX frontier_due ON frontier(status, next_try);
+        CREATE INDEX frontier_source ON frontier(source, status);
+        CREATE INDEX frontier_final ON frontier(final_url);
+        CREATE INDEX frontier_lease ON frontier(host, lease_until);
+        CREATE TABLE runs (
+            run_id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+            started {T} NOT NULL,
+            finished {T},
+            report {T},
+            status {T},
+            pid INTEGER
+        );
+        CREATE TABLE store_meta (
+            key {T} PRIMARY KEY,
+            value {T} NOT NULL
+        )
+        """,
+    ),
+]
