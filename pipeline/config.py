@@ -57,6 +57,12 @@ class IndexSettings:
     chunk_words: int = 160
     rrf_k: int = 60
     candidates: int = 100
+    threads: int = 0  # embedder threads; 0 = every core (ingest workers get cores // workers each)
+
+
+@dataclass(frozen=True, slots=True)
+class IngestSettings:
+    workers: int = 0  # processes for extraction/NLP/embedding; 0 = one per core (at most 4), 1 = in-process
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +86,7 @@ class Settings:
     crawl: CrawlSettings = field(default_factory=CrawlSettings)
     nlp: NlpSettings = field(default_factory=NlpSettings)
     index: IndexSettings = field(default_factory=IndexSettings)
+    ingest: IngestSettings = field(default_factory=IngestSettings)
     app: AppSettings = field(default_factory=AppSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
 
@@ -96,6 +103,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "crawl": CrawlSettings,
     "nlp": NlpSettings,
     "index": IndexSettings,
+    "ingest": IngestSettings,
     "app": AppSettings,
     "store": StoreSettings,
 }

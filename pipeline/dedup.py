@@ -42,9 +42,25 @@ def body_of(doc: Document) -> str:
 def minhash(text: str) -> MinHash:
     words = normalize(text).split()
     m = MinHash(num_perm=NUM_PERM, seed=7, scheme=SCHEME)
-    for i in range(max(1, len(words) - SHINGLE + 1)):
-        m.update(" ".join(words[i : i + SHINGLE]).encode("utf-8"))
+    m.update_batch(
+        [" ".join(words[i : i + SHINGLE]).encode("utf-8") for i in range(max(1, len(words) - SHINGLE + 1))]
+    )
     return m
+
+
+@dataclass(frozen=True, slots=True)
+class Fingerprint:
+    """What duplicate detection compares: the normalised body's hash and its MinHash values."""
+
+    text_hash: str
+    signature: bytes
+
+
+def fingerprint(doc: Document) -> Fingerprint:
+    """Computed where the document is prepared (a worker process); compared in the main one."""
+    body = body_of(doc)
+    values = np.asarray(minhash(body).hashvalues, dtype=np.uint64)
+    return Fingerprint(sha1(normalize(body)), values.tobytes())
 
 
 class _Signatures:
@@ -95,12 +111,10 @@ class Deduplicator:
             self._signatures = _Signatures(self.store)
         return self._signatures
 
-    def check(self, doc: Document) -> DupResult:
-        body = body_of(doc)
-        text_hash = sha1(normalize(body))
-        sig = minhash(body)
-        values = np.asarray(sig.hashvalues, dtype=np.uint64)
-        blob = values.tobytes()
+    def check(self, doc: Document, fp: Fingerprint | None = None) -> DupResult:
+        fp = fp or fingerprint(doc)
+        text_hash, blob = fp.text_hash, fp.signature
+        values = np.frombuffer(blob, dtype=np.uint64)
         exact = self.store.find_by_text_hash(text_hash, exclude=doc.doc_id)
         if exact is not None:
             return DupResult(text_hash, blob, exact)

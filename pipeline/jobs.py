@@ -11,6 +11,7 @@ killed between a store commit and an index save is repaired by the next one.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import logging
 import logging.handlers
 import os
@@ -18,7 +19,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -33,18 +34,20 @@ from pipeline.crawl.throttle import HostThrottle
 from pipeline.crawl.urls import article_links, host_of, is_url
 from pipeline.dedup import Deduplicator
 from pipeline.errors import DocumentError, UsageError
-from pipeline.extract import decode_html, extract
-from pipeline.index.chunking import chunk_document, passage_text
-from pipeline.index.embedders import Embedder, make_embedder
+from pipeline.extract import decode_html
+from pipeline.index.chunking import passage_text
+from pipeline.index.embedders import Embedder, Vectors, make_embedder
 from pipeline.index.search import index_dir
 from pipeline.index.vectors import VectorIndex
-from pipeline.nlp.analyze import Analyzer
-from pipeline.records import Analysis, Document, IngestReport, Page
-from pipeline.store import Store
+from pipeline.prepare import BatchResult, Failed, PreparePool, Preparer, Result, Unchanged, worker_count
+from pipeline.records import IngestReport, Page
+from pipeline.store import Store, now
 
 log = logging.getLogger(__name__)
 
 HTML_SUFFIXES = (".html", ".htm")
+# Local files have frontier rows too (validator = sha1 of the bytes): unchanged files are not re-read.
+LOCAL_SOURCE, LOCAL_KIND = "local", "file"
 LOG_NAME = "ingest.log"
 
 # Called with the doc_id inside the transaction that stores a document.
@@ -67,6 +70,9 @@ class RunReport(IngestReport):
     waiting: int = 0  # URLs of these sources backing off or robots-blocked, after the run
     pending: int = 0  # URLs of these sources still to fetch after the run (0 unless cut short)
     dead: int = 0  # URLs of these sources given up, all runs together
+    # Seconds per stage: extract/nlp/embed/fingerprint summed over worker processes; read, wait (for
+    # workers), store and index_save in the main process.
+    stages: dict[str, float] = field(default_factory=dict)
 
 
 @contextmanager
@@ -130,25 +136,40 @@ def _local_files(source: str) -> list[Path]:
     raise UsageError(f"no such file or directory: {source}")
 
 
+@dataclass(frozen=True, slots=True)
+class Hooks:
+    """What the main process does with one page's outcome, inside the batch's transaction.
+
+    ``stored(doc_id)``: the document is stored (or unchanged); the crawler marks its URL done there,
+    so a crash can never separate the two. ``failed(error, document)``: no document came out
+    (``document``: the page held no article; else extraction crashed)."""
+
+    stored: OnStored | None
+    failed: Callable[[str, bool], None]
+
+
 class Ingestor:
-    """Holds the loaded stages for one run (or for the app's re-ingest)."""
+    """Holds the loaded stages for one run: store, vector index, dedup, and the prepare stage
+    (extraction → NLP → chunks → vectors, in worker processes when the run is big enough)."""
 
     def __init__(self, settings: Settings, store: Store, embedder: Embedder | None = None) -> None:
         self.settings = settings
         self.store = store
+        ix = settings.index
         self.embedder = embedder or make_embedder(
-            settings.index.embedder, settings.index.e5_model_dir, settings.index.e5_runtime
+            ix.embedder, ix.e5_model_dir, ix.e5_runtime, threads=ix.threads
         )
-        self._analyzer: Analyzer | None = None
         self.vectors = VectorIndex.load(index_dir(settings), self.embedder.name, self.embedder.dim)
         self.dedup = Deduplicator(store)
+        self.preparer = Preparer(settings, self._known, self.embedder)
+        self.pool = PreparePool(settings, self.preparer, worker_count(settings.ingest.workers))
 
-    @property
-    def analyzer(self) -> Analyzer:
-        """Loaded on first use: a run where nothing changed never loads the NLP models."""
-        if self._analyzer is None:
-            self._analyzer = Analyzer(self.settings.nlp)
-        return self._analyzer
+    def _known(self, doc_id: str) -> str | None:
+        state = self.store.document_state(doc_id)
+        return None if state is None else state[0]
+
+    def close(self) -> None:
+        self.pool.close()
 
     def reconcile(self) -> None:
         """Make the vector index hold exactly the stored chunks (after a crash, or a removed doc)."""
@@ -168,44 +189,47 @@ class Ingestor:
             )
             self.vectors.save(index_dir(self.settings))
 
-    def store_batch(
-        self,
-        analyses: list[Analysis],
-        report: IngestReport,
-        on_stored: Sequence[OnStored | None] | None = None,
-    ) -> None:
-        """Store analysed documents; ``on_stored[i](doc_id)`` runs inside document i's transaction
-        (the crawler marks the URL done there, so a crash can never separate the two)."""
-        hooks = list(on_stored) if on_stored is not None else [None] * len(analyses)
-        for analysis, hook in zip(analyses, hooks, strict=True):
-            doc = analysis.document
-            state = self.store.document_state(doc.doc_id)
-            if state is not None and state[0] == doc.content_hash:
-                report.unchanged += 1
-                with self.store.atomic():
-                    self.store.touch(doc.doc_id)
-                    if hook is not None:
-                        hook(doc.doc_id)
-                continue
-            chunks = chunk_document(doc, self.settings.index.chunk_words)
-            vectors = self.embedder.passages([passage_text(doc.title, c.text) for c in chunks])
-            with self.store.atomic():
-                dup = self.dedup.check(doc)
+    def store_batch(self, results: Sequence[Result], hooks: Sequence[Hooks], report: IngestReport) -> None:
+        """Store one prepared batch in one transaction; the vector index follows after the commit."""
+        changes: list[tuple[list[int], list[int], Vectors]] = []
+        with self.store.atomic():
+            for result, hook in zip(results, hooks, strict=True):
+                if isinstance(result, Failed):
+                    hook.failed(result.error, result.document)
+                    continue
+                doc_id = result.doc_id if isinstance(result, Unchanged) else result.analysis.document.doc_id
+                state = self.store.document_state(doc_id)
+                if isinstance(result, Unchanged) or (
+                    state is not None and state[0] == result.analysis.document.content_hash
+                ):
+                    report.unchanged += 1
+                    self.store.touch(doc_id)
+                    if hook.stored is not None:
+                        hook.stored(doc_id)
+                    continue
+                doc = result.analysis.document
+                dup = self.dedup.check(doc, result.fingerprint)
                 self.store.save_analysis(
-                    analysis, text_hash=dup.text_hash, minhash=dup.signature, duplicate_of=dup.duplicate_of
+                    result.analysis,
+                    text_hash=dup.text_hash,
+                    minhash=dup.signature,
+                    duplicate_of=dup.duplicate_of,
                 )
-                removed, added = self.store.replace_chunks(doc.doc_id, chunks)
-                if hook is not None:
-                    hook(doc.doc_id)
-            self.dedup.remember(doc.doc_id, dup, doc.published)
+                removed, added = self.store.replace_chunks(doc_id, result.chunks)
+                if hook.stored is not None:
+                    hook.stored(doc_id)
+                # Seen by the next document of this batch too (same connection, same transaction).
+                self.dedup.remember(doc_id, dup, doc.published)
+                changes.append((removed, added, result.vectors))
+                if dup.duplicate_of or dup.demoted:
+                    report.duplicates += 1
+                if state is None:
+                    report.new += 1
+                else:
+                    report.updated += 1
+        for removed, added, vectors in changes:
             self.vectors.remove(removed)
             self.vectors.add(added, vectors)
-            if dup.duplicate_of or dup.demoted:
-                report.duplicates += 1
-            if state is None:
-                report.new += 1
-            else:
-                report.updated += 1
 
 
 def ingest(
@@ -231,15 +255,22 @@ def ingest(
         status = "interrupted"
         try:
             ingestor = Ingestor(settings, store)
-            ingestor.reconcile()
-            run = _Run(ingestor, report)
-            for path in _progress(paths, "files"):
-                run.local_file(path)
-            if seeds:
-                _CrawlRun(run, policy, allow).crawl(seeds)
-            run.flush()
+            try:
+                ingestor.reconcile()
+                run = _Run(ingestor, report, parallel=bool(seeds) or len(paths) > settings.nlp.batch_size)
+                run.known_files(paths)
+                for path in _progress(paths, "files"):
+                    run.local_file(path)
+                if seeds:
+                    _CrawlRun(run, policy, allow).crawl(seeds)
+                run.flush(final=True)
+            finally:
+                ingestor.close()
+            t = time.perf_counter()
             if ingestor.vectors.dirty:
                 ingestor.vectors.save(index_dir(settings))
+            run.time("index_save", time.perf_counter() - t)
+            report.stages = {k: round(v, 2) for k, v in sorted(run.stages.items())}
             status = "finished"
         finally:
             report.seconds = time.monotonic() - started
@@ -268,50 +299,108 @@ def _plan(settings: Settings, sources: list[str]) -> tuple[list[Seed], list[Path
 
 
 class _Run:
-    """Extraction, batching and storing shared by local files and crawled pages."""
+    """Batching, preparing and storing shared by local files and crawled pages."""
 
-    def __init__(self, ingestor: Ingestor, report: RunReport) -> None:
+    def __init__(self, ingestor: Ingestor, report: RunReport, parallel: bool) -> None:
         self.ingestor = ingestor
         self.report = report
-        self.batch: list[tuple[Document, OnStored | None]] = []
-        # Documents analysed and stored together; a killed run re-fetches at most this many.
+        self.store = ingestor.store
+        self.batch: list[tuple[Page, Hooks]] = []
+        # Documents prepared and stored together; a killed run re-fetches at most a few batches.
         self.batch_size = max(1, ingestor.settings.nlp.batch_size)
+        # Worker processes pay off from the second batch on (a crawl's size is not known: always).
+        self.parallel = parallel
+        self.stages: dict[str, float] = {}
+        self.files: dict[str, dict[str, Any]] = {}
+        self.touched: list[str] = []
+
+    def time(self, stage: str, seconds: float) -> None:
+        self.stages[stage] = self.stages.get(stage, 0.0) + seconds
+
+    def known_files(self, paths: Sequence[Path]) -> None:
+        """Frontier rows of these local files: a file whose bytes are unchanged is not re-extracted."""
+        self.files = self.store.frontier_rows([p.resolve().as_uri() for p in paths])
 
     def local_file(self, path: Path) -> None:
+        t = time.perf_counter()
         self.report.seen += 1
         try:
-            html = decode_html(path.read_bytes())
-        except (OSError, DocumentError) as exc:
+            data = path.read_bytes()
+        except OSError as exc:
+            self.fail(str(path), str(exc))
+            return
+        url = path.resolve().as_uri()
+        validator = f"sha1:{hashlib.sha1(data).hexdigest()}"
+        row = self.files.get(url)
+        if self._unchanged_file(row, validator):
+            assert row is not None
+            self.report.fetched += 1
+            self.report.unchanged += 1
+            self.touched.append(row["doc_id"])
+            self.time("read", time.perf_counter() - t)
+            return
+        try:
+            html = decode_html(data)
+        except DocumentError as exc:
             self.fail(str(path), str(exc))
             return
         self.report.fetched += 1
-        doc = self.extract(Page(url=path.resolve().as_uri(), html=html, source=str(path)), str(path))
-        if doc is not None:
-            self.add(doc, None)
+        self.time("read", time.perf_counter() - t)
 
-    def extract(self, page: Page, label: str) -> Document | None:
-        """The page's document, or None (failure counted here)."""
-        try:
-            return extract(page)
-        except DocumentError as exc:
-            self.fail(label, str(exc))
-        except Exception as exc:  # a parser bug on one page must not stop the run
-            log.debug("extraction crashed on %s", page.url, exc_info=True)
-            self.fail(label, f"{type(exc).__name__}: {exc}")
-        return None
+        def stored(doc_id: str) -> None:
+            self.store.frontier_insert([(url, LOCAL_SOURCE, LOCAL_KIND, None)])
+            self.store.frontier_set(url, status="done", etag=validator, doc_id=doc_id, fetched_at=now())
 
-    def add(self, doc: Document, on_stored: OnStored | None) -> None:
-        self.batch.append((doc, on_stored))
+        def failed(error: str, document: bool) -> None:
+            self.fail(str(path), error)
+
+        self.add(Page(url=url, html=html, source=str(path)), Hooks(stored, failed))
+
+    def _unchanged_file(self, row: dict[str, Any] | None, validator: str) -> bool:
+        """Stored from these very bytes, and the document is still there."""
+        return (
+            row is not None
+            and row["status"] == "done"
+            and row["etag"] == validator
+            and bool(row["doc_id"])
+            and self.store.document_state(row["doc_id"]) is not None
+        )
+
+    def add(self, page: Page, hooks: Hooks) -> None:
+        self.batch.append((page, hooks))
         if len(self.batch) >= self.batch_size:
             self.flush()
 
-    def flush(self) -> None:
-        if not self.batch:
-            return
-        docs = [d for d, _ in self.batch]
-        hooks = [h for _, h in self.batch]
-        self.batch = []
-        self.ingestor.store_batch(self.ingestor.analyzer.analyze(docs), self.report, hooks)
+    def flush(self, final: bool = False) -> None:
+        """Hand the pending batch to the prepare stage; store whatever batches come back."""
+        if self.batch:
+            pages = [p for p, _ in self.batch]
+            hooks = [h for _, h in self.batch]
+            self.batch = []
+            t = time.perf_counter()
+            for result, ticket in self.ingestor.pool.submit(pages, hooks, self.parallel):
+                self.time("wait", time.perf_counter() - t)
+                self._store(result, ticket)
+                t = time.perf_counter()
+            self.time("wait", time.perf_counter() - t)
+        if final:
+            t = time.perf_counter()
+            for result, ticket in self.ingestor.pool.drain():
+                self.time("wait", time.perf_counter() - t)
+                self._store(result, ticket)
+                t = time.perf_counter()
+            if self.touched:
+                with self.store.atomic():
+                    for doc_id in self.touched:
+                        self.store.touch(doc_id)
+                self.touched = []
+
+    def _store(self, batch: BatchResult, hooks: list[Hooks]) -> None:
+        for stage, seconds in batch.seconds.items():
+            self.time(stage, seconds)
+        t = time.perf_counter()
+        self.ingestor.store_batch(batch.results, hooks, self.report)
+        self.time("store", time.perf_counter() - t)
 
     def fail(self, source: str, error: str, retry: str | None = None) -> None:
         self.report.failed += 1
@@ -367,7 +456,7 @@ class _CrawlRun:
             self.fetcher.close()
             if self.progress is not None:
                 self.progress.close()
-        self.run.flush()
+        self.run.flush(final=True)
         counts = self.store.frontier_counts(list(self.sources))
         self.report.pending = counts.get("pending", 0)
         self.report.waiting = counts.get("retry", 0) + counts.get("blocked", 0)
@@ -478,26 +567,20 @@ class _CrawlRun:
         except FetchError as exc:
             self._record_failure(item, str(exc), permanent=exc.kind in PERMANENT_KINDS)
             return
-        try:
-            doc = extract(page)
-        except DocumentError as exc:
-            if item.kind == LINK:
-                # A hub link that holds no article (a section page, a video): noted, not a failure.
-                self.report.not_article += 1
-                with self.store.atomic():
-                    self.frontier.done(item, resp, error=f"not an article: {exc}")
-                return
-            self._record_failure(item, str(exc), permanent=False)
-            return
-        except Exception as exc:  # a parser bug on one page must not stop the run
-            log.debug("extraction crashed on %s", item.url, exc_info=True)
-            self._record_failure(item, f"{type(exc).__name__}: {exc}", permanent=False)
-            return
 
-        def mark(doc_id: str) -> None:
+        # Both run inside the transaction that stores the page's batch.
+        def stored(doc_id: str) -> None:
             self.frontier.done(item, resp, doc_id=doc_id)
 
-        self.run.add(doc, mark)
+        def failed(error: str, document: bool) -> None:
+            if document and item.kind == LINK:
+                # A hub link that holds no article (a section page, a video): noted, not a failure.
+                self.report.not_article += 1
+                self.frontier.done(item, resp, error=f"not an article: {error}")
+                return
+            self._record_failure(item, error, permanent=False)
+
+        self.run.add(page, Hooks(stored, failed))
 
 
 def _bar(desc: str) -> Any:

