@@ -7,6 +7,8 @@ missing server is an error, never a skip, so CI cannot pass without running thes
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -35,17 +37,25 @@ def database_url(base: str, name: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """URI of the session's server (database ``postgres``)."""
-    server = _start(tmp_path_factory.mktemp("pgdata"))
+def pg_server() -> Iterator[str]:
+    """URI of the session's server (database ``postgres``).
+
+    The data folder is not under pytest's ``tmp_path``: a pytest session started meanwhile (another
+    terminal, another engineer on the machine) prunes older sessions' temp folders, which would
+    delete a running server's files."""
+    pgdata = Path(tempfile.mkdtemp(prefix="defintel-pg-"))
+    server = _start(pgdata / "data")
     uri = str(server.get_uri())
     with psycopg.connect(uri, autocommit=True) as conn:
         # New databases copy template1: every test database has pgvector without creating it.
         conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
     with psycopg.connect(database_url(uri, "template1"), autocommit=True) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
-    yield uri
-    server.cleanup()
+    try:
+        yield uri
+    finally:
+        server.cleanup()
+        shutil.rmtree(pgdata, ignore_errors=True)
 
 
 def create_database(server: str) -> str:
