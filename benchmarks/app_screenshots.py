@@ -45,6 +45,12 @@ QUERY = "Azərsilah patron istehsalı"  # Azerbaijani: "Azersilah cartridge prod
 RATES = "[app.usd_rates]\nEUR = 1.08\nAZN = 0.588\nTRY = 0.029\n"
 
 
+def _skip(why: str) -> int:
+    """A browser check is a dev-only tool: without its browser it is skipped, not failed."""
+    print(f"skipped: {why}", file=sys.stderr)
+    return 0
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -104,9 +110,9 @@ def main() -> int:
         from playwright.sync_api import TimeoutError as PlaywrightTimeout
         from playwright.sync_api import sync_playwright
     except ImportError:
-        sys.exit("needs the playwright package: .venv/bin/pip install playwright (no browser download)")
+        return _skip("needs the playwright package: .venv/bin/pip install playwright (no browser download)")
     if not CHROMIUM.exists():
-        sys.exit(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+        return _skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="defintel-shots-"))
