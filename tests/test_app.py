@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from pipeline.app.views import FILTERS_OPEN, STORE_KEY
+from pipeline.app.views import FILTERS_OPEN, STORE_KEY, SharedSearcher
 from pipeline.config import Settings
 from pipeline.store import DB_NAME, Store
 from tests.conftest import ROOT
@@ -339,3 +339,28 @@ def test_each_session_has_its_own_store_connection(open_app) -> None:  # type: i
     first.sidebar.radio(key="nav").set_value("agreements").run()
     assert not first.exception
     assert first.session_state[STORE_KEY][1] is store  # reruns of a session reuse it
+
+
+def test_shared_searcher_serves_one_query_at_a_time() -> None:
+    """Sessions share one searcher (one model, one store connection): queries never overlap in it."""
+    import threading
+    import time
+
+    class Probe:
+        running = 0
+        most = 0
+
+        def search(self, query: str, k: int, filters: object) -> list[object]:
+            Probe.running += 1
+            Probe.most = max(Probe.most, Probe.running)
+            time.sleep(0.01)
+            Probe.running -= 1
+            return []
+
+    shared = SharedSearcher(Probe(), threading.Lock())  # type: ignore[arg-type]
+    threads = [threading.Thread(target=shared.search, args=("q", 5, None)) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert Probe.most == 1

@@ -89,7 +89,10 @@ def _searcher(_settings: Settings, data_dir: str, embedder: str, version: str) -
     from pipeline.index.search import Searcher
 
     store = Store(Settings(data_dir=data_dir).data_path, readonly=True)
-    return SharedSearcher(Searcher(_settings, store), threading.Lock())
+    searcher = Searcher(_settings, store)
+    # The model loads on its first use: make that happen here, under this spinner's message.
+    searcher.embedder.queries(["model warm-up"])
+    return SharedSearcher(searcher, threading.Lock())
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
