@@ -123,3 +123,14 @@ def test_queries_over_the_ingested_corpus(ingested: Settings) -> None:
     runs = queries.run_rows(store)
     assert runs[0]["status"] == "finished" and runs[0]["new"] == 33
     assert queries.run_failures(store) == []
+
+
+def test_overview_counts_and_sorted_entity_names(ingested: Settings) -> None:
+    store = Store(ingested.data_path, readonly=True)
+    seen = queries.overview(store)
+    assert (seen.documents, seen.entities, seen.agreements) == (
+        len(store.documents()),
+        len(store.entities()),
+        len(store.agreements()),
+    )
+    assert list(seen.entity_names) == sorted({e["canonical"] for e in store.entities()})
