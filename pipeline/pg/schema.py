@@ -143,4 +143,18 @@ MIGRATIONS: list[tuple[str, str]] = [
         )
         """,
     ),
+    (
+        # Workers share the frontier: a host is leased to one worker at a time (pipeline/pg/leases.py).
+        "0002_crawl_hosts",
+        f"""
+        CREATE TABLE crawl_hosts (
+            host {T} PRIMARY KEY,
+            leased_by {T},
+            lease_until TIMESTAMPTZ,
+            next_fetch TIMESTAMPTZ
+        );
+        CREATE INDEX frontier_leased_by ON frontier(leased_by) WHERE leased_by IS NOT NULL;
+        CREATE INDEX crawl_hosts_leased_by ON crawl_hosts(leased_by) WHERE leased_by IS NOT NULL
+        """,
+    ),
 ]

@@ -1,0 +1,123 @@
+"""Workers sharing the crawl frontier in PostgreSQL (pipeline/pg/leases.py), each with its own
+connections to a real server: SKIP LOCKED claims, one worker per host, renewal, takeover of a
+killed worker's expired leases, and a lost lease refusing to finish."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+
+import pytest
+
+from pipeline.pg.leases import FrontierLeases
+from pipeline.pg.store import PgStore
+
+HOSTS = ("a.example", "b.example", "c.example", "d.example")
+
+
+def seed(store: PgStore, per_host: int = 5) -> list[str]:
+    urls = [f"https://{h}/p{i}" for h in HOSTS for i in range(per_host)]
+    store.frontier_insert([(u, "src", "page", None) for u in urls])
+    return urls
+
+
+def host(url: str) -> str:
+    return url.split("/")[2]
+
+
+def test_two_workers_claim_disjoint_urls_and_hosts(pg_url: str) -> None:
+    s1, s2 = PgStore(pg_url), PgStore(pg_url)
+    urls = seed(s1)
+    w1 = FrontierLeases(s1, "w1")
+    w2 = FrontierLeases(s2, "w2")
+    got1 = [r["url"] for r in w1.claim(100, max_hosts=2)]
+    got2 = [r["url"] for r in w2.claim(100, max_hosts=8)]
+    assert len(got1) == len(got2) == 10  # two hosts each: the first took two, the second the rest
+    assert not {host(u) for u in got1} & {host(u) for u in got2}
+    assert sorted(got1 + got2) == sorted(urls)
+    assert w1.claim(5) == []  # its hosts have nothing left unleased
+    assert set(w1.hosts()) == {host(u) for u in got1}
+    s1.close()
+    s2.close()
+
+
+def test_finish_needs_a_live_lease_and_release_spaces_the_host(pg_url: str) -> None:
+    s1, s2 = PgStore(pg_url), PgStore(pg_url)
+    seed(s1, per_host=1)
+    w1 = FrontierLeases(s1, "w1", lease_s=60, host_delay_s=30)
+    w2 = FrontierLeases(s2, "w2")
+    url = w1.claim(1, max_hosts=1)[0]["url"]
+    assert not w2.finish(url, status="done")  # not w2's lease
+    with s1.atomic():
+        assert w1.finish(url, status="done", http_status=200)
+    assert s1.frontier_row(url)["status"] == "done"  # type: ignore[index]
+    assert w1.release() == 0
+    # the released host waits out the politeness delay before any worker asks it again
+    assert host(url) not in {host(r["url"]) for r in w2.claim(100)}
+    with pytest.raises(ValueError, match="unknown frontier columns"):
+        w1.finish(url, nope=1)
+    s1.close()
+    s2.close()
+
+
+def test_a_killed_workers_leases_expire_and_are_taken_over(pg_url: str) -> None:
+    s1, s2 = PgStore(pg_url), PgStore(pg_url)
+    urls = seed(s1, per_host=2)
+    dead = FrontierLeases(s1, "dead", lease_s=0.5)
+    alive = FrontierLeases(s2, "alive", lease_s=60)
+    taken = [r["url"] for r in dead.claim(100)]
+    assert sorted(taken) == sorted(urls)
+    assert alive.claim(100) == []  # all leased
+    s1.close()  # the worker is killed: no renew, no release
+    time.sleep(0.8)
+    again = [r["url"] for r in alive.claim(100)]
+    assert sorted(again) == sorted(urls)
+    assert alive.renew() == len(urls)
+    # the dead worker's late finish is refused: the URL is the new holder's
+    late = FrontierLeases(PgStore(pg_url), "dead")
+    assert not late.finish(urls[0], status="done")
+    late.store.close()
+    s2.close()
+
+
+def test_many_workers_drain_the_frontier_each_url_once_one_worker_per_host(pg_url: str) -> None:
+    setup = PgStore(pg_url)
+    urls = seed(setup, per_host=25)
+    setup.close()
+    done: Counter[str] = Counter()
+    overlaps: list[str] = []
+    active: dict[str, str] = {}  # host -> worker fetching it right now
+    lock = threading.Lock()
+
+    def work(name: str) -> None:
+        store = PgStore(pg_url, pool_size=1)
+        leases = FrontierLeases(store, name, lease_s=30, host_delay_s=0)
+        while True:
+            rows = leases.claim(3, max_hosts=1)
+            if not rows:
+                if not store.frontier_counts().get("pending"):
+                    break
+                time.sleep(0.01)
+                continue
+            for r in rows:
+                with lock:
+                    if active.setdefault(host(r["url"]), name) != name:
+                        overlaps.append(r["url"])
+                with store.atomic():
+                    assert leases.finish(r["url"], status="done")
+                with lock:
+                    done[r["url"]] += 1
+            with lock:
+                for r in rows:
+                    active.pop(host(r["url"]), None)
+            leases.release()
+        store.close()
+
+    threads = [threading.Thread(target=work, args=(f"w{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert sorted(done) == sorted(urls) and set(done.values()) == {1}
+    assert overlaps == []
