@@ -57,12 +57,12 @@ class IndexSettings:
     chunk_words: int = 160
     rrf_k: int = 60
     candidates: int = 100
-    threads: int = 0  # embedder threads; 0 = every core (ingest workers get cores // workers each)
+    threads: int = 0  # embedder threads; 0 = every core
 
 
 @dataclass(frozen=True, slots=True)
 class IngestSettings:
-    workers: int = 0  # processes for extraction/NLP/embedding; 0 = one per core (at most 4), 1 = in-process
+    workers: int = -1  # extraction/NLP processes: -1 = cores - 1 (1..4), 0 = none (all in-process)
 
 
 @dataclass(frozen=True, slots=True)

@@ -220,6 +220,7 @@ class Ingestor:
                     hook.stored(doc_id)
                 # Seen by the next document of this batch too (same connection, same transaction).
                 self.dedup.remember(doc_id, dup, doc.published)
+                assert result.vectors is not None, "batch stored before it was embedded"
                 changes.append((removed, added, result.vectors))
                 if dup.duplicate_of or dup.demoted:
                     report.duplicates += 1

@@ -1,16 +1,23 @@
 """The CPU-heavy part of ingest, page → stored-ready record, run on batches across processes.
 
 A batch of pages goes through extraction (trafilatura + language id), the NLP stage (entities with
-``nlp.pipe`` per language, agreements), chunking, the embedder (all chunks of the batch in one
-call, sorted by length so batches waste little on padding) and the near-duplicate fingerprint.
-Nothing here writes: the main process stores the results in one transaction per batch, in input
-order, so the frontier and the index see exactly what they saw when this ran in one process.
+``nlp.pipe`` per language, agreements), chunking and the near-duplicate fingerprint in a worker
+process, then through the embedder in the main process (all chunks of the batch in one call, sorted
+by length so that little is wasted on padding). Nothing here writes: the main process stores the
+results in one transaction per batch, in input order, so the frontier and the index see exactly
+what they saw when everything ran in one process.
 
-:class:`PreparePool` runs batches in ``workers`` processes (``[ingest] workers``; 0 = one per
-core, capped at 4) with at most ``2 × workers`` batches in flight, so memory stays flat however
-large the crawl, or in this process when ``workers`` is 1 or the run has one batch only. Each worker
-loads its own models once (spawned, not forked: ONNX Runtime and BLAS thread pools do not survive
-a fork) and gives the embedder ``cores // workers`` threads, so the cores are not oversubscribed.
+Why the embedder stays in the main process: it is most of the CPU (multilingual-e5-small, ~0.5-0.8
+core-seconds for a 600-word page on these 2-core AVX2 machines) and most of the memory (its
+250k-piece tokenizer and ONNX session take ~0.6 GiB), so one copy using every core with ONNX
+Runtime's threads, fed by workers that run ahead, keeps both cores busy within the 2 GiB budget;
+an embedder per worker would double the memory for no more throughput.
+
+:class:`PreparePool` runs batches in ``workers`` processes (``[ingest] workers``; -1 = cores - 1,
+at least 1, at most 4; 0 = none, all in this process) with at most ``2 × workers`` batches in
+flight, so memory stays flat however large the crawl. Runs of one batch stay in this process.
+Workers are spawned, not forked (ONNX Runtime and BLAS thread pools do not survive a fork), load
+their models once, and use one BLAS thread each.
 """
 
 from __future__ import annotations
@@ -36,8 +43,9 @@ from pipeline.records import Analysis, Chunk, Document, Page
 
 log = logging.getLogger(__name__)
 
-STAGES = ("extract", "nlp", "embed", "fingerprint")
+STAGES = ("extract", "nlp", "fingerprint")  # worker-side; "embed" is added where it runs
 MAX_AUTO_WORKERS = 4
+AUTO = -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +54,8 @@ class Prepared:
 
     analysis: Analysis
     chunks: tuple[Chunk, ...]
-    vectors: Vectors
     fingerprint: Fingerprint
+    vectors: Vectors | None = None  # filled by Preparer.embed in the main process
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +84,10 @@ class BatchResult:
 
 
 def worker_count(configured: int) -> int:
-    return configured if configured > 0 else max(1, min(MAX_AUTO_WORKERS, os.cpu_count() or 1))
+    """Worker processes for ``[ingest] workers``: -1 = one per core but the embedder's, 0 = none."""
+    if configured == AUTO:
+        return max(1, min(MAX_AUTO_WORKERS, (os.cpu_count() or 1) - 1))
+    return max(0, configured)
 
 
 class Preparer:
@@ -104,7 +115,8 @@ class Preparer:
             self._analyzer = Analyzer(self.settings.nlp)
         return self._analyzer
 
-    def prepare(self, pages: Sequence[Page]) -> BatchResult:
+    def prepare(self, pages: Sequence[Page], embed: bool = True) -> BatchResult:
+        """Extract, analyse, chunk and fingerprint ``pages``; embed too unless ``embed`` is False."""
         seconds = dict.fromkeys(STAGES, 0.0)
         t = time.perf_counter()
         results: list[Result | None] = [None] * len(pages)
@@ -129,22 +141,30 @@ class Preparer:
             analyses = self.analyzer.analyze([d for _, d in todo])
             seconds["nlp"] = time.perf_counter() - t
             t = time.perf_counter()
-            chunked = [tuple(chunk_document(d, self.settings.index.chunk_words)) for _, d in todo]
-            texts = [
-                passage_text(d.title, c.text) for (_, d), cs in zip(todo, chunked, strict=True) for c in cs
-            ]
-            vectors = self.embedder.passages(texts)
-            seconds["embed"] = time.perf_counter() - t
-            t = time.perf_counter()
-            offset = 0
-            for (i, doc), analysis, chunks in zip(todo, analyses, chunked, strict=True):
-                n = len(chunks)
-                results[i] = Prepared(analysis, chunks, vectors[offset : offset + n].copy(), fingerprint(doc))
-                offset += n
+            for (i, doc), analysis in zip(todo, analyses, strict=True):
+                chunks = tuple(chunk_document(doc, self.settings.index.chunk_words))
+                results[i] = Prepared(analysis, chunks, fingerprint(doc))
             seconds["fingerprint"] = time.perf_counter() - t
         done = [r for r in results if r is not None]
         assert len(done) == len(pages)
-        return BatchResult(done, seconds)
+        batch = BatchResult(done, seconds)
+        return self.embed(batch) if embed else batch
+
+    def embed(self, batch: BatchResult) -> BatchResult:
+        """Vectors for every chunk of the batch's prepared documents, in one embedder call."""
+        todo = [(i, r) for i, r in enumerate(batch.results) if isinstance(r, Prepared) and r.vectors is None]
+        if not todo:
+            return batch
+        t = time.perf_counter()
+        texts = [passage_text(p.analysis.document.title, c.text) for _, p in todo for c in p.chunks]
+        vectors = self.embedder.passages(texts)
+        offset = 0
+        for i, p in todo:
+            n = len(p.chunks)
+            batch.results[i] = replace(p, vectors=vectors[offset : offset + n])
+            offset += n
+        batch.seconds["embed"] = batch.seconds.get("embed", 0.0) + time.perf_counter() - t
+        return batch
 
 
 # -- worker processes -----------------------------------------------------------------------------
@@ -167,7 +187,7 @@ def _init_worker(settings: Settings) -> None:
 
 def _run_batch(pages: list[Page]) -> BatchResult:
     assert _WORKER is not None, "worker not initialised"
-    return _WORKER.prepare(pages)
+    return _WORKER.prepare(pages, embed=False)
 
 
 Ticket = Any  # what the caller attached to a batch, handed back with its results
@@ -186,18 +206,16 @@ class PreparePool:
 
     def _pool(self) -> ProcessPoolExecutor:
         if self._executor is None:
-            threads = max(1, (os.cpu_count() or 1) // self.workers)
-            # Each worker's BLAS/OpenMP pools sized like its embedder (read at import in the child).
+            # One BLAS/OpenMP thread per worker (read at import time by the spawned child).
             for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-                os.environ[var] = str(threads)
-            settings = replace(self.settings, index=replace(self.settings.index, threads=threads))
+                os.environ[var] = "1"
             self._executor = ProcessPoolExecutor(
                 max_workers=self.workers,
                 mp_context=get_context("spawn"),
                 initializer=_init_worker,
-                initargs=(settings,),
+                initargs=(self.settings,),
             )
-            log.info("ingest: %d worker processes, %d embedder thread(s) each", self.workers, threads)
+            log.info("ingest: %d worker processes; embeddings in the main process", self.workers)
         return self._executor
 
     def submit(
@@ -205,7 +223,7 @@ class PreparePool:
     ) -> Iterator[tuple[BatchResult, Ticket]]:
         """Queue a batch; yield (result, ticket) for every batch that must be handled now to keep
         at most ``max_in_flight`` batches queued (all of them when running in this process)."""
-        if not parallel or self.workers <= 1:
+        if not parallel or self.workers == 0:
             yield from self.drain()  # keep the input order
             yield self.local.prepare(pages), ticket
             return
@@ -220,7 +238,7 @@ class PreparePool:
     def _next(self) -> tuple[BatchResult, Ticket]:
         future, pages, ticket = self._in_flight.popleft()
         try:
-            return future.result(), ticket
+            batch = future.result()
         except Exception as exc:  # a worker died (killed, out of memory, a crash in native code)
             log.warning(
                 "ingest worker failed (%s: %s); batch redone in the main process", type(exc).__name__, exc
@@ -228,7 +246,8 @@ class PreparePool:
             log.debug("worker failure", exc_info=True)
             if isinstance(exc, BrokenProcessPool):
                 self._restart()
-            return self.local.prepare(pages), ticket
+            batch = self.local.prepare(pages, embed=False)
+        return self.local.embed(batch), ticket
 
     def _restart(self) -> None:
         """A broken pool fails every queued batch: those are redone here, later ones get a new pool."""

@@ -21,7 +21,7 @@ def make_settings(data_dir: Path, **overrides: object) -> Settings:
         "data_dir": str(data_dir),
         "index.embedder": "hashing",
         "nlp.models_dir": str(ROOT / "models"),
-        "ingest.workers": 1,  # in-process; tests/test_ingest_pool.py covers the worker processes
+        "ingest.workers": 0,  # in-process; tests/test_ingest_pool.py covers the worker processes
     }
     values.update(overrides)
     return load_settings(env={}, overrides=values)
@@ -50,7 +50,7 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
     env["DEFINTEL_INDEX__EMBEDDER"] = "hashing"
     env["DEFINTEL_DATA_DIR"] = str(tmp_path / "data")
     env["DEFINTEL_NLP__MODELS_DIR"] = str(ROOT / "models")
-    env["DEFINTEL_INGEST__WORKERS"] = "1"
+    env["DEFINTEL_INGEST__WORKERS"] = "0"
     return env
 
 

@@ -92,4 +92,5 @@ def test_bad_pages_in_worker_batches_are_counted(tmp_path: Path) -> None:
 
 def test_worker_count() -> None:
     assert worker_count(3) == 3
-    assert 1 <= worker_count(0) <= 4
+    assert worker_count(0) == 0
+    assert 1 <= worker_count(-1) <= 4
