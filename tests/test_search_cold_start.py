@@ -16,6 +16,7 @@ from pipeline.store import Store
 from tests.conftest import ROOT
 
 HEAVY = (
+    "faiss",  # an exact index is mapped from vectors.npy: only ingest and HNSW need FAISS
     "torch",
     "spacy",
     "transformers",

@@ -3,6 +3,7 @@ entity linking with alias expansion, and filters computed from the snapshot (has
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -19,6 +20,7 @@ from pipeline.index.embedders import E5Embedder
 from pipeline.index.lexical import Bm25Index, TermNormaliser
 from pipeline.index.search import Filters, Fusion, Searcher, index_dir, query_embedder
 from pipeline.index.snapshot import NameVariants
+from pipeline.index.vectors import VectorIndex
 from pipeline.jobs import ingest
 from pipeline.nlp.registry import Registry, load_registry, load_suffixes
 from pipeline.store import Store
@@ -73,6 +75,41 @@ def test_a_broken_snapshot_is_rebuilt(ingested: Settings, tmp_path: Path) -> Non
     (snapshots(settings)[0] / "bm25" / "weights.npy").write_bytes(b"not an array")
     again = Searcher(settings, Store(data)).search("Roketsan propellant", k=3)
     assert [h.as_json() for h in again] == [h.as_json() for h in expected]
+
+
+def test_a_mapped_index_reads_like_a_loaded_one_and_old_faiss_generations_still_load(tmp_path: Path) -> None:
+    import faiss
+
+    rng = np.random.default_rng(2)
+    vectors = rng.normal(size=(50, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = list(range(500, 550))
+    index = VectorIndex("test", 8)
+    index.add(ids, vectors)
+    index.save(tmp_path / "npy")
+    gen = tmp_path / "npy" / (tmp_path / "npy" / "CURRENT").read_text().strip()
+    assert (gen / "vectors.npy").exists() and not (gen / "faiss.index").exists()
+    loaded = VectorIndex.load(tmp_path / "npy", "test", 8)
+    mapped = VectorIndex.load(tmp_path / "npy", "test", 8, mmap=True)
+    assert mapped.read_only and mapped.ids() == loaded.ids() == set(ids)
+    assert mapped.contents()[1].flags.aligned
+    assert np.array_equal(mapped.contents()[1], loaded.contents()[1])
+    for allowed in (None, ids[10:]):
+        a, b = mapped.search(vectors[3], 5, allowed), loaded.search(vectors[3], 5, allowed)
+        assert [i for i, _ in a] == [i for i, _ in b]
+        assert np.allclose([x for _, x in a], [x for _, x in b], atol=1e-6)
+    with pytest.raises(RuntimeError, match="read-only"):
+        mapped.add([1], vectors[:1])
+    # A generation written before the npy format: faiss.index + config.json.
+    old = tmp_path / "old" / "gen-4"
+    old.mkdir(parents=True)
+    faiss.write_index(loaded.flat, str(old / "faiss.index"))
+    config = {"embedder": "test", "dimension": 8, "metric": "inner_product", "count": 50, "kind": "flat"}
+    (old / "config.json").write_text(json.dumps(config))
+    (tmp_path / "old" / "CURRENT").write_text("gen-4\n")
+    for mmap in (False, True):
+        again = VectorIndex.load(tmp_path / "old", "test", 8, mmap=mmap)
+        assert again.ids() == set(ids) and again.search(vectors[3], 1)[0][0] == 503
 
 
 # -- the BM25 index ---------------------------------------------------------------------------

@@ -1,9 +1,12 @@
 """The FAISS vector index in the data dir: self-describing, swapped atomically, updated in place.
 
-Layout: ``<data>/index/CURRENT`` names the live generation folder ``gen-<n>/`` holding
-``faiss.index`` and ``config.json`` (embedder, dimension, metric, count, kind). A save writes a new
-generation folder completely, then replaces ``CURRENT`` with ``os.replace``: a reader or a crash
-never sees config and vectors out of step.
+Layout: ``<data>/index/CURRENT`` names the live generation folder ``gen-<n>/`` holding the vectors
+and ``config.json`` (embedder, dimension, metric, count, kind, format). An exact index is saved as
+``ids.npy`` + ``vectors.npy`` (format ``npy``): a reader maps them straight from the file, aligned
+for BLAS, without importing FAISS or copying them (``load(mmap=True)``: a read-only index for
+search). An HNSW index is saved as ``faiss.index`` (format ``faiss``, as every generation was
+before; those still load). A save writes a new generation folder completely, then replaces
+``CURRENT`` with ``os.replace``: a reader or a crash never sees config and vectors out of step.
 
 Exact or HNSW by size. The mutable truth in memory is always an exact ``IndexIDMap2(IndexFlatIP)``
 (it supports removing ids); at or above ``hnsw_threshold`` vectors an HNSW graph is kept beside it
@@ -22,7 +25,6 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-import faiss
 import numpy as np
 import numpy.typing as npt
 
@@ -44,8 +46,14 @@ HNSW_EF_SEARCH = 64
 HNSW_MIN_ALLOWED_SHARE = 0.5
 
 IdArray = npt.NDArray[np.int64]
-# faiss's bundled type stubs lag its SWIG API (SearchParametersHNSW, IndexFlat.get_xb): go untyped.
-_faiss: Any = faiss
+
+
+def _faiss_module() -> Any:
+    """FAISS, imported on first use: a search process reading a mapped exact index never needs it.
+    (Untyped: faiss's bundled stubs lag its SWIG API, e.g. SearchParametersHNSW, IndexFlat.get_xb.)"""
+    import faiss
+
+    return faiss
 
 
 class VectorIndex:
@@ -66,7 +74,14 @@ class VectorIndex:
         self.hnsw_threshold = hnsw_threshold
         self.hnsw: Any | None = None
         self.generation: str | None = None  # the saved generation this index was loaded from or saved as
-        self.flat: Any = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        self._mapped: tuple[IdArray, Vectors] | None = None  # a read-only index mapped from its files
+        self.dirty = False
+        if isinstance(index, tuple):
+            self._mapped = index
+            self.flat: Any = None
+            return
+        faiss = _faiss_module()
+        self.flat = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
         if index is not None:
             inner = faiss.downcast_index(index.index)
             if isinstance(inner, faiss.IndexHNSW):
@@ -75,7 +90,6 @@ class VectorIndex:
                 self.flat.add_with_ids(vectors, ids)
             else:
                 self.flat = index
-        self.dirty = False
 
     @property
     def index(self) -> Any:
@@ -88,7 +102,19 @@ class VectorIndex:
 
     @property
     def count(self) -> int:
+        if self._mapped is not None:
+            return len(self._mapped[0])
         return int(self.flat.ntotal)
+
+    @property
+    def read_only(self) -> bool:
+        return self._mapped is not None
+
+    def _writable(self) -> None:
+        if self._mapped is not None:
+            raise RuntimeError(
+                "this vector index was loaded read-only (mmap=True): load it without mmap to change it"
+            )
 
     def wants_hnsw(self) -> bool:
         return self.kind_choice == "hnsw" or (
@@ -98,13 +124,18 @@ class VectorIndex:
     def ids(self) -> set[int]:
         if self.count == 0:
             return set()
-        return {int(i) for i in faiss.vector_to_array(self.flat.id_map)}
+        if self._mapped is not None:
+            return {int(i) for i in self._mapped[0]}
+        return {int(i) for i in _faiss_module().vector_to_array(self.flat.id_map)}
 
     def contents(self) -> tuple[IdArray, Vectors]:
-        """Every id and its vector: a read-only view of FAISS's storage (no copy), valid only while
+        """Every id and its vector: a read-only view of the storage (no copy), valid only while
         this index lives and is not modified."""
+        if self._mapped is not None:
+            return self._mapped
         if self.count == 0:
             return np.zeros(0, dtype=np.int64), np.zeros((0, self.dim), dtype=np.float32)
+        faiss = _faiss_module()
         inner: Any = faiss.downcast_index(self.flat.index)
         view = faiss.rev_swig_ptr(inner.get_xb(), self.count * self.dim).reshape(self.count, self.dim)
         view.flags.writeable = False
@@ -112,6 +143,7 @@ class VectorIndex:
         return ids, view
 
     def add(self, ids: Sequence[int], vectors: Vectors) -> None:
+        self._writable()
         if len(ids) == 0:
             return
         if vectors.shape != (len(ids), self.dim):
@@ -124,10 +156,11 @@ class VectorIndex:
         self.dirty = True
 
     def remove(self, ids: Iterable[int]) -> int:
+        self._writable()
         arr = np.fromiter(ids, dtype=np.int64)
         if arr.size == 0 or self.count == 0:
             return 0
-        removed = int(self.flat.remove_ids(faiss.IDSelectorBatch(arr)))
+        removed = int(self.flat.remove_ids(_faiss_module().IDSelectorBatch(arr)))
         if removed:
             self.dirty = True
             if self.hnsw is not None:
@@ -141,6 +174,9 @@ class VectorIndex:
         """Top-k (id, score) among ``allowed`` ids (all when None): the filter applies inside the search."""
         if self.count == 0 or k <= 0:
             return []
+        if self._mapped is not None:
+            return _exact_search(*self._mapped, query, k, allowed)
+        faiss = _faiss_module()
         q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
         k = min(k, self.count)
         index: Any = self.flat
@@ -148,7 +184,7 @@ class VectorIndex:
         if allowed is None:
             if self.hnsw is not None:
                 index = self.hnsw
-                params = _faiss.SearchParametersHNSW(efSearch=max(HNSW_EF_SEARCH, k))
+                params = faiss.SearchParametersHNSW(efSearch=max(HNSW_EF_SEARCH, k))
         else:
             allowed_ids = np.asarray(allowed, dtype=np.int64)
             if allowed_ids.size == 0:
@@ -158,9 +194,9 @@ class VectorIndex:
             if self.hnsw is not None and share >= HNSW_MIN_ALLOWED_SHARE:
                 index = self.hnsw
                 ef = int(max(HNSW_EF_SEARCH, k) / share)
-                params = _faiss.SearchParametersHNSW(sel=sel, efSearch=ef)
+                params = faiss.SearchParametersHNSW(sel=sel, efSearch=ef)
             else:
-                params = _faiss.SearchParameters(sel=sel)
+                params = faiss.SearchParameters(sel=sel)
             params._keep_sel = sel  # the SWIG object does not own the selector: keep it alive
         scores, ids = index.search(q, k, params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i != -1]
@@ -172,7 +208,8 @@ class VectorIndex:
             "metric": METRIC,
             "count": self.count,
             "kind": self.kind,
-            "faiss_version": faiss.__version__,
+            "format": "faiss" if self.hnsw is not None else "npy",
+            "faiss_version": _faiss_module().__version__,
         }
         if self.hnsw is not None:
             cfg["hnsw"] = {"M": HNSW_M, "ef_construction": HNSW_EF_CONSTRUCTION, "ef_search": HNSW_EF_SEARCH}
@@ -180,6 +217,7 @@ class VectorIndex:
 
     def _build_hnsw(self) -> None:
         """A fresh graph over every vector of the exact index (after removals, or on crossing the threshold)."""
+        faiss = _faiss_module()
         graph = faiss.IndexHNSWFlat(self.dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
         graph.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
         hnsw = faiss.IndexIDMap2(graph)
@@ -191,6 +229,7 @@ class VectorIndex:
 
     # -- persistence ----------------------------------------------------------------------
     def save(self, root: Path) -> None:
+        self._writable()
         if self.wants_hnsw() and self.hnsw is None:
             self._build_hnsw()
         elif not self.wants_hnsw():
@@ -202,7 +241,12 @@ class VectorIndex:
         tmp = root / f".tmp-gen-{n}-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
-        faiss.write_index(self.index, str(tmp / "faiss.index"))
+        if self.hnsw is not None:
+            _faiss_module().write_index(self.hnsw, str(tmp / "faiss.index"))
+        else:
+            ids, vectors = self.contents()
+            np.save(tmp / "ids.npy", np.ascontiguousarray(ids, dtype=np.int64))
+            np.save(tmp / "vectors.npy", np.ascontiguousarray(vectors, dtype=np.float32))
         (tmp / "config.json").write_text(json.dumps(self.config(), indent=2) + "\n", encoding="utf-8")
         shutil.rmtree(gen, ignore_errors=True)
         tmp.rename(gen)
@@ -228,8 +272,9 @@ class VectorIndex:
     ) -> VectorIndex:
         """The saved index, or a new empty one; refuses an index built with another embedder.
 
-        ``mmap``: map an exact index's vectors from the file instead of reading them (a reader that
-        never modifies the index: a 100k-vector index opens in ~50 ms instead of ~0.4-0.9 s)."""
+        ``mmap``: map an exact index's vectors from ``vectors.npy`` instead of reading them into
+        FAISS, for a reader that never changes the index (a search process): no FAISS import, no
+        copy; an HNSW or older ``faiss.index`` generation loads as usual."""
         current = _current(root)
         if current is None:
             return cls(embedder, dim, kind=kind, hnsw_threshold=hnsw_threshold)
@@ -243,11 +288,25 @@ class VectorIndex:
                 f"(dim {config.get('dimension')}), not {embedder!r} (dim {dim}): use the same embedder "
                 "or remove the index folder and run `defintel ingest` again"
             )
-        flags = _faiss.IO_FLAG_MMAP_IFC if mmap and config.get("kind") == "flat" else 0
-        index = faiss.read_index(str(current / "faiss.index"), flags)
-        if int(index.ntotal) != int(config.get("count", -1)):
+        index: Any
+        if (current / "vectors.npy").exists():
+            ids = np.load(current / "ids.npy")
+            vectors = np.load(current / "vectors.npy", mmap_mode="r" if mmap else None)
+            stored = len(ids)
+            if vectors.shape != (stored, dim):
+                raise UsageError(f"the vectors in {current} do not match their ids: remove the index folder")
+            if mmap:
+                index = (ids, vectors)
+            else:
+                index = _faiss_module().IndexIDMap2(_faiss_module().IndexFlatIP(dim))
+                if stored:
+                    index.add_with_ids(np.ascontiguousarray(vectors), ids)
+        else:
+            index = _faiss_module().read_index(str(current / "faiss.index"))
+            stored = int(index.ntotal)
+        if stored != int(config.get("count", -1)):
             raise UsageError(
-                f"the index in {current} holds {index.ntotal} vectors but its config says "
+                f"the index in {current} holds {stored} vectors but its config says "
                 f"{config.get('count')}: remove the index folder and run `defintel ingest` again"
             )
         loaded = cls(embedder, dim, index, kind=kind, hnsw_threshold=hnsw_threshold)
@@ -255,8 +314,23 @@ class VectorIndex:
         return loaded
 
 
+def _exact_search(
+    ids: IdArray, vectors: Vectors, query: Vectors, k: int, allowed: Sequence[int] | IdArray | None
+) -> list[tuple[int, float]]:
+    """Top-k (id, score) by inner product over mapped vectors, among ``allowed`` ids when given."""
+    scores = vectors @ np.asarray(query, dtype=np.float32).reshape(-1)
+    rows = np.arange(len(ids)) if allowed is None else np.flatnonzero(np.isin(ids, np.asarray(allowed)))
+    if rows.size == 0:
+        return []
+    k = min(k, rows.size)
+    best = rows[np.argpartition(-scores[rows], k - 1)[:k]]
+    best = best[np.argsort(-scores[best], kind="stable")]
+    return [(int(ids[r]), float(scores[r])) for r in best]
+
+
 def _hnsw_contents(index: Any, inner: Any, dim: int) -> tuple[IdArray, Vectors]:
     """Ids and vectors stored in an ``IndexIDMap2(IndexHNSWFlat)``."""
+    faiss = _faiss_module()
     storage: Any = faiss.downcast_index(inner.storage)
     n = int(storage.ntotal)
     vectors = np.array(faiss.rev_swig_ptr(storage.get_xb(), n * dim), dtype=np.float32).reshape(n, dim)
@@ -269,4 +343,4 @@ def _current(root: Path) -> Path | None:
     if not pointer.exists():
         return None
     gen = root / pointer.read_text(encoding="utf-8").strip()
-    return gen if (gen / "faiss.index").exists() else None
+    return gen if (gen / "vectors.npy").exists() or (gen / "faiss.index").exists() else None
