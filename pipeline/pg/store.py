@@ -471,8 +471,9 @@ class PgStore:
 
     # -- runs -----------------------------------------------------------------------------
     def start_run(self) -> int:
-        """Record a new run. Unlike the single-process SQLite store, several workers may be running,
-        so only runs whose worker is known dead are marked interrupted (by the lease expiry code)."""
+        """Record a new run. Unlike the SQLite store (one run per data dir), several workers may be
+        running at once, so earlier unfinished runs are not marked interrupted here: a killed worker's
+        run stays ``running`` (its URLs are recovered through the frontier leases)."""
         row = self.db.execute(
             "INSERT INTO runs (started, status, pid) VALUES (?, 'running', ?) RETURNING run_id",
             (now(), os.getpid()),
