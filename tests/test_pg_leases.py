@@ -121,3 +121,62 @@ def test_many_workers_drain_the_frontier_each_url_once_one_worker_per_host(pg_ur
         t.join(timeout=120)
     assert sorted(done) == sorted(urls) and set(done.values()) == {1}
     assert overlaps == []
+
+
+WORKER = """
+import sys, time
+from pipeline.pg.leases import FrontierLeases
+from pipeline.pg.store import PgStore
+
+url, name = sys.argv[1], sys.argv[2]
+store = PgStore(url, pool_size=1)
+leases = FrontierLeases(store, name, lease_s=1.0, host_delay_s=0)
+while True:
+    rows = leases.claim(2, max_hosts=1)
+    if not rows:
+        if not store.db.execute("SELECT 1 FROM frontier WHERE status != 'done' LIMIT 1").fetchone():
+            break
+        time.sleep(0.05)
+        continue
+    for r in rows:
+        try:
+            with store.atomic():  # the document's transaction: its row, then the URL marked done
+                store.db.execute("INSERT INTO processed (url, worker) VALUES (?, ?)", (r["url"], name))
+                time.sleep(0.05)
+                if not leases.finish(r["url"], status="done"):
+                    raise LookupError(r["url"])  # lease lost: roll back, the new holder does it
+        except LookupError:
+            pass
+    leases.release()
+"""
+
+
+def test_kill_9_of_a_worker_process_loses_nothing_and_repeats_nothing(pg_url: str) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    store = PgStore(pg_url)
+    urls = [f"https://h{h}.example/p{i}" for h in range(6) for i in range(10)]
+    store.frontier_insert([(u, "src", "page", None) for u in urls])
+    store.db.execute("CREATE TABLE processed (url TEXT PRIMARY KEY, worker TEXT NOT NULL)")
+    procs = {
+        name: subprocess.Popen([sys.executable, "-c", WORKER, pg_url, name], cwd=ROOT)
+        for name in ("victim", "other")
+    }
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        done = store.db.execute("SELECT COUNT(*) FROM processed WHERE worker = 'victim'").fetchone()
+        if done and done[0] >= 5:
+            break
+        time.sleep(0.05)
+    procs["victim"].send_signal(signal.SIGKILL)
+    procs["victim"].wait(timeout=10)
+    assert procs["other"].wait(timeout=120) == 0
+    rows = store.db.execute("SELECT url, worker FROM processed").rows
+    assert sorted(r[0] for r in rows) == sorted(urls)  # every URL once: primary key, and all there
+    assert {r[1] for r in rows} == {"victim", "other"}
+    assert store.frontier_counts() == {"done": len(urls)}
+    store.close()
