@@ -242,7 +242,10 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     languages = tuple(x.strip() for x in (args.lang or "").split(",") if x.strip())
     filters = Filters(languages, args.since, args.until, args.entity, args.agreement_type)
     store = _store(settings)
-    hits = Searcher(settings, store).search(args.query, k=args.k, filters=filters)
+    from pipeline.storage import pg_searcher
+
+    searcher = pg_searcher(settings, store, one_shot=True) or Searcher(settings, store, one_shot=True)
+    hits = searcher.search(args.query, k=args.k, filters=filters)
     rows = [h.as_json() for h in hits]
     if args.format == "json":
         _print_json(rows)

@@ -2,7 +2,8 @@
 
 ``open_store(settings)`` returns the embedded SQLite ``Store`` (``<data_dir>/defintel.sqlite3``) or
 the PostgreSQL ``PgStore`` (``[store] backend`` / ``--store`` / ``DEFINTEL_DATABASE_URL``, see
-``pipeline.config``); ``open_vectors`` gives the matching vector index. PostgreSQL modules (psycopg, pgvector) are imported only when that backend is picked.
+``pipeline.config``); ``open_vectors`` and ``open_searcher`` give the matching vector index and
+searcher. PostgreSQL modules (psycopg, pgvector) are imported only when that backend is picked.
 
 ``StoreProtocol`` is the public surface of a store; mypy checks both classes against it below.
 """
@@ -102,6 +103,30 @@ def open_vectors(settings: Settings, store: Any, embedder: Embedder) -> Any:
     from pipeline.index.vectors import VectorIndex
 
     return VectorIndex.load(index_dir(settings), embedder.name, embedder.dim)
+
+
+def pg_searcher(
+    settings: Settings, store: Any, embedder: Embedder | None = None, *, one_shot: bool = False
+) -> Any | None:
+    """A PostgreSQL searcher when ``store`` is a PostgreSQL store, else None (use ``Searcher``).
+    ``one_shot``: a process answering one query (the CLI), as for ``Searcher``."""
+    if not is_postgres(store):
+        return None
+    from pipeline.pg.search import PgSearcher
+
+    return PgSearcher(settings, store, embedder, one_shot=one_shot)
+
+
+def open_searcher(
+    settings: Settings, store: Any, embedder: Embedder | None = None, *, one_shot: bool = False
+) -> Any:
+    """The searcher for ``store``'s backend (same ``search(query, k, filters)`` on both)."""
+    searcher = pg_searcher(settings, store, embedder, one_shot=one_shot)
+    if searcher is not None:
+        return searcher
+    from pipeline.index.search import Searcher
+
+    return Searcher(settings, store, embedder, one_shot=one_shot)
 
 
 if TYPE_CHECKING:  # both backends implement the whole interface (checked by mypy --strict)

@@ -178,3 +178,23 @@ def test_second_ingest_changes_nothing_and_dedup_writes_through_the_adapter(pg_i
     )
     assert json.dumps(store.runs(2)[0]["report"]["unchanged"]) == str(report.unchanged)
     store.close()
+
+
+def test_search_over_the_ingested_database_matches_the_embedded_store(
+    pg_ingested: Settings, ingested: Settings
+) -> None:
+    from pipeline.index.search import Filters, Searcher
+    from pipeline.storage import open_searcher
+
+    pg = open_store(pg_ingested, readonly=True)
+    pg_search = open_searcher(pg_ingested, pg)
+    lite = Searcher(ingested, Store(ingested.data_path, readonly=True))
+    for q, flt in (
+        ("Azərsilah patron istehsalı", Filters()),
+        ("Otokar zırhlı araç ihracatı", Filters(languages=("tr", "en"))),
+        ("simulator training agreement", Filters(since="2024-01-01")),
+    ):
+        assert [h.doc_id for h in pg_search.search(q, k=5, filters=flt)] == [
+            h.doc_id for h in lite.search(q, k=5, filters=flt)
+        ], q
+    pg.close()

@@ -1,0 +1,396 @@
+"""Hybrid search on PostgreSQL: pgvector HNSW + BM25 over the stored ``tsvector``, scored and fused
+as the embedded searcher (``pipeline/index/search.py``) scores and fuses them.
+
+Step for step, with the embedded module's own pieces (``Fusion``, ``QueryTerms``, ``LanguageStats``,
+``AliasTable``, the snippet):
+
+* query terms: the normaliser's terms plus the one-word aliases of the entities the query names;
+* dense: the query's cosine with each candidate chunk, standardised per passage language
+  (``z = (q·p − q·μ_L) / √(qᵀΣ_L q)``; a language with too few chunks uses the statistics of all);
+  candidates are, per passage language, the best ``n`` chunks by pgvector's HNSW index
+  (``hnsw.ef_search``, iterative scan so a filtered query still fills ``n``) — within one language
+  z orders as the cosine, so these hold the overall best ``n`` by z;
+* lexical: BM25 with the embedded index's terms (title + chunk text, stored as a ``tsvector``) and
+  bm25s' formula (Lucene idf, k1 1.5, b 0.75); the GIN index finds chunks holding a query term and
+  the score sums over their term frequencies; the best ``n`` chunks join the candidates;
+* fusion: ``z + w · bm25 / max bm25`` (or reciprocal rank, per ``Fusion.method``) over the
+  candidates, then the best chunk per document.
+
+Where the embedded searcher scores every allowed chunk exactly, this scores the union of the two
+candidate lists (as the embedded searcher does when its HNSW graph answers). Filters are SQL
+conditions on the chunk rows, inside the statements that rank them.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from pipeline.config import Settings
+from pipeline.errors import UsageError
+from pipeline.index.embedders import Embedder
+from pipeline.index.search import (
+    DEFAULT_FUSION,
+    DEFAULT_TERMS,
+    MODES,
+    Filters,
+    Fusion,
+    QueryTerms,
+    Searcher,
+    TermNormaliser,
+    query_embedder,
+)
+from pipeline.index.snapshot import (
+    ALL_LANGUAGES,
+    MIN_LANGUAGE_CHUNKS,
+    STATS_SAMPLE,
+    AliasTable,
+    LanguageStats,
+)
+from pipeline.pg.store import PgStore, filter_conditions, vector_literal
+from pipeline.pg.terms import tsquery_any
+from pipeline.pg.vectors import PgVectorIndex
+from pipeline.records import AGREEMENT_TYPES, Hit
+
+log = logging.getLogger(__name__)
+
+# bm25s defaults (method "lucene"), which the embedded index uses.
+BM25_K1 = 1.5
+BM25_B = 0.75
+MAX_EF_SEARCH = 1000  # pgvector's upper bound for hnsw.ef_search
+# A filter leaving at most this many chunks is ranked exactly (benchmarks/pg_bench.py: at 100k chunks
+# a 9 % filter took ~87 ms through HNSW for 100 candidates; an exact sort of 9k rows takes a few ms).
+EXACT_MAX_ROWS = 20_000
+Floats = npt.NDArray[np.float32]
+
+
+class _Candidates:
+    """Candidate chunks of one query: vec_id, document, language, raw cosine, BM25."""
+
+    def __init__(self) -> None:
+        self.doc: dict[int, str] = {}
+        self.lang: dict[int, str] = {}
+        self.raw: dict[int, float] = {}
+        self.lex: dict[int, float] = {}
+
+    def add(self, vec: int, doc: str, lang: str) -> None:
+        self.doc[vec] = doc
+        self.lang[vec] = lang
+
+    def ids(self) -> list[int]:
+        return sorted(self.doc)
+
+
+class PgSearcher:
+    """Answers queries against a ``PgStore``; same ``search`` contract as ``Searcher``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: PgStore,
+        embedder: Embedder | None = None,
+        normaliser: TermNormaliser = DEFAULT_TERMS,
+        fusion: Fusion = DEFAULT_FUSION,
+        *,
+        one_shot: bool = False,
+        ef_search: int | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.normaliser = normaliser
+        self.fusion = fusion
+        self.embedder = embedder or query_embedder(settings, one_shot=one_shot)
+        self.vectors = PgVectorIndex(store, self.embedder.name, self.embedder.dim)
+        self.ef_search = ef_search or settings.store.hnsw_ef_search
+        row = store.db.execute("SELECT COUNT(*), COALESCE(AVG(n_terms), 1) FROM chunks").fetchone()
+        self.n_chunks = int(row[0]) if row else 0
+        self.avgdl = float(row[1]) if row else 1.0
+        self.languages = [r[0] for r in store.db.execute("SELECT DISTINCT language FROM chunks ORDER BY 1")]
+        self.stats = self._language_stats()
+        self.aliases = AliasTable.from_rows(self._entity_names(), normaliser)
+        self._df: dict[str, int] = {}
+        # The snippet is the embedded searcher's own method (it reads only ``normaliser``).
+        self._snippets: Searcher = object.__new__(Searcher)
+        self._snippets.normaliser = normaliser
+
+    # -- statistics -------------------------------------------------------------------------
+    def _language_stats(self) -> dict[str, LanguageStats]:
+        """Per-language statistics, plus ``*`` over all chunks (as the embedded snapshot keeps)."""
+        counts: dict[str, int] = dict(
+            self.store.db.execute(
+                "SELECT language, COUNT(*) FROM chunks WHERE embedding IS NOT NULL GROUP BY language"
+            )
+        )
+        stats: dict[str, LanguageStats] = {}
+        groups: list[tuple[str, str, list[Any]]] = [(lang, "language = ?", [lang]) for lang in sorted(counts)]
+        groups.append((ALL_LANGUAGES, "TRUE", []))
+        for name, cond, params in groups:
+            n = sum(counts.values()) if name == ALL_LANGUAGES else int(counts[name])
+            if n < MIN_LANGUAGE_CHUNKS:
+                continue
+            # vec_ids are hash-derived: the first STATS_SAMPLE by vec_id are a uniform sample.
+            rows = self.store.db.execute(
+                f"""SELECT embedding::real[] FROM chunks WHERE {cond} AND embedding IS NOT NULL
+                    ORDER BY vec_id LIMIT ?""",
+                [*params, STATS_SAMPLE],
+            ).rows
+            x = np.asarray([r[0] for r in rows], dtype=np.float64)
+            mean = x.mean(axis=0)
+            cov = (x - mean).T @ (x - mean) / len(x)
+            stats[name] = LanguageStats(mean.astype(np.float32), cov.astype(np.float32))
+        return stats
+
+    def _entity_names(self) -> list[tuple[str, list[str]]]:
+        import json
+
+        out = []
+        for entity_id, canonical, aliases in self.store.db.execute(
+            "SELECT entity_id, canonical, aliases FROM entities"
+        ):
+            try:
+                names = [canonical, *json.loads(aliases)]
+            except ValueError:
+                names = [canonical]
+            out.append((str(entity_id), [str(n) for n in names]))
+        return out
+
+    def _doc_freqs(self, terms: Sequence[str]) -> dict[str, int]:
+        for t in terms:
+            if t not in self._df:
+                row = self.store.db.execute(
+                    "SELECT COUNT(*) FROM chunks WHERE terms @@ ?::tsquery", (tsquery_any([t]),)
+                ).fetchone()
+                self._df[t] = int(row[0]) if row else 0
+        return {t: self._df[t] for t in terms}
+
+    # -- query side --------------------------------------------------------------------------
+    def query_terms(self, query: str) -> QueryTerms:
+        own = frozenset(self.normaliser.terms(query))
+        if not self.fusion.expand_aliases:
+            return QueryTerms(own, (), own)
+        entities = tuple(self.aliases.link(query, self._variants))
+        expanded = set(own)
+        for e in entities:
+            expanded.update(self.aliases.terms.get(e, ()))
+        return QueryTerms(own, entities, frozenset(expanded))
+
+    @cached_property
+    def _variants(self) -> Any:
+        from pipeline.nlp.registry import Registry, load_suffixes
+
+        return Registry([], load_suffixes(Path(self.settings.nlp.models_dir))).variants
+
+    # -- filters ----------------------------------------------------------------------------
+    def filter_sql(self, f: Filters) -> tuple[list[str], list[Any]]:
+        """The filters as conditions on ``chunks c`` (none when no filter is set)."""
+        if not f.active():
+            return [], []
+        if f.agreement_type and f.agreement_type not in AGREEMENT_TYPES:
+            raise UsageError(
+                f"unknown agreement type {f.agreement_type!r} (choose from {', '.join(AGREEMENT_TYPES)})"
+            )
+        entity_ids = None
+        if f.entity:
+            ids = self.aliases.ids
+            entity_ids = sorted({e for v in self._variants(f.entity) for e in ids.get(v, ())})
+        return filter_conditions(
+            "c",
+            languages=f.languages,
+            since=f.since,
+            until=f.until,
+            entity_ids=entity_ids,
+            agreement_type=f.agreement_type,
+        )
+
+    def allowed_count(self, f: Filters) -> int:
+        where, params = self.filter_sql(f)
+        return self._count(where, params)
+
+    def _count(self, where: list[str], params: list[Any]) -> int:
+        sql = "SELECT COUNT(*) FROM chunks c" + (" WHERE " + " AND ".join(where) if where else "")
+        row = self.store.db.execute(sql, params).fetchone()
+        return int(row[0]) if row else 0
+
+    # -- search -----------------------------------------------------------------------------
+    def search(
+        self, query: str, k: int = 10, filters: Filters | None = None, mode: str = "hybrid"
+    ) -> list[Hit]:
+        """Top-k documents. ``mode`` is ``hybrid`` (default), ``dense`` or ``lexical`` (for benchmarks)."""
+        if mode not in MODES:
+            raise UsageError(f"unknown search mode {mode!r} (choose from {', '.join(MODES)})")
+        if not query.strip():
+            raise UsageError("empty query")
+        if k < 1:
+            raise UsageError("--k must be at least 1")
+        filters = filters or Filters()
+        if self.n_chunks == 0:
+            return []
+        where, params = self.filter_sql(filters)
+        qterms = self.query_terms(query)
+        n_cand = max(self.settings.index.candidates, k * 10)
+        cand = _Candidates()
+        ef = min(MAX_EF_SEARCH, max(self.ef_search, n_cand))
+        with self.store.db.transaction() as conn:
+            conn.execute(f"SET LOCAL hnsw.ef_search = {int(ef)}")
+            conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+            lexical = mode != "dense" and self._lexical(qterms, n_cand, where, params, cand)
+            if mode == "lexical":
+                ids = [i for i in cand.ids() if cand.lex.get(i, 0.0) > 0]
+                return self._hits(ids, [cand.lex[i] for i in ids], cand, k, qterms)
+            q = self.embedder.queries([query])[0]
+            self._dense(q, n_cand, where, params, cand)
+            ids = cand.ids()
+            self._fill(q, ids, qterms, cand, need_lex=lexical)
+        z = self._standardise(q, ids, cand)
+        if mode == "dense" or not lexical:
+            return self._hits(ids, z.tolist(), cand, k, qterms)
+        lex = np.asarray([cand.lex.get(i, 0.0) for i in ids], dtype=np.float32)
+        if self.fusion.method == "rrf":
+            return self._hits(ids, self._rrf(ids, z, lex, n_cand, cand).tolist(), cand, k, qterms)
+        top = float(lex.max()) if lex.size else 0.0
+        if top <= 0:
+            return self._hits(ids, z.tolist(), cand, k, qterms)
+        fused = (z + self.fusion.lexical_weight * lex / top).astype(np.float32)
+        return self._hits(ids, fused.tolist(), cand, k, qterms)
+
+    def _dense(self, q: Floats, n: int, where: list[str], params: list[Any], cand: _Candidates) -> None:
+        """The best ``n`` chunks by cosine in each passage language: by the HNSW index, or exactly when
+        a filter leaves few chunks (an HNSW scan would walk many rejected nodes to find ``n``)."""
+        qtext = vector_literal(q)
+        exact = bool(where) and self._count(where, params) <= EXACT_MAX_ROWS
+        # "+ 0" makes the sort key an expression the HNSW index cannot serve: the planner sorts the
+        # filtered rows (found through the language/date or other indexes) by exact distance.
+        order = "(c.embedding <=> ?::vector) + 0" if exact else "c.embedding <=> ?::vector"
+        groups = [("c.language = ?", [lang]) for lang in self.languages] if len(self.languages) > 1 else []
+        for cond, gparams in groups or [("TRUE", [])]:
+            conds = ["c.embedding IS NOT NULL", cond, *where]
+            rows = self.store.db.execute(
+                f"""SELECT c.vec_id, c.doc_id, c.language, c.embedding <=> ?::vector FROM chunks c
+                    WHERE {" AND ".join(conds)} ORDER BY {order} LIMIT ?""",
+                [qtext, *gparams, *params, qtext, n],
+            ).rows
+            for vec, doc, lang, dist in rows:
+                cand.add(int(vec), doc, lang)
+                cand.raw[int(vec)] = 1.0 - float(dist)
+
+    def _lexical(
+        self, qterms: QueryTerms, n: int, where: list[str], params: list[Any], cand: _Candidates
+    ) -> bool:
+        """The best ``n`` chunks by BM25 (per passage language for ``rrf`` with ``lexical_per_language``);
+        False when no query term is in the index."""
+        idf = self._idf(qterms)
+        if not idf:
+            return False
+        per_language = (
+            self.fusion.method == "rrf" and self.fusion.lexical_per_language and len(self.languages) > 1
+        )
+        groups = [("c.language = ?", [lang]) for lang in self.languages] if per_language else [("TRUE", [])]
+        for cond, gparams in groups:
+            self._bm25(idf, [cond, *where], [*gparams, *params], n, cand)
+        return True
+
+    def _idf(self, qterms: QueryTerms) -> dict[str, float]:
+        df = {t: d for t, d in self._doc_freqs(sorted(qterms.expanded)).items() if d > 0}
+        return {t: math.log(1 + (self.n_chunks - d + 0.5) / (d + 0.5)) for t, d in df.items()}
+
+    def _bm25(
+        self, idf: dict[str, float], conds: list[str], params: list[Any], limit: int | None, cand: _Candidates
+    ) -> None:
+        terms = sorted(idf)
+        rows = self.store.db.execute(
+            f"""SELECT c.vec_id, c.doc_id, c.language,
+                   SUM(q.idf * cardinality(u.positions)
+                       / (cardinality(u.positions) + ? * (1 - ? + ? * c.n_terms / ?))) AS score
+                FROM chunks c
+                CROSS JOIN LATERAL unnest(c.terms) AS u
+                JOIN unnest(?::text[], ?::float8[]) AS q(term, idf) ON q.term = u.lexeme
+                WHERE c.terms @@ ?::tsquery AND {" AND ".join(conds)}
+                GROUP BY c.vec_id, c.doc_id, c.language ORDER BY score DESC, c.vec_id
+                {"LIMIT ?" if limit is not None else ""}""",
+            [BM25_K1, BM25_B, BM25_B, self.avgdl, terms, [idf[t] for t in terms], tsquery_any(terms), *params]
+            + ([limit] if limit is not None else []),
+        ).rows
+        for vec, doc, lang, score in rows:
+            cand.add(int(vec), doc, lang)
+            cand.lex[int(vec)] = float(score)
+
+    def _fill(
+        self, q: Floats, ids: list[int], qterms: QueryTerms, cand: _Candidates, *, need_lex: bool
+    ) -> None:
+        """Cosine of the BM25-only candidates, BM25 of the dense-only ones."""
+        no_raw = [i for i in ids if i not in cand.raw]
+        if no_raw:
+            rows = self.store.db.execute(
+                "SELECT vec_id, embedding <=> ?::vector FROM chunks WHERE vec_id = ANY(?)",
+                (vector_literal(q), no_raw),
+            )
+            for vec, dist in rows:
+                cand.raw[int(vec)] = math.nan if dist is None else 1.0 - float(dist)
+        no_lex = [i for i in ids if i not in cand.lex]
+        if need_lex and no_lex:
+            self._bm25(self._idf(qterms), ["c.vec_id = ANY(?)"], [no_lex], None, cand)
+
+    def _standardise(self, q: Floats, ids: list[int], cand: _Candidates) -> Floats:
+        """z per passage language; a chunk without a vector gets the lowest score of the rest."""
+        spreads: dict[str, tuple[float, float]] = {}
+        for lang in {cand.lang[i] for i in ids}:
+            stats = self.stats.get(lang, self.stats.get(ALL_LANGUAGES))
+            spreads[lang] = stats.offset_and_spread(q) if stats is not None else (0.0, 1.0)
+        z = np.asarray(
+            [(cand.raw.get(i, math.nan) - spreads[cand.lang[i]][0]) / spreads[cand.lang[i]][1] for i in ids],
+            dtype=np.float32,
+        )
+        missing = np.isnan(z)
+        if missing.any():
+            z[missing] = float(np.nanmin(z)) if not missing.all() else 0.0
+        return z
+
+    def _rrf(self, ids: list[int], z: Floats, lex: Floats, n_cand: int, cand: _Candidates) -> Floats:
+        """Reciprocal rank fusion of the top ``n_cand`` by each score (``Fusion.method = "rrf"``)."""
+        rrf_k = self.settings.index.rrf_k
+        fused = np.zeros(len(ids), dtype=np.float64)
+        dense_top = np.argsort(-z, kind="stable")[:n_cand]
+        fused[dense_top] += 1.0 / (rrf_k + 1 + np.arange(dense_top.size))
+        langs = np.asarray([cand.lang[i] for i in ids])
+        idx = np.arange(len(ids))
+        groups = (
+            [idx[langs == lang] for lang in self.languages] if self.fusion.lexical_per_language else [idx]
+        )
+        for group in groups:
+            group = group[lex[group] > 0]
+            best = group[np.argsort(-lex[group], kind="stable")][:n_cand]
+            fused[best] += self.fusion.lexical_weight / (rrf_k + 1 + np.arange(best.size))
+        out: Floats = fused.astype(np.float32)
+        return out
+
+    # -- documents ---------------------------------------------------------------------------
+    def _hits(
+        self, ids: list[int], scores: Sequence[float], cand: _Candidates, k: int, qterms: QueryTerms
+    ) -> list[Hit]:
+        """The best ``k`` documents, each scored by its best chunk, with that chunk as the snippet."""
+        best: dict[str, tuple[float, int]] = {}
+        for i in np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable"):
+            doc = cand.doc[ids[i]]
+            if doc not in best:
+                best[doc] = (float(scores[i]), ids[i])
+                if len(best) == k:
+                    break
+        meta = self.store.document_meta(list(best))
+        texts = self.store.chunk_texts([vec for _, vec in best.values()])
+        hits = []
+        for doc_id, (score, vec) in best.items():
+            m = meta.get(doc_id)
+            if m is None:  # removed since the candidates were read
+                continue
+            snippet, matched = self._snippets.snippet(texts.get(vec, ""), set(qterms.expanded))
+            hits.append(
+                Hit(doc_id, m["url"], m["title"], m["language"], m["published"], score, snippet, matched)
+            )
+        return hits

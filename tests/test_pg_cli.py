@@ -1,0 +1,79 @@
+"""The command line on the PostgreSQL backend (subprocesses against the session's real server):
+``defintel migrate --to`` (idempotent, counts of both sides), and ``documents``, ``entities``,
+``search`` and ``export-graph`` answering from the database as they answer from the data dir."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pipeline.config import Settings
+from tests.test_cli import cli
+
+
+def _env(cli_env: dict[str, str], data_dir: Path, url: str | None = None) -> dict[str, str]:
+    env = {**cli_env, "DEFINTEL_DATA_DIR": str(data_dir)}
+    if url is not None:
+        env["DEFINTEL_DATABASE_URL"] = url
+    return env
+
+
+def test_migrate_copies_everything_idempotently_and_reads_work_unchanged(
+    ingested: Settings, pg_url: str, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    lite = _env(cli_env, ingested.data_path)
+    first = cli(lite, "migrate", "--to", pg_url, "--format", "json")
+    assert first.returncode == 0, first.stderr
+    tables = json.loads(first.stdout)["tables"]
+    for name in ("documents", "chunks", "vectors", "entities", "mentions", "agreements", "runs"):
+        assert tables[name]["source"] == tables[name]["target"] > 0, name
+        assert tables[name]["missing"] == 0
+    again = cli(lite, "migrate", "--to", pg_url)  # the table view; nothing new the second time
+    assert again.returncode == 0, again.stderr
+    assert "every row is in the database" in again.stderr
+    assert again.stdout.splitlines()[0].split() == ["table", "source", "target", "missing"]
+    assert json.loads(cli(lite, "migrate", "--to", pg_url, "--format", "json").stdout)["tables"] == tables
+
+    pg = _env(cli_env, tmp_path / "unused", pg_url)  # the database answers; the data dir is not read
+    for command in ("documents", "entities"):
+        a, b = cli(lite, command, "--format", "json"), cli(pg, command, "--format", "json")
+        assert a.returncode == b.returncode == 0, b.stderr
+        assert json.loads(a.stdout) == json.loads(b.stdout)
+    for args in (["Azersilah patron"], ["Azərsilah", "--lang", "tr,az", "--since", "2024-01-01"]):
+        a = cli(lite, "search", *args, "--k", "5", "--format", "json")
+        b = cli(pg, "search", *args, "--k", "5", "--format", "json")
+        assert a.returncode == b.returncode == 0, b.stderr
+        assert [h["doc_id"] for h in json.loads(a.stdout)] == [h["doc_id"] for h in json.loads(b.stdout)]
+    out_lite, out_pg = tmp_path / "lite.graphml", tmp_path / "pg.graphml"
+    assert cli(lite, "export-graph", "--format", "graphml", "--output", str(out_lite)).returncode == 0
+    b = cli(pg, "export-graph", "--format", "graphml", "--output", str(out_pg))
+    assert b.returncode == 0, b.stderr
+    assert out_pg.read_bytes() == out_lite.read_bytes()
+    # --store sqlite overrides a configured database URL.
+    c = cli(pg, "--store", "sqlite", "--data-dir", str(ingested.data_path), "documents", "--format", "json")
+    assert c.returncode == 0 and json.loads(c.stdout) == json.loads(
+        cli(lite, "documents", "--format", "json").stdout
+    )
+
+
+def test_bad_database_settings_are_one_line_errors(cli_env: dict[str, str], tmp_path: Path) -> None:
+    cases = [
+        (_env(cli_env, tmp_path), ["--store", "postgres", "documents"], "needs a database URL"),
+        (_env(cli_env, tmp_path, "mysql://x/y"), ["documents"], "must start with postgresql://"),
+        (
+            _env(cli_env, tmp_path, f"postgresql://u:secret@/none?host={tmp_path}"),
+            ["documents"],
+            "cannot connect",
+        ),
+        (_env(cli_env, tmp_path), ["migrate", "--to", "sqlite:///x"], "--to must be a postgresql://"),
+    ]
+    for env, args, message in cases:
+        out = cli(env, *args)
+        assert out.returncode == 2, (args, out.stderr)
+        assert message in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
+        assert "secret" not in out.stderr
+
+
+def test_migrate_needs_an_embedded_store(pg_url: str, cli_env: dict[str, str], tmp_path: Path) -> None:
+    out = cli(_env(cli_env, tmp_path / "empty"), "migrate", "--to", pg_url)
+    assert out.returncode == 2 and "no defintel store" in out.stderr
