@@ -7,14 +7,19 @@ for the baseline, with the same server flags — and opens it in a fresh headles
 moment the process is started:
 
 * ``server_s``: until ``/_stcore/health`` answers 200 (polled every 25 ms);
-* ``first_page_s``: until the first page's search box is drawn *and* the script run has finished
-  (Streamlit's "Running…" status widget is gone); the page is opened as soon as the server is up.
+* ``box_drawn_s``: until the first page's search box is drawn;
+* ``first_page_s``: until the search box is drawn *and* the script run has finished (Streamlit's
+  "Running…" status widget is gone); the page is opened as soon as the server is up;
+* ``page_after_open_s``: the same end point, counted from opening the page;
+* ``server_cpu_s``: CPU seconds the server process used by then (Linux ``/proc``): on a shared
+  machine the wall times follow the load, this much less.
 
 Our app runs on the bundled corpus ingested into ``--data-dir`` (default ``/tmp/app/data``; ingested
 with ``defintel ingest corpus/`` when it holds no store yet) with the default ``e5-small`` embedder
 (``make models`` first) or ``--embedder hashing``. The two targets alternate run by run, so load
 changes hit both. Prints a table (median and max of ``--runs``) and writes
-``benchmarks/results/app_startup_bench.json`` with the load average before and after.
+``benchmarks/results/app_startup_bench.json`` with the load average before and after and the nice
+value it ran at (on a shared machine, ``nice -n -10`` lets it measure as on a quiet one).
 
     .venv/bin/python benchmarks/app_startup_bench.py [--runs 5] [--embedder e5-small|hashing]
         [--data-dir /tmp/app/data] [--launcher defintel|streamlit]
@@ -151,6 +156,16 @@ def _wait_health(port: int, proc: subprocess.Popen[bytes], timeout: float) -> No
     sys.exit("the server did not become healthy in time")
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc; -1 elsewhere): unlike the wall
+    times, this hardly depends on what else the machine is doing."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
+    except OSError:
+        return -1.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def one_run(browser: Any, target: str, args: argparse.Namespace, cfg: Path, bare: Path) -> dict[str, float]:
     """Start the server, open the page in a fresh context, time it; the server is stopped after."""
     port = _free_port()
@@ -175,6 +190,7 @@ def one_run(browser: Any, target: str, args: argparse.Namespace, cfg: Path, bare
         drawn_s = time.monotonic() - started
         page.wait_for_function(NOT_RUNNING, timeout=args.timeout * 1000)
         ready_s = time.monotonic() - started
+        cpu_s = _cpu_s(proc.pid)  # `defintel app` execs streamlit: the same process
         page_s = time.monotonic() - opened
         errors = page.locator("[data-testid='stException'], [data-testid='stAlertContentError']").count()
         if errors:
@@ -193,6 +209,7 @@ def one_run(browser: Any, target: str, args: argparse.Namespace, cfg: Path, bare
         "box_drawn_s": round(drawn_s, 3),
         "first_page_s": round(ready_s, 3),
         "page_after_open_s": round(page_s, 3),
+        "server_cpu_s": round(cpu_s, 3),
     }
 
 
@@ -257,7 +274,7 @@ def main() -> int:
     load_after = os.getloadavg()
     shutil.rmtree(tmp, ignore_errors=True)
 
-    keys = ("server_s", "box_drawn_s", "first_page_s", "page_after_open_s")
+    keys = ("server_s", "box_drawn_s", "first_page_s", "page_after_open_s", "server_cpu_s")
     summary: dict[str, Any] = {
         "embedder": args.embedder,
         "launcher": "defintel app" if args.launcher == "defintel" else "streamlit run app.py",
@@ -267,12 +284,15 @@ def main() -> int:
         "load_avg_before": [round(x, 2) for x in load_before],
         "load_avg_after": [round(x, 2) for x in load_after],
         "cpus": os.cpu_count(),
+        "nice": os.nice(0),  # run under `nice -n -10` to measure as if the other jobs were not there
         "results": {t: {k: _stats(r, k) for k in keys} for t, r in runs.items()},
         "raw": runs,
     }
     app = summary["results"]["app"]["first_page_s"]
     bare_fp = summary["results"]["bare"]["first_page_s"]
     summary["ours_s"] = round(app["median"] - bare_fp["median"], 3)
+    cpu = {t: summary["results"][t]["server_cpu_s"]["median"] for t in runs}
+    summary["ours_cpu_s"] = round(cpu["app"] - cpu["bare"], 3)
     print(
         f"first page after process start · {args.runs} fresh starts each · embedder {args.embedder} · "
         f"{summary['launcher']} · load average {load_before[0]:.2f} → {load_after[0]:.2f}"
@@ -281,7 +301,10 @@ def main() -> int:
     for target, stats in summary["results"].items():
         cells = "".join(f"{stats[k]['median']:>17.2f} / {stats[k]['max']:<6.2f}" for k in keys)
         print(f"{target:<8}{cells}")
-    print(f"ours (app − bare, median first page): {summary['ours_s']:.2f} s")
+    print(
+        f"ours (app − bare, medians): first page {summary['ours_s']:.2f} s, "
+        f"server CPU {summary['ours_cpu_s']:.2f} s"
+    )
     if not args.no_json:
         out = ROOT / "benchmarks" / "results" / "app_startup_bench.json"
         out.parent.mkdir(parents=True, exist_ok=True)
