@@ -33,8 +33,8 @@ def pg_settings(data_dir: Path, url: str) -> Settings:
 def ingest_into_postgres(settings: Settings, sources: list[str]) -> Any:
     """``ingest`` with the store and vector index the settings pick.
 
-    Until ``pipeline/jobs.py`` builds them through ``pipeline.storage`` itself, the two names it
-    uses are pointed at the factories here (the real run, on the real database)."""
+    Until ``pipeline/jobs.py`` builds them through ``pipeline.storage`` itself, the names it uses
+    are pointed at the factories here (the real run, on the real database)."""
     opened: list[Any] = []
 
     def store_for(_path: Path) -> Any:
@@ -49,6 +49,9 @@ def ingest_into_postgres(settings: Settings, sources: list[str]) -> Any:
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(pipeline.jobs, "Store", store_for, raising=False)
         mp.setattr(pipeline.jobs, "VectorIndex", Vectors, raising=False)
+        # The embedded search snapshot (a file beside the FAISS index) has no PostgreSQL counterpart:
+        # the database is the index.
+        mp.setattr(pipeline.jobs, "prepare_search", lambda *a, **k: None, raising=False)
         return pipeline.jobs.ingest(settings, sources)
 
 
