@@ -15,6 +15,9 @@ none; ``language = tr`` (≈ 33 % of the chunks); ``language = az AND published 
 * ``faiss-hnsw``: ``pipeline.index.vectors.VectorIndex`` with its HNSW graph (M 16, efConstruction
   40, efSearch 64, raised for filters as the project does; a filter keeping < 50 % of the vectors is
   searched exactly there, as in the project).
+* ``PgSearcher.search`` end to end (hybrid, k = 10): dense candidates per language, BM25 over the
+  chunks' pseudo-word texts, fusion, snippets — the latency a ``defintel search`` or app query sees
+  besides embedding the query.
 * ``pgvector-hnsw``: the statement ``PgSearcher`` runs for its dense candidates — ``ORDER BY
   embedding <=> q LIMIT 10`` with the filter in the WHERE clause, ``hnsw.ef_search`` 100 (the
   ``[store]`` default) and ``hnsw.iterative_scan = relaxed_order``; timed from Python over the
@@ -43,6 +46,7 @@ import struct
 import tempfile
 import time
 import warnings
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +84,15 @@ def synthetic(n: int, seed: int = 7) -> tuple[Floats, npt.NDArray[Any], npt.NDAr
     return x.astype(np.float32), langs[doc_first], dates[doc_first]
 
 
+def chunk_words(n: int, seed: int = 5) -> list[str]:
+    """A text per chunk: 40 pseudo-words (5 letters, Zipf-distributed over 20,000), for BM25."""
+    rng = np.random.default_rng(seed)
+    letters = np.array(list("bcdfghjklmnpqrstvz"))
+    vocab = ["".join(w) for w in letters[rng.integers(0, len(letters), (20_000, 5))]]
+    ranks = np.minimum(rng.zipf(1.3, (n, 40)), len(vocab)) - 1
+    return [" ".join(vocab[r] for r in row) for row in ranks]
+
+
 def queries(x: Floats, m: int, seed: int = 11) -> Floats:
     rng = np.random.default_rng(seed)
     q = x[rng.integers(0, len(x), m)] + 0.3 * rng.standard_normal((m, DIM)).astype(np.float32) / np.sqrt(DIM)
@@ -113,7 +126,9 @@ def _binary_copy(rows: list[list[bytes | None]]) -> bytes:
     return out.getvalue()
 
 
-def load_postgres(url: str, x: Floats, langs: npt.NDArray[Any], dates: npt.NDArray[Any]) -> dict[str, float]:
+def load_postgres(
+    url: str, x: Floats, langs: npt.NDArray[Any], dates: npt.NDArray[Any], texts: list[str]
+) -> dict[str, float]:
     store = PgStore(url)  # the real schema, by its migrations
     store.ensure_embedder("synthetic", DIM)
     store.close()
@@ -121,6 +136,7 @@ def load_postgres(url: str, x: Floats, langs: npt.NDArray[Any], dates: npt.NDArr
     t0 = time.perf_counter()
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("DROP INDEX chunks_embedding")  # bulk load first, then build the graph once
+        conn.execute("DROP INDEX chunks_terms")
         with conn.cursor().copy(
             "COPY documents (doc_id, url, language, title, published, text, content_hash, text_hash, "
             "first_seen, last_seen) FROM STDIN"
@@ -140,7 +156,7 @@ def load_postgres(url: str, x: Floats, langs: npt.NDArray[Any], dates: npt.NDArr
                         f"d{d:08d}".encode(),
                         struct.pack(">i", i % CHUNKS_PER_DOC),
                         struct.pack(">q", i),
-                        b"",
+                        texts[i].encode(),
                         struct.pack(">i", 0),
                         struct.pack(">i", 0),
                         str(langs[d]).encode(),
@@ -153,6 +169,15 @@ def load_postgres(url: str, x: Floats, langs: npt.NDArray[Any], dates: npt.NDArr
                 "FROM STDIN (FORMAT BINARY)"
             ) as copy:
                 copy.write(_binary_copy(rows))
+        # The pseudo-words are already what the normaliser makes of them (lower-case, ≤ 6 letters,
+        # no stopwords), so the 'simple' configuration gives the very terms PgStore would store.
+        conn.execute(
+            "UPDATE chunks SET terms = to_tsvector('simple', text), "
+            "n_terms = array_length(string_to_array(text, ' '), 1), "
+            "tf = COALESCE((SELECT jsonb_object_agg(lexeme, cardinality(positions)) "
+            "FROM unnest(to_tsvector('simple', text))), '{}'::jsonb)"
+        )
+        conn.execute("CREATE INDEX chunks_terms ON chunks USING gin(terms)")
         loaded = time.perf_counter() - t0
         t1 = time.perf_counter()
         # the graph should fit in maintenance_work_mem (about 2.1 KB per 384-d vector), else the build slows down
@@ -193,7 +218,8 @@ def run_size(n: int, n_queries: int, ef_search: int, server_uri: str) -> dict[st
     with psycopg.connect(server_uri, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS bench{n}")
         conn.execute(f"CREATE DATABASE bench{n}")
-    out["postgres_build"] = load_postgres(url, x, langs, dates)
+    texts = chunk_words(n)
+    out["postgres_build"] = load_postgres(url, x, langs, dates, texts)
 
     faiss.omp_set_num_threads(2)
     t0 = time.perf_counter()
@@ -286,7 +312,63 @@ def run_size(n: int, n_queries: int, ef_search: int, server_uri: str) -> dict[st
                 row[name] = {**_pct(times), "recall@10": _recall(found, truth)}
         results[fname] = row
     out["filters"] = results
+    out["pg_searcher"] = searcher_latency(url, x, qs, texts)
     out["load_after"] = [round(v, 2) for v in os.getloadavg()]
+    return out
+
+
+class _Vectors:
+    """A stand-in embedder: each query text maps to its prepared vector."""
+
+    name = "synthetic"
+    dim = DIM
+
+    def __init__(self, table: dict[str, Floats]) -> None:
+        self.table = table
+
+    def queries(self, texts: Any) -> Floats:
+        return np.stack([self.table[t] for t in texts])
+
+    def passages(self, texts: Any) -> Floats:
+        raise NotImplementedError
+
+
+def searcher_latency(url: str, x: Floats, qs: Floats, texts: list[str]) -> dict[str, Any]:
+    """``PgSearcher.search`` end to end (hybrid: dense per language + BM25, fusion, snippets, k = 10),
+    with 3 words of the chunk each query vector came from as the query text (not among the 100 most
+    frequent words, as a real query's stopwords are dropped)."""
+    from pipeline.config import load_settings
+    from pipeline.index.search import Filters
+    from pipeline.pg.search import PgSearcher
+
+    rng = np.random.default_rng(3)
+    nearest = np.argmax(x @ qs[:50].T, axis=0)
+    # The normaliser drops stopwords, the most frequent words: queries here skip the 100 most frequent.
+    frequent = {w for w, _ in Counter(w for t in texts[:20_000] for w in t.split()).most_common(100)}
+    table: dict[str, Floats] = {}
+    for i, q in zip(nearest, qs[:50], strict=True):
+        words = [w for w in texts[int(i)].split() if w not in frequent] or texts[int(i)].split()
+        table[" ".join(words[j] for j in rng.integers(0, len(words), 3)) + f" q{len(table)}"] = q
+    settings = load_settings(env={}, overrides={"data_dir": tempfile.mkdtemp(), "nlp.models_dir": "models"})
+    store = PgStore(url, readonly=True)
+    t = time.perf_counter()
+    searcher = PgSearcher(settings, store, _Vectors(table))
+    out: dict[str, Any] = {"load_s": round(time.perf_counter() - t, 2)}
+    flts = {
+        "none": Filters(),
+        "lang=tr": Filters(languages=("tr",)),
+        "lang=az,since=2023-01-01": Filters(languages=("az",), since="2023-01-01"),
+    }
+    for name, flt in flts.items():
+        for text in list(table)[:3]:
+            searcher.search(text, k=K, filters=flt)  # warm
+        times = []
+        for text in table:
+            t = time.perf_counter()
+            searcher.search(text, k=K, filters=flt)
+            times.append(time.perf_counter() - t)
+        out[name] = _pct(times)
+    store.close()
     return out
 
 
@@ -342,6 +424,8 @@ def main() -> None:
                     f"{r['p50_ms']!s:>7} {r['p95_ms']!s:>7} {r['recall@10']!s:>9}"
                 )
         print(f"  build: postgres {size['postgres_build']}, faiss hnsw {size['faiss_hnsw_build_s']} s")
+        if "pg_searcher" in size:
+            print(f"  PgSearcher.search (hybrid, k=10, 50 queries): {size['pg_searcher']}")
     print(f"load average before {results['load_before']}, after {results['load_after']}")
     out = Path(args.out)
     if args.keep and out.exists():

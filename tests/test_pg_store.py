@@ -201,3 +201,27 @@ def test_search_over_the_ingested_database_matches_the_embedded_store(
             h.doc_id for h in lite.search(q, k=5, filters=flt)
         ], q
     pg.close()
+
+
+def test_a_database_from_an_older_schema_is_upgraded_in_place(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pipeline.pg.store as pg_store_module
+
+    monkeypatch.setattr(pg_store_module, "MIGRATIONS", MIGRATIONS[:2])
+    old = PgStore(pg_url)
+    old.db.execute(
+        """INSERT INTO documents (doc_id, url, language, title, text, content_hash, text_hash, first_seen, last_seen)
+           VALUES ('d1', 'https://x.example/1', 'en', 'T', 'x', 'h', 'h', 't', 't')"""
+    )
+    old.db.execute(
+        """INSERT INTO chunks (chunk_id, doc_id, n, vec_id, text, start, "end", terms, n_terms)
+           VALUES ('c1', 'd1', 0, 1, 'x', 0, 1, '''a'':1,3 ''b'':2'::tsvector, 3)"""
+    )
+    old.close()
+    monkeypatch.setattr(pg_store_module, "MIGRATIONS", MIGRATIONS)
+    new = PgStore(pg_url)
+    assert new.migrations() == [name for name, _ in MIGRATIONS]
+    row = new.db.execute("SELECT tf FROM chunks WHERE chunk_id = 'c1'").fetchone()
+    assert row is not None and row[0] == {"a": 2, "b": 1}
+    new.close()

@@ -159,11 +159,11 @@ def _copy(src: Store, dst: PgStore, vectors: dict[int, Any], progress: Callable[
         rows = []
         for c in part:
             lang, published, title = language.get(c["doc_id"], ("", None, ""))
-            terms, n_terms = chunk_terms(title, c["text"])
+            terms, n_terms, tf = chunk_terms(title, c["text"])
             vec = vectors.get(int(c["vec_id"]))
             emb = None if vec is None else vector_literal(vec)
             chunk = (c["chunk_id"], c["doc_id"], c["n"], c["vec_id"], c["text"], c["start"], c["end"])
-            rows.append((*chunk, lang, published, terms, n_terms, emb))
+            rows.append((*chunk, lang, published, terms, n_terms, tf, emb))
         with dst.atomic():
             dst.db.executemany(CHUNK_INSERT, rows)
         progress("chunks", len(part))

@@ -9,7 +9,7 @@ SQLite does (by code point), whatever the database's locale. What PostgreSQL add
   the store is first used with (``PgStore.ensure_embedder``); 384 is multilingual-e5-small's.
 * ``chunks.terms tsvector`` with a GIN index: the BM25 terms of ``pipeline.index.search`` (tr/az
   folding, stopwords, prefix stems) computed in Python and stored verbatim, so lexical search uses
-  the very terms the embedded BM25 index uses; ``n_terms`` is the BM25 document length.
+  the very terms the embedded BM25 index uses; ``n_terms`` is the BM25 document length and ``tf`` (migration 0003) the term counts.
 * ``chunks.language`` / ``chunks.published`` copied from the document, so search filters are
   conditions on the chunk rows the vector and text indexes scan.
 * ``frontier.leased_by`` / ``lease_until`` for workers sharing the crawl frontier.
@@ -155,6 +155,18 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         CREATE INDEX frontier_leased_by ON frontier(leased_by) WHERE leased_by IS NOT NULL;
         CREATE INDEX crawl_hosts_leased_by ON crawl_hosts(leased_by) WHERE leased_by IS NOT NULL
+        """,
+    ),
+    (
+        # BM25 term frequencies per chunk (term → count), read by key instead of unnesting ``terms``;
+        # vectors kept inside the row (pgvector's type defaults to out-of-line storage once a row
+        # passes 2 kB: every distance computed from the table then fetched a TOAST tuple).
+        "0003_chunk_term_frequencies",
+        """
+        ALTER TABLE chunks ALTER COLUMN embedding SET STORAGE PLAIN;
+        ALTER TABLE chunks ADD COLUMN tf JSONB NOT NULL DEFAULT '{}'::jsonb;
+        UPDATE chunks SET tf = COALESCE(
+            (SELECT jsonb_object_agg(lexeme, cardinality(positions)) FROM unnest(terms)), '{}'::jsonb)
         """,
     ),
 ]

@@ -10,9 +10,10 @@ Step for step, with the embedded module's own pieces (``Fusion``, ``QueryTerms``
   candidates are, per passage language, the best ``n`` chunks by pgvector's HNSW index
   (``hnsw.ef_search``, iterative scan so a filtered query still fills ``n``) — within one language
   z orders as the cosine, so these hold the overall best ``n`` by z;
-* lexical: BM25 with the embedded index's terms (title + chunk text, stored as a ``tsvector``) and
-  bm25s' formula (Lucene idf, k1 1.5, b 0.75); the GIN index finds chunks holding a query term and
-  the score sums over their term frequencies; the best ``n`` chunks join the candidates;
+* lexical: BM25 with the embedded index's terms (title + chunk text, stored as a ``tsvector`` and
+  as term counts) and bm25s' formula (Lucene idf, k1 1.5, b 0.75); the GIN index finds chunks
+  holding a query term, the score reads their counts of the query terms; the best ``n`` chunks join
+  the candidates;
 * fusion: ``z + w · bm25 / max bm25`` (or reciprocal rank, per ``Fusion.method``) over the
   candidates, then the best chunk per document.
 
@@ -128,6 +129,7 @@ class PgSearcher:
                 "SELECT language, COUNT(*) FROM chunks WHERE embedding IS NOT NULL GROUP BY language"
             )
         )
+        self.vector_counts = counts
         stats: dict[str, LanguageStats] = {}
         groups: list[tuple[str, str, list[Any]]] = [(lang, "language = ?", [lang]) for lang in sorted(counts)]
         groups.append((ALL_LANGUAGES, "TRUE", []))
@@ -236,9 +238,7 @@ class PgSearcher:
         qterms = self.query_terms(query)
         n_cand = max(self.settings.index.candidates, k * 10)
         cand = _Candidates()
-        ef = min(MAX_EF_SEARCH, max(self.ef_search, n_cand))
         with self.store.db.transaction() as conn:
-            conn.execute(f"SET LOCAL hnsw.ef_search = {int(ef)}")
             conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
             lexical = mode != "dense" and self._lexical(qterms, n_cand, where, params, cand)
             if mode == "lexical":
@@ -262,22 +262,36 @@ class PgSearcher:
 
     def _dense(self, q: Floats, n: int, where: list[str], params: list[Any], cand: _Candidates) -> None:
         """The best ``n`` chunks by cosine in each passage language: by the HNSW index, or exactly when
-        a filter leaves few chunks (an HNSW scan would walk many rejected nodes to find ``n``)."""
+        the group's filtered chunks are few (an HNSW scan would walk many rejected nodes to find ``n``).
+
+        The HNSW scan starts with ``ef_search`` raised to ``n`` divided by the share of chunks the
+        group's conditions keep, so the iterative scan seldom needs further rounds."""
         qtext = vector_literal(q)
-        exact = bool(where) and self._count(where, params) <= EXACT_MAX_ROWS
-        # "+ 0" makes the sort key an expression the HNSW index cannot serve: the planner sorts the
-        # filtered rows (found through the language/date or other indexes) by exact distance.
-        order = "(c.embedding <=> ?::vector) + 0" if exact else "c.embedding <=> ?::vector"
-        groups = [("c.language = ?", [lang]) for lang in self.languages] if len(self.languages) > 1 else []
-        for cond, gparams in groups or [("TRUE", [])]:
+        filtered = self._count(where, params) if where else None
+        total = max(1, self.n_chunks)
+        multilingual = len(self.languages) > 1
+        groups = [(lang, "c.language = ?", [lang]) for lang in self.languages] if multilingual else []
+        for lang, cond, gparams in groups or [("", "TRUE", [])]:
+            size = self.vector_counts.get(lang, 0) if multilingual else total
+            if filtered is not None:
+                size = min(size, filtered)
+            if size == 0:
+                continue
+            exact = size <= EXACT_MAX_ROWS
+            # "+ 0" makes the sort key an expression the HNSW index cannot serve: the planner sorts the
+            # group's rows (found through the language/date or other indexes) by exact distance.
+            order = "(c.embedding <=> ?::vector) + 0" if exact else "c.embedding <=> ?::vector"
+            if not exact:
+                ef = min(MAX_EF_SEARCH, max(self.ef_search, int(n * total / size)))
+                self.store.db.execute(f"SET LOCAL hnsw.ef_search = {ef}")
             conds = ["c.embedding IS NOT NULL", cond, *where]
             rows = self.store.db.execute(
                 f"""SELECT c.vec_id, c.doc_id, c.language, c.embedding <=> ?::vector FROM chunks c
                     WHERE {" AND ".join(conds)} ORDER BY {order} LIMIT ?""",
                 [qtext, *gparams, *params, qtext, n],
             ).rows
-            for vec, doc, lang, dist in rows:
-                cand.add(int(vec), doc, lang)
+            for vec, doc, lang_, dist in rows:
+                cand.add(int(vec), doc, lang_)
                 cand.raw[int(vec)] = 1.0 - float(dist)
 
     def _lexical(
@@ -304,17 +318,27 @@ class PgSearcher:
         self, idf: dict[str, float], conds: list[str], params: list[Any], limit: int | None, cand: _Candidates
     ) -> None:
         terms = sorted(idf)
+        # BM25 (Lucene): Σ idf · tf / (tf + k1 · (1 − b + b · dl / avgdl)), tf read from the chunk's
+        # ``tf`` object by key; the GIN index on ``terms`` finds the chunks holding any query term.
+        tfs = ", ".join(f"COALESCE((c.tf ->> ?)::float8, 0) AS f{i}" for i in range(len(terms)))
+        score = " + ".join(f"? * t.f{i} / (t.f{i} + z.norm)" for i in range(len(terms)))
         rows = self.store.db.execute(
-            f"""SELECT c.vec_id, c.doc_id, c.language,
-                   SUM(q.idf * cardinality(u.positions)
-                       / (cardinality(u.positions) + ? * (1 - ? + ? * c.n_terms / ?))) AS score
+            f"""SELECT c.vec_id, c.doc_id, c.language, {score} AS score
                 FROM chunks c
-                CROSS JOIN LATERAL unnest(c.terms) AS u
-                JOIN unnest(?::text[], ?::float8[]) AS q(term, idf) ON q.term = u.lexeme
+                CROSS JOIN LATERAL (SELECT ? * (1 - ? + ? * c.n_terms / ?) AS norm) z
+                CROSS JOIN LATERAL (SELECT {tfs}) t
                 WHERE c.terms @@ ?::tsquery AND {" AND ".join(conds)}
-                GROUP BY c.vec_id, c.doc_id, c.language ORDER BY score DESC, c.vec_id
-                {"LIMIT ?" if limit is not None else ""}""",
-            [BM25_K1, BM25_B, BM25_B, self.avgdl, terms, [idf[t] for t in terms], tsquery_any(terms), *params]
+                ORDER BY score DESC, c.vec_id {"LIMIT ?" if limit is not None else ""}""",
+            [
+                *(idf[t] for t in terms),
+                BM25_K1,
+                BM25_B,
+                BM25_B,
+                self.avgdl,
+                *terms,
+                tsquery_any(terms),
+                *params,
+            ]
             + ([limit] if limit is not None else []),
         ).rows
         for vec, doc, lang, score in rows:

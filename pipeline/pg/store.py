@@ -161,6 +161,7 @@ class PgStore:
                     raise UsageError(f"the vector column in {self.path} holds vectors of another dimension")
                 self.db.execute("DROP INDEX IF EXISTS chunks_embedding")
                 self.db.execute(f"ALTER TABLE chunks ALTER COLUMN embedding TYPE vector({int(dim)})")
+                self.db.execute("ALTER TABLE chunks ALTER COLUMN embedding SET STORAGE PLAIN")
                 self.db.execute(
                     f"""CREATE INDEX chunks_embedding ON chunks USING hnsw (embedding vector_cosine_ops)
                         WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION})"""
@@ -405,7 +406,7 @@ class PgStore:
         language, published, title = (doc[0], doc[1], doc[2]) if doc else ("", None, "")
         rows = []
         for i, (c, v) in enumerate(zip(chunks, new, strict=True)):
-            terms, n_terms = chunk_terms(title, c.text)
+            terms, n_terms, tf = chunk_terms(title, c.text)
             emb = None if vectors is None else vector_literal(vectors[i])
             rows.append(
                 (
@@ -420,6 +421,7 @@ class PgStore:
                     published,
                     terms,
                     n_terms,
+                    tf,
                     emb,
                 )
             )
@@ -604,9 +606,9 @@ AGREEMENT_UPSERT = """INSERT INTO agreements (agreement_id, doc_id, type, partie
        evidence_start=excluded.evidence_start, evidence_end=excluded.evidence_end"""
 
 CHUNK_INSERT = """INSERT INTO chunks (chunk_id, doc_id, n, vec_id, text, start, "end", language, published,
-       terms, n_terms, embedding)
-   VALUES (?,?,?,?,?,?,?,?,?,?::tsvector,?,?::vector)
+       terms, n_terms, tf, embedding)
+   VALUES (?,?,?,?,?,?,?,?,?,?::tsvector,?,?::jsonb,?::vector)
    ON CONFLICT (chunk_id) DO UPDATE SET doc_id=excluded.doc_id, n=excluded.n, vec_id=excluded.vec_id,
        text=excluded.text, start=excluded.start, "end"=excluded."end", language=excluded.language,
-       published=excluded.published, terms=excluded.terms, n_terms=excluded.n_terms,
+       published=excluded.published, terms=excluded.terms, n_terms=excluded.n_terms, tf=excluded.tf,
        embedding=COALESCE(excluded.embedding, chunks.embedding)"""
