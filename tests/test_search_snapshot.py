@@ -18,7 +18,7 @@ from pipeline.config import Settings
 from pipeline.index import snapshot as snapshot_module
 from pipeline.index.embedders import E5Embedder
 from pipeline.index.lexical import Bm25Index, TermNormaliser
-from pipeline.index.search import Filters, Fusion, Searcher, index_dir, query_embedder
+from pipeline.index.search import Filters, Fusion, Searcher, index_dir, prepare_search, query_embedder
 from pipeline.index.snapshot import NameVariants
 from pipeline.index.vectors import VectorIndex
 from pipeline.jobs import ingest
@@ -65,6 +65,25 @@ def test_a_changed_document_gets_a_new_snapshot_and_the_old_one_goes(tmp_path: P
     assert hits and "Otokar" in hits[0].title and "Qwxzyv" in hits[0].matched_terms
     after = snapshots(settings)
     assert len(after) == 1 and after != before
+
+
+def test_prepare_search_builds_the_snapshot_a_later_searcher_loads(
+    ingested: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "copy"
+    shutil.copytree(ingested.data_path, data)
+    settings = make_settings(data)
+    for old in snapshots(settings):
+        shutil.rmtree(old)
+    store = Store(data)
+    prepare_search(settings, store, VectorIndex.load(index_dir(settings), "hashing", 512))
+    assert len(snapshots(settings)) == 1
+
+    def no_build(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the snapshot was rebuilt")
+
+    monkeypatch.setattr(snapshot_module.SearchSnapshot, "build", no_build)
+    assert Searcher(settings, store).search("Otokar armoured vehicles", k=3)
 
 
 def test_a_broken_snapshot_is_rebuilt(ingested: Settings, tmp_path: Path) -> None:
