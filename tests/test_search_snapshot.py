@@ -131,6 +131,41 @@ def test_a_mapped_index_reads_like_a_loaded_one_and_old_faiss_generations_still_
         assert again.ids() == set(ids) and again.search(vectors[3], 1)[0][0] == 503
 
 
+def test_per_language_graphs_rank_like_the_exact_search(
+    ingested: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Graphs are built for large corpora only; lowered thresholds give the corpus one per language
+    (every node is within reach, so the graph answers equal the exact ones)."""
+    monkeypatch.setattr(snapshot_module, "ANN_MIN_ROWS", 10)
+    monkeypatch.setattr(snapshot_module, "ANN_MIN_LANGUAGE_ROWS", 5)
+    data = tmp_path / "copy"
+    shutil.copytree(ingested.data_path, data)
+    settings = make_settings(data)
+    for old in snapshots(settings):
+        shutil.rmtree(old)
+    store = Store(data)
+    Searcher(settings, store)  # builds and saves the snapshot with its graphs
+    assert sorted(p.name for p in snapshots(settings)[0].glob("ann-*.faiss")) == [
+        "ann-0.faiss",
+        "ann-1.faiss",
+        "ann-2.faiss",
+    ]
+    graphs = Searcher(settings, store)  # loads them
+    exact = Searcher(settings, store, ann=False)
+    assert graphs._ann == [0, 1, 2] and exact._ann == []
+    cases = [
+        ("Azersilah cartridge line in Baku", Filters()),
+        ("Roketsan texnologiya", Filters(languages=("az", "tr"))),  # whole languages: the graphs
+        ("contract", Filters(since="2025-01-01")),  # part of each language: exact over those rows
+    ]
+    for query, filters in cases:
+        for mode in ("hybrid", "dense"):
+            got = graphs.search(query, k=8, filters=filters, mode=mode)
+            want = exact.search(query, k=8, filters=filters, mode=mode)
+            assert [h.doc_id for h in got] == [h.doc_id for h in want], (query, mode)
+    assert Searcher(settings, store, one_shot=True)._ann == []  # a one-shot process never reads them
+
+
 # -- the BM25 index ---------------------------------------------------------------------------
 def test_bm25_index_scores_like_bm25s_and_survives_a_save(tmp_path: Path) -> None:
     rng = random.Random(3)

@@ -37,11 +37,19 @@ from pipeline.store import Store
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1
+FORMAT = 2
 # Passage statistics come from at most this many vectors per language: a sample estimates a mean and
 # the quadratic form qᵀΣq of a 384x384 covariance well and keeps building a large snapshot fast.
 STATS_SAMPLE = 10_000
 MIN_LANGUAGE_CHUNKS = 5  # fewer chunks than this: the language uses the statistics of all chunks
+# Per-language HNSW graphs (8-bit vectors, candidates rescored exactly) once the corpus is this large:
+# below it one exact product over every vector is fast enough (~10-40 ms at 100k on this machine,
+# load-dependent) and needs no graph build. Measured on 33k vectors: ~1.7 ms per search, 4.4 s to
+# build, recall@100 0.99 and the exact top-10 after rescoring.
+ANN_MIN_ROWS = 50_000
+ANN_MIN_LANGUAGE_ROWS = 5_000
+ANN_M = 16
+ANN_EF_CONSTRUCTION = 40
 ALL_LANGUAGES = "*"
 MAX_ALIAS_WORDS = 6
 ARRAYS = ("row_doc", "row_lang", "row_pos", "row_span", "doc_lang", "doc_published")
@@ -137,7 +145,8 @@ class NameVariants:
 
 
 class SearchSnapshot:
-    """Row arrays, language statistics, BM25 index and alias table (see the module docstring)."""
+    """Row arrays, language statistics, BM25 index, alias table and, for a large corpus, an HNSW
+    graph per language (see the module docstring)."""
 
     def __init__(
         self,
@@ -148,6 +157,8 @@ class SearchSnapshot:
         stats: dict[str, LanguageStats],
         lexical: Bm25Index,
         aliases: AliasTable,
+        ann: dict[int, tuple[Rows, Any]] | None = None,
+        folder: Path | None = None,
     ) -> None:
         self.key = key
         self.doc_ids = doc_ids
@@ -166,6 +177,28 @@ class SearchSnapshot:
         n_vec = int((self.row_pos >= 0).sum())
         self.positions_are_rows = bool(np.array_equal(self.row_pos[:n_vec], np.arange(n_vec)))
         self._doc_index: dict[str, int] | None = None
+        # Language index → (row of each graph node, the FAISS graph or None until first use).
+        self._ann: dict[int, tuple[Rows, Any]] = dict(ann or {})
+        self._folder = folder
+        self._language_rows: dict[int, Rows] = {}
+
+    def language_rows(self, lang: int) -> Rows:
+        """Rows of one passage language (cached)."""
+        if lang not in self._language_rows:
+            self._language_rows[lang] = np.flatnonzero(self.row_lang == lang).astype(np.int64)
+        return self._language_rows[lang]
+
+    def has_ann(self, lang: int) -> bool:
+        return lang in self._ann
+
+    def ann(self, lang: int) -> tuple[Rows, Any]:
+        """(node rows, HNSW graph) of a language; a saved graph is read on first use."""
+        rows, graph = self._ann[lang]
+        if graph is None:
+            assert self._folder is not None
+            graph = _faiss().read_index(str(self._folder / f"ann-{lang}.faiss"))
+            self._ann[lang] = (rows, graph)
+        return rows, graph
 
     @property
     def n_rows(self) -> int:
@@ -204,6 +237,7 @@ class SearchSnapshot:
             "doc_published": np.array([docs[d][2] or "" for d in doc_ids], dtype=np.str_),
         }
         stats = _language_stats(arrays["row_lang"], arrays["row_pos"], matrix, languages)
+        ann = _ann_graphs(arrays["row_lang"], arrays["row_pos"], matrix, languages)
         lexical = Bm25Index.build(normaliser.terms(docs[c["doc_id"]][1] + "\n" + c["text"]) for c in chunks)
         aliases = AliasTable.from_rows(_entity_names(store.db), normaliser)
         log.info(
@@ -212,7 +246,7 @@ class SearchSnapshot:
             len(lexical.vocab),
             time.perf_counter() - started,
         )
-        return cls(key, doc_ids, languages, arrays, stats, lexical, aliases)
+        return cls(key, doc_ids, languages, arrays, stats, lexical, aliases, ann)
 
     # -- persistence -----------------------------------------------------------------------
     def save(self, root: Path) -> None:
@@ -227,12 +261,17 @@ class SearchSnapshot:
             for lang, s in self.stats.items():
                 np.save(tmp / f"stats-{_safe(lang)}.npy", np.vstack([s.mean[None, :], s.cov]))
             self.lexical.save(tmp / "bm25")
+            for i in sorted(self._ann):
+                rows, graph = self.ann(i)
+                np.save(tmp / f"ann-{i}-rows.npy", rows)
+                _faiss().write_index(graph, str(tmp / f"ann-{i}.faiss"))
             meta = {
                 "format": FORMAT,
                 "key": self.key,
                 "doc_ids": self.doc_ids,
                 "languages": self.languages,
                 "stats": sorted(self.stats),
+                "ann": sorted(self._ann),
                 "aliases": {"ids": self.aliases.ids, "terms": self.aliases.terms},
             }
             (tmp / "snapshot.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
@@ -261,6 +300,9 @@ class SearchSnapshot:
                 m = np.load(folder / f"stats-{_safe(lang)}.npy")
                 stats[lang] = LanguageStats(m[0], m[1:])
             lexical = Bm25Index.load(folder / "bm25")
+            ann: dict[int, tuple[Rows, Any]] = {
+                int(i): (np.load(folder / f"ann-{int(i)}-rows.npy"), None) for i in meta.get("ann", [])
+            }
         except (OSError, ValueError, KeyError) as exc:
             if folder.exists():
                 log.warning("unreadable search snapshot %s (%s): rebuilding it", folder, exc)
@@ -269,7 +311,7 @@ class SearchSnapshot:
             {k: tuple(v) for k, v in meta["aliases"]["ids"].items()},
             {k: tuple(v) for k, v in meta["aliases"]["terms"].items()},
         )
-        return cls(key, meta["doc_ids"], meta["languages"], arrays, stats, lexical, aliases)
+        return cls(key, meta["doc_ids"], meta["languages"], arrays, stats, lexical, aliases, ann, folder)
 
 
 def snapshot_key(store: Store, vectors: VectorIndex, normaliser: TermNormaliser) -> str:
@@ -351,6 +393,35 @@ def _language_stats(
     return {
         lang: s for lang, s in stats.items() if lang == ALL_LANGUAGES or weights[lang] >= MIN_LANGUAGE_CHUNKS
     }
+
+
+def _faiss() -> Any:
+    import faiss  # only for corpora large enough to have graphs (ANN_MIN_ROWS)
+
+    return faiss
+
+
+def _ann_graphs(
+    row_lang: npt.NDArray[np.int8], row_pos: Rows, matrix: Floats, languages: list[str]
+) -> dict[int, tuple[Rows, Any]]:
+    """An HNSW graph over each large language's vectors (8-bit codes), when the corpus is large."""
+    if int((row_pos >= 0).sum()) < ANN_MIN_ROWS:
+        return {}
+    faiss = _faiss()
+    out: dict[int, tuple[Rows, Any]] = {}
+    for i in range(len(languages)):
+        rows = np.flatnonzero((row_lang == i) & (row_pos >= 0)).astype(np.int64)
+        if rows.size < ANN_MIN_LANGUAGE_ROWS:
+            continue
+        x = np.ascontiguousarray(matrix[row_pos[rows]], dtype=np.float32)
+        graph = faiss.IndexHNSWSQ(
+            x.shape[1], faiss.ScalarQuantizer.QT_8bit, ANN_M, faiss.METRIC_INNER_PRODUCT
+        )
+        graph.hnsw.efConstruction = ANN_EF_CONSTRUCTION
+        graph.train(x[:: max(1, len(x) // STATS_SAMPLE)])
+        graph.add(x)
+        out[i] = (rows, graph)
+    return out
 
 
 def normalize(text: str) -> str:

@@ -1,11 +1,11 @@
 """The FAISS vector index in the data dir: self-describing, swapped atomically, updated in place.
 
 Layout: ``<data>/index/CURRENT`` names the live generation folder ``gen-<n>/`` holding the vectors
-and ``config.json`` (embedder, dimension, metric, count, kind, format). An exact index is saved as
-``ids.npy`` + ``vectors.npy`` (format ``npy``): a reader maps them straight from the file, aligned
-for BLAS, without importing FAISS or copying them (``load(mmap=True)``: a read-only index for
-search). An HNSW index is saved as ``faiss.index`` (format ``faiss``, as every generation was
-before; those still load). A save writes a new generation folder completely, then replaces
+and ``config.json`` (embedder, dimension, metric, count, kind, format). The vectors are saved as
+``ids.npy`` + ``vectors.npy``: a reader maps them straight from the file, aligned for BLAS,
+without importing FAISS or copying them (``load(mmap=True)``: a read-only exact index for search).
+An HNSW index also saves its graph as ``faiss.index`` (format ``npy+faiss``); generations written
+before the npy files (``faiss.index`` only) still load. A save writes a new generation folder completely, then replaces
 ``CURRENT`` with ``os.replace``: a reader or a crash never sees config and vectors out of step.
 
 Exact or HNSW by size. The mutable truth in memory is always an exact ``IndexIDMap2(IndexFlatIP)``
@@ -208,7 +208,7 @@ class VectorIndex:
             "metric": METRIC,
             "count": self.count,
             "kind": self.kind,
-            "format": "faiss" if self.hnsw is not None else "npy",
+            "format": "npy+faiss" if self.hnsw is not None else "npy",
             "faiss_version": _faiss_module().__version__,
         }
         if self.hnsw is not None:
@@ -241,12 +241,11 @@ class VectorIndex:
         tmp = root / f".tmp-gen-{n}-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
-        if self.hnsw is not None:
+        ids, vectors = self.contents()
+        np.save(tmp / "ids.npy", np.ascontiguousarray(ids, dtype=np.int64))
+        np.save(tmp / "vectors.npy", np.ascontiguousarray(vectors, dtype=np.float32))
+        if self.hnsw is not None:  # the graph holds its own copy of the vectors: readers map the npy
             _faiss_module().write_index(self.hnsw, str(tmp / "faiss.index"))
-        else:
-            ids, vectors = self.contents()
-            np.save(tmp / "ids.npy", np.ascontiguousarray(ids, dtype=np.int64))
-            np.save(tmp / "vectors.npy", np.ascontiguousarray(vectors, dtype=np.float32))
         (tmp / "config.json").write_text(json.dumps(self.config(), indent=2) + "\n", encoding="utf-8")
         shutil.rmtree(gen, ignore_errors=True)
         tmp.rename(gen)
@@ -289,14 +288,16 @@ class VectorIndex:
                 "or remove the index folder and run `defintel ingest` again"
             )
         index: Any
-        if (current / "vectors.npy").exists():
+        has_graph = (current / "faiss.index").exists()
+        if (current / "vectors.npy").exists() and (mmap or not has_graph):
             ids = np.load(current / "ids.npy")
             vectors = np.load(current / "vectors.npy", mmap_mode="r" if mmap else None)
             stored = len(ids)
             if vectors.shape != (stored, dim):
                 raise UsageError(f"the vectors in {current} do not match their ids: remove the index folder")
             if mmap:
-                index = (ids, vectors)
+                # A plain ndarray over the mapping: np.memmap's indexing goes through Python code.
+                index = (ids, vectors.view(np.ndarray))
             else:
                 index = _faiss_module().IndexIDMap2(_faiss_module().IndexFlatIP(dim))
                 if stored:
