@@ -104,6 +104,9 @@ def migrate_to_postgres(
         if name is not None:
             dst.ensure_embedder(name, dim)
         _copy(src, dst, vectors, progress or (lambda table, n: None))
+        from pipeline.pg import stats
+
+        stats.refresh(dst)
         _verify(src, dst, vectors, report)
     finally:
         src.close()
@@ -154,7 +157,10 @@ def _copy(src: Store, dst: PgStore, vectors: dict[int, Any], progress: Callable[
             dst.db.executemany(AGREEMENT_UPSERT, [tuple(r) for r in part])
         progress("agreements", len(part))
 
-    chunks = src.chunks()
+    # In the order their vectors entered the FAISS index (vectorless last): equal search scores then
+    # rank in the same order on both backends.
+    position = {v: i for i, v in enumerate(vectors)}
+    chunks = sorted(src.chunks(), key=lambda c: position.get(int(c["vec_id"]), len(position)))
     for part in _batches(chunks):
         rows = []
         for c in part:

@@ -48,13 +48,8 @@ from pipeline.index.search import (
     TermNormaliser,
     query_embedder,
 )
-from pipeline.index.snapshot import (
-    ALL_LANGUAGES,
-    MIN_LANGUAGE_CHUNKS,
-    STATS_SAMPLE,
-    AliasTable,
-    LanguageStats,
-)
+from pipeline.index.snapshot import ALL_LANGUAGES, AliasTable
+from pipeline.pg import stats as language_stats
 from pipeline.pg.store import PgStore, filter_conditions, vector_literal
 from pipeline.pg.terms import tsquery_any
 from pipeline.pg.vectors import PgVectorIndex
@@ -73,20 +68,24 @@ Floats = npt.NDArray[np.float32]
 
 
 class _Candidates:
-    """Candidate chunks of one query: vec_id, document, language, raw cosine, BM25."""
+    """Candidate chunks of one query: vec_id, document, language, insertion order, raw cosine, BM25."""
 
     def __init__(self) -> None:
         self.doc: dict[int, str] = {}
         self.lang: dict[int, str] = {}
+        self.seq: dict[int, int] = {}
         self.raw: dict[int, float] = {}
         self.lex: dict[int, float] = {}
 
-    def add(self, vec: int, doc: str, lang: str) -> None:
+    def add(self, vec: int, doc: str, lang: str, seq: int) -> None:
         self.doc[vec] = doc
         self.lang[vec] = lang
+        self.seq[vec] = seq
 
     def ids(self) -> list[int]:
-        return sorted(self.doc)
+        """In insertion order: equal scores rank as the embedded searcher ranks them (its rows follow
+        the order vectors were added to the index)."""
+        return sorted(self.doc, key=self.seq.__getitem__)
 
 
 class PgSearcher:
@@ -114,7 +113,8 @@ class PgSearcher:
         self.n_chunks = int(row[0]) if row else 0
         self.avgdl = float(row[1]) if row else 1.0
         self.languages = [r[0] for r in store.db.execute("SELECT DISTINCT language FROM chunks ORDER BY 1")]
-        self.stats = self._language_stats()
+        self.vector_counts = language_stats.vector_counts(store)
+        self.stats = language_stats.load(store, self.vector_counts)
         self.aliases = AliasTable.from_rows(self._entity_names(), normaliser)
         self._df: dict[str, int] = {}
         # The snippet is the embedded searcher's own method (it reads only ``normaliser``).
@@ -122,33 +122,6 @@ class PgSearcher:
         self._snippets.normaliser = normaliser
 
     # -- statistics -------------------------------------------------------------------------
-    def _language_stats(self) -> dict[str, LanguageStats]:
-        """Per-language statistics, plus ``*`` over all chunks (as the embedded snapshot keeps)."""
-        counts: dict[str, int] = dict(
-            self.store.db.execute(
-                "SELECT language, COUNT(*) FROM chunks WHERE embedding IS NOT NULL GROUP BY language"
-            )
-        )
-        self.vector_counts = counts
-        stats: dict[str, LanguageStats] = {}
-        groups: list[tuple[str, str, list[Any]]] = [(lang, "language = ?", [lang]) for lang in sorted(counts)]
-        groups.append((ALL_LANGUAGES, "TRUE", []))
-        for name, cond, params in groups:
-            n = sum(counts.values()) if name == ALL_LANGUAGES else int(counts[name])
-            if n < MIN_LANGUAGE_CHUNKS:
-                continue
-            # vec_ids are hash-derived: the first STATS_SAMPLE by vec_id are a uniform sample.
-            rows = self.store.db.execute(
-                f"""SELECT embedding::real[] FROM chunks WHERE {cond} AND embedding IS NOT NULL
-                    ORDER BY vec_id LIMIT ?""",
-                [*params, STATS_SAMPLE],
-            ).rows
-            x = np.asarray([r[0] for r in rows], dtype=np.float64)
-            mean = x.mean(axis=0)
-            cov = (x - mean).T @ (x - mean) / len(x)
-            stats[name] = LanguageStats(mean.astype(np.float32), cov.astype(np.float32))
-        return stats
-
     def _entity_names(self) -> list[tuple[str, list[str]]]:
         import json
 
@@ -215,6 +188,14 @@ class PgSearcher:
         where, params = self.filter_sql(f)
         return self._count(where, params)
 
+    def _counts_by_language(self, where: list[str], params: list[Any]) -> dict[str, int]:
+        rows = self.store.db.execute(
+            f"""SELECT c.language, COUNT(*) FROM chunks c WHERE c.embedding IS NOT NULL AND {" AND ".join(where)}
+                GROUP BY c.language""",
+            params,
+        )
+        return {str(r[0]): int(r[1]) for r in rows}
+
     def _count(self, where: list[str], params: list[Any]) -> int:
         sql = "SELECT COUNT(*) FROM chunks c" + (" WHERE " + " AND ".join(where) if where else "")
         row = self.store.db.execute(sql, params).fetchone()
@@ -267,14 +248,14 @@ class PgSearcher:
         The HNSW scan starts with ``ef_search`` raised to ``n`` divided by the share of chunks the
         group's conditions keep, so the iterative scan seldom needs further rounds."""
         qtext = vector_literal(q)
-        filtered = self._count(where, params) if where else None
         total = max(1, self.n_chunks)
+        # Chunks per language that pass the filters: a group nothing passes is skipped (an HNSW scan
+        # for it would walk the whole graph), a small one is ranked exactly.
+        sizes = self.vector_counts if not where else self._counts_by_language(where, params)
         multilingual = len(self.languages) > 1
         groups = [(lang, "c.language = ?", [lang]) for lang in self.languages] if multilingual else []
         for lang, cond, gparams in groups or [("", "TRUE", [])]:
-            size = self.vector_counts.get(lang, 0) if multilingual else total
-            if filtered is not None:
-                size = min(size, filtered)
+            size = sizes.get(lang, 0) if multilingual else sum(sizes.values())
             if size == 0:
                 continue
             exact = size <= EXACT_MAX_ROWS
@@ -286,12 +267,12 @@ class PgSearcher:
                 self.store.db.execute(f"SET LOCAL hnsw.ef_search = {ef}")
             conds = ["c.embedding IS NOT NULL", cond, *where]
             rows = self.store.db.execute(
-                f"""SELECT c.vec_id, c.doc_id, c.language, c.embedding <=> ?::vector FROM chunks c
+                f"""SELECT c.vec_id, c.doc_id, c.language, c.seq, c.embedding <=> ?::vector FROM chunks c
                     WHERE {" AND ".join(conds)} ORDER BY {order} LIMIT ?""",
                 [qtext, *gparams, *params, qtext, n],
             ).rows
-            for vec, doc, lang_, dist in rows:
-                cand.add(int(vec), doc, lang_)
+            for vec, doc, lang_, seq, dist in rows:
+                cand.add(int(vec), doc, lang_, int(seq))
                 cand.raw[int(vec)] = 1.0 - float(dist)
 
     def _lexical(
@@ -323,12 +304,12 @@ class PgSearcher:
         tfs = ", ".join(f"COALESCE((c.tf ->> ?)::float8, 0) AS f{i}" for i in range(len(terms)))
         score = " + ".join(f"? * t.f{i} / (t.f{i} + z.norm)" for i in range(len(terms)))
         rows = self.store.db.execute(
-            f"""SELECT c.vec_id, c.doc_id, c.language, {score} AS score
+            f"""SELECT c.vec_id, c.doc_id, c.language, c.seq, {score} AS score
                 FROM chunks c
                 CROSS JOIN LATERAL (SELECT ? * (1 - ? + ? * c.n_terms / ?) AS norm) z
                 CROSS JOIN LATERAL (SELECT {tfs}) t
                 WHERE c.terms @@ ?::tsquery AND {" AND ".join(conds)}
-                ORDER BY score DESC, c.vec_id {"LIMIT ?" if limit is not None else ""}""",
+                ORDER BY score DESC, c.seq {"LIMIT ?" if limit is not None else ""}""",
             [
                 *(idf[t] for t in terms),
                 BM25_K1,
@@ -341,8 +322,8 @@ class PgSearcher:
             ]
             + ([limit] if limit is not None else []),
         ).rows
-        for vec, doc, lang, score in rows:
-            cand.add(int(vec), doc, lang)
+        for vec, doc, lang, seq, score in rows:
+            cand.add(int(vec), doc, lang, int(seq))
             cand.lex[int(vec)] = float(score)
 
     def _fill(
