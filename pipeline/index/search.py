@@ -14,9 +14,9 @@ linked to the store's entities and expanded to their one-word aliases in every l
 Sumqayıt, Sumgayıt), the cross-lingual part of the lexical side. A document scores as its best
 chunk.
 
-Filters resolve to the set of allowed chunk rows first (language and dates from the snapshot's
-per-document arrays, entity and agreement type by SQL, then one numpy gather over the row →
-document map); every score is computed only within those rows, so a filtered query still returns
+Filters resolve to the set of allowed chunk rows first (from the snapshot's per-document
+languages, dates, entities and agreement types, then one numpy gather over the row → document
+map); every score is computed only within those rows, so a filtered query still returns
 k documents when k exist. Dense scoring is one exact matrix-vector product over
 the stored vectors; the HNSW graph of ``vectors.py`` answers only unfiltered queries over a
 single-language index (per-language standardisation needs every language's best passages).
@@ -66,9 +66,8 @@ MODES = ("hybrid", "dense", "lexical")
 ANN_EF_SEARCH = 128
 # A filter keeping less than this share of a language is searched exactly within the allowed rows:
 # a graph search with a selective filter walks many rejected nodes (its efSearch grows as 1/share).
-# At 100k chunks a 12% date filter: dense top-10 equal to the exact search's, ~2x faster than
-# gathering the allowed rows' vectors (benchmarks/search_bench.py).
-ANN_MIN_ALLOWED_SHARE = 0.1
+# At 100k chunks a 12% date filter was slower through the graph (share 0.1) than exact.
+ANN_MIN_ALLOWED_SHARE = 0.5
 FUSION_METHODS = ("score", "rrf")
 Rows = npt.NDArray[np.int64]
 Floats = npt.NDArray[np.float32]
@@ -232,8 +231,8 @@ class Searcher:
             )
         snap = self.snapshot
         keep = np.ones(len(snap.doc_ids), dtype=bool)
-        # Language and dates come from the snapshot (taken from the same store rows it is keyed on):
-        # numpy over every document instead of a SQL scan returning thousands of ids per query.
+        # Everything comes from the snapshot (taken from the store rows it is keyed on): numpy over
+        # every document instead of SQL returning thousands of ids per query.
         if f.languages:
             wanted = [i for i, lang in enumerate(snap.languages) if lang in f.languages]
             keep &= np.isin(snap.doc_lang, np.array(wanted, dtype=np.int8))
@@ -243,16 +242,12 @@ class Searcher:
                 keep &= snap.doc_published >= f.since
             if f.until:
                 keep &= snap.doc_published <= f.until
-        if f.entity or f.agreement_type:
-            entity_ids = None
-            if f.entity:
-                ids = snap.aliases.ids
-                entity_ids = sorted({e for v in self._variants(f.entity) for e in ids.get(v, ())})
-            docs = self.store.filter_doc_ids(entity_ids=entity_ids, agreement_type=f.agreement_type)
-            doc_index = snap.doc_index()
-            found = np.zeros(len(snap.doc_ids), dtype=bool)
-            found[[doc_index[d] for d in docs if d in doc_index]] = True
-            keep &= found
+        if f.entity:
+            ids = snap.aliases.ids
+            entity_ids = sorted({e for v in self._variants(f.entity) for e in ids.get(v, ())})
+            keep &= _member(len(snap.doc_ids), snap.docs_with_entities(entity_ids))
+        if f.agreement_type:
+            keep &= _member(len(snap.doc_ids), snap.docs_with_agreement(f.agreement_type))
         rows: Rows = np.flatnonzero(keep[snap.row_doc]).astype(np.int64)
         return rows
 
@@ -487,6 +482,12 @@ def _graph_search(
     local = found[0][found[0] >= 0]
     out: Rows = nodes[local]
     return out
+
+
+def _member(n: int, indexes: npt.NDArray[np.int32]) -> npt.NDArray[np.bool_]:
+    mask = np.zeros(n, dtype=bool)
+    mask[indexes] = True
+    return mask
 
 
 def _gather(by_pos: Floats, pos: Rows) -> Floats:

@@ -1,7 +1,8 @@
 """What a query needs besides the vectors, computed once per index generation and saved beside it.
 
 A search snapshot holds, for every stored chunk (a *row*): its document, language, vector position
-and span; the mean and covariance of each language's passage vectors (for the per-language
+and span; per document its language, date, entities and agreement types (the filters); the mean
+and covariance of each language's passage vectors (for the per-language
 standardisation of ``search.py``); the BM25 index over title + chunk text; and the entity alias
 table for query-side linking. Building it reads every chunk from the store and tokenises it
 (seconds at 100k chunks); loading it is a handful of ``np.load`` calls, so a fresh ``defintel
@@ -37,7 +38,7 @@ from pipeline.store import Store
 
 log = logging.getLogger(__name__)
 
-FORMAT = 2
+FORMAT = 3
 # Passage statistics come from at most this many vectors per language: a sample estimates a mean and
 # the quadratic form qᵀΣq of a 384x384 covariance well and keeps building a large snapshot fast.
 STATS_SAMPLE = 10_000
@@ -52,7 +53,18 @@ ANN_M = 16
 ANN_EF_CONSTRUCTION = 40
 ALL_LANGUAGES = "*"
 MAX_ALIAS_WORDS = 6
-ARRAYS = ("row_doc", "row_lang", "row_pos", "row_span", "doc_lang", "doc_published")
+ARRAYS = (
+    "row_doc",
+    "row_lang",
+    "row_pos",
+    "row_span",
+    "doc_lang",
+    "doc_published",
+    "entity_indptr",
+    "entity_docs",
+    "agreement_indptr",
+    "agreement_docs",
+)
 _PUNCTUATION = '.,;:!?()[]"“”«»'
 
 Rows = npt.NDArray[np.int64]
@@ -157,6 +169,7 @@ class SearchSnapshot:
         stats: dict[str, LanguageStats],
         lexical: Bm25Index,
         aliases: AliasTable,
+        groups: dict[str, list[str]],
         ann: dict[int, tuple[Rows, Any]] | None = None,
         folder: Path | None = None,
     ) -> None:
@@ -169,6 +182,15 @@ class SearchSnapshot:
         self.row_span: npt.NDArray[np.int32] = arrays["row_span"]  # chunk start, end in the doc text
         self.doc_lang: npt.NDArray[np.int8] = arrays["doc_lang"]  # per document, indexes languages
         self.doc_published: npt.NDArray[np.str_] = arrays["doc_published"]  # "" when unknown
+        # Documents mentioning each entity, and having an agreement of each type (for the filters):
+        # the documents of ``entities[i]`` are ``entity_docs[entity_indptr[i]:entity_indptr[i + 1]]``.
+        self.entities = groups["entities"]
+        self.agreement_types = groups["agreement_types"]
+        self.entity_indptr: Rows = arrays["entity_indptr"]
+        self.entity_docs: npt.NDArray[np.int32] = arrays["entity_docs"]
+        self.agreement_indptr: Rows = arrays["agreement_indptr"]
+        self.agreement_docs: npt.NDArray[np.int32] = arrays["agreement_docs"]
+        self._entity_index = {e: i for i, e in enumerate(self.entities)}
         self.stats = stats
         self.lexical = lexical
         self.aliases = aliases
@@ -181,6 +203,21 @@ class SearchSnapshot:
         self._ann: dict[int, tuple[Rows, Any]] = dict(ann or {})
         self._folder = folder
         self._language_rows: dict[int, Rows] = {}
+
+    def docs_with_entities(self, entity_ids: list[str]) -> npt.NDArray[np.int32]:
+        """Documents (indexes into ``doc_ids``) mentioning any of the entities."""
+        slices = [
+            self.entity_docs[self.entity_indptr[i] : self.entity_indptr[i + 1]]
+            for i in (self._entity_index.get(e) for e in entity_ids)
+            if i is not None
+        ]
+        return np.concatenate(slices) if slices else np.zeros(0, dtype=np.int32)
+
+    def docs_with_agreement(self, agreement_type: str) -> npt.NDArray[np.int32]:
+        if agreement_type not in self.agreement_types:
+            return np.zeros(0, dtype=np.int32)
+        i = self.agreement_types.index(agreement_type)
+        return self.agreement_docs[self.agreement_indptr[i] : self.agreement_indptr[i + 1]]
 
     def language_rows(self, lang: int) -> Rows:
         """Rows of one passage language (cached)."""
@@ -236,6 +273,15 @@ class SearchSnapshot:
             "doc_lang": np.array([lang_index[docs[d][0]] for d in doc_ids], dtype=np.int8),
             "doc_published": np.array([docs[d][2] or "" for d in doc_ids], dtype=np.str_),
         }
+        groups: dict[str, list[str]] = {}
+        for name, sql in (
+            ("entities", "SELECT DISTINCT entity_id, doc_id FROM mentions"),
+            ("agreement_types", "SELECT DISTINCT type, doc_id FROM agreements"),
+        ):
+            keys, indptr, members = _grouped(store.db.execute(sql).fetchall(), doc_index)
+            groups[name] = keys
+            prefix = "entity" if name == "entities" else "agreement"
+            arrays[f"{prefix}_indptr"], arrays[f"{prefix}_docs"] = indptr, members
         stats = _language_stats(arrays["row_lang"], arrays["row_pos"], matrix, languages)
         ann = _ann_graphs(arrays["row_lang"], arrays["row_pos"], matrix, languages)
         lexical = Bm25Index.build(normaliser.terms(docs[c["doc_id"]][1] + "\n" + c["text"]) for c in chunks)
@@ -246,7 +292,7 @@ class SearchSnapshot:
             len(lexical.vocab),
             time.perf_counter() - started,
         )
-        return cls(key, doc_ids, languages, arrays, stats, lexical, aliases, ann)
+        return cls(key, doc_ids, languages, arrays, stats, lexical, aliases, groups, ann)
 
     # -- persistence -----------------------------------------------------------------------
     def save(self, root: Path) -> None:
@@ -271,6 +317,8 @@ class SearchSnapshot:
                 "doc_ids": self.doc_ids,
                 "languages": self.languages,
                 "stats": sorted(self.stats),
+                "entities": self.entities,
+                "agreement_types": self.agreement_types,
                 "ann": sorted(self._ann),
                 "aliases": {"ids": self.aliases.ids, "terms": self.aliases.terms},
             }
@@ -311,7 +359,10 @@ class SearchSnapshot:
             {k: tuple(v) for k, v in meta["aliases"]["ids"].items()},
             {k: tuple(v) for k, v in meta["aliases"]["terms"].items()},
         )
-        return cls(key, meta["doc_ids"], meta["languages"], arrays, stats, lexical, aliases, ann, folder)
+        groups = {"entities": meta["entities"], "agreement_types": meta["agreement_types"]}
+        return cls(
+            key, meta["doc_ids"], meta["languages"], arrays, stats, lexical, aliases, groups, ann, folder
+        )
 
 
 def snapshot_key(store: Store, vectors: VectorIndex, normaliser: TermNormaliser) -> str:
@@ -347,6 +398,22 @@ def _documents(db: sqlite3.Connection) -> dict[str, tuple[str, str, str | None]]
     """doc_id → (language, title, published)."""
     rows = db.execute("SELECT doc_id, language, title, published FROM documents")
     return {r[0]: (r[1], r[2], r[3]) for r in rows}
+
+
+def _grouped(
+    pairs: list[tuple[str, str]], doc_index: dict[str, int]
+) -> tuple[list[str], Rows, npt.NDArray[np.int32]]:
+    """(key, doc_id) pairs → sorted keys and their documents as index pointers + doc indexes."""
+    by_key: dict[str, list[int]] = {}
+    for key, doc_id in pairs:
+        if doc_id in doc_index:
+            by_key.setdefault(str(key), []).append(doc_index[doc_id])
+    keys = sorted(by_key)
+    sizes = [len(by_key[k]) for k in keys]
+    indptr = np.zeros(len(keys) + 1, dtype=np.int64)
+    indptr[1:] = np.cumsum(sizes)
+    members = np.array([d for k in keys for d in sorted(by_key[k])], dtype=np.int32)
+    return keys, indptr, members
 
 
 def _entity_names(db: sqlite3.Connection) -> list[tuple[str, list[str]]]:
