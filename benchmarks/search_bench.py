@@ -97,6 +97,17 @@ ANCHORS: dict[str, list[dict[str, Any]]] = {
     ],
 }
 GOALS = {"tatoeba aze→eng": 0.85, "tatoeba tur→eng": 0.95}
+NOTES = {
+    "machine": "2 cores shared with other jobs: every speed figure carries the 1-minute load average",
+    "queries": "strict = the page a query was written for (+ republished twin); graded adds the pages of "
+    "corpus/gold/search/judgments.json (grade 1). onnx-int8 passage vectors change with batch "
+    "composition (cosine 0.996-0.998 for the same text), which moves MRR on 66 queries by up to 0.04 "
+    "between index builds: compare runtimes and variants with that in mind",
+    "latency": "in process, query vectors cached (embedding reported apart); 'graphs' is the searcher "
+    "the app runs (per-language HNSW in the snapshot from 50k chunks), 'exact' one product over all vectors",
+    "cli": "fresh processes, warm page cache; first_run_seconds includes building the search snapshot "
+    "when none is current (an ingest can build it with pipeline.index.search.prepare_search)",
+}
 
 
 def load_avg() -> float:
@@ -989,6 +1000,7 @@ def main() -> None:
     parts = set(args.parts.split(","))
     results: dict[str, Any] = json.loads(args.out.read_text()) if args.out.exists() else {}
     results["anchors"] = ANCHORS
+    results["notes"] = NOTES
     with tempfile.TemporaryDirectory(prefix="search-bench-") as tmp:
         work = args.work or Path(tmp)
         if "bitext" in parts:
