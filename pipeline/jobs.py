@@ -38,10 +38,10 @@ from pipeline.extract import decode_html
 from pipeline.index.chunking import passage_text
 from pipeline.index.embedders import Embedder, Vectors, make_embedder
 from pipeline.index.search import index_dir, prepare_search
-from pipeline.index.vectors import VectorIndex
 from pipeline.prepare import BatchResult, Failed, PreparePool, Preparer, Result, Unchanged, worker_count
 from pipeline.records import IngestReport, Page
-from pipeline.store import Store, now
+from pipeline.storage import is_postgres, open_store, open_vectors
+from pipeline.store import now
 
 log = logging.getLogger(__name__)
 
@@ -152,14 +152,14 @@ class Ingestor:
     """Holds the loaded stages for one run: store, vector index, dedup, and the prepare stage
     (extraction → NLP → chunks → vectors, in worker processes when the run is big enough)."""
 
-    def __init__(self, settings: Settings, store: Store, embedder: Embedder | None = None) -> None:
+    def __init__(self, settings: Settings, store: Any, embedder: Embedder | None = None) -> None:
         self.settings = settings
-        self.store = store
+        self.store = store  # a Store or a PgStore (pipeline.storage.StoreProtocol)
         ix = settings.index
         self.embedder = embedder or make_embedder(
             ix.embedder, ix.e5_model_dir, ix.e5_runtime, threads=ix.threads
         )
-        self.vectors = VectorIndex.load(index_dir(settings), self.embedder.name, self.embedder.dim)
+        self.vectors = open_vectors(settings, store, self.embedder)  # FAISS files or pgvector rows
         self.dedup = Deduplicator(store)
         self.preparer = Preparer(settings, self._known, self.embedder)
         self.pool = PreparePool(settings, self.preparer, worker_count(settings.ingest.workers))
@@ -250,7 +250,7 @@ def ingest(
     policy = policy or settings.crawl
     allow = allow_private or settings.crawl.allow_private_hosts or policy.allow_private_hosts
     with run_lock(settings.data_path), run_log(settings.data_path) if log_file else nullcontext():
-        store = Store(settings.data_path)
+        store = open_store(settings, readonly=False)
         run_id = store.start_run()
         report.run_id = run_id
         status = "interrupted"
@@ -272,7 +272,12 @@ def ingest(
                 ingestor.vectors.save(index_dir(settings))
             run.time("index_save", time.perf_counter() - t)
             t = time.perf_counter()
-            prepare_search(settings, store, ingestor.vectors)  # the first search then only loads it
+            if is_postgres(store):
+                from pipeline.pg.stats import refresh
+
+                refresh(store)  # per-language statistics the PostgreSQL searcher reads
+            else:
+                prepare_search(settings, store, ingestor.vectors)  # a first search then only loads it
             run.time("search_snapshot", time.perf_counter() - t)
             report.stages = {k: round(v, 2) for k, v in sorted(run.stages.items())}
             status = "finished"

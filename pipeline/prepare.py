@@ -174,9 +174,9 @@ _WORKER: Preparer | None = None
 def _init_worker(settings: Settings) -> None:
     """Runs once in each worker: its own read-only store connection and, on first use, models."""
     global _WORKER
-    from pipeline.store import Store
+    from pipeline.storage import open_store
 
-    store = Store(settings.data_path, readonly=True)
+    store = open_store(settings, readonly=True)
 
     def known(doc_id: str) -> str | None:
         state = store.document_state(doc_id)

@@ -31,28 +31,8 @@ def pg_settings(data_dir: Path, url: str) -> Settings:
 
 
 def ingest_into_postgres(settings: Settings, sources: list[str]) -> Any:
-    """``ingest`` with the store and vector index the settings pick.
-
-    Until ``pipeline/jobs.py`` builds them through ``pipeline.storage`` itself, the names it uses
-    are pointed at the factories here (the real run, on the real database)."""
-    opened: list[Any] = []
-
-    def store_for(_path: Path) -> Any:
-        opened.append(open_store(settings, readonly=False))
-        return opened[-1]
-
-    class Vectors:
-        @staticmethod
-        def load(_root: Path, name: str, dim: int) -> PgVectorIndex:
-            return PgVectorIndex(opened[-1], name, dim)
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(pipeline.jobs, "Store", store_for, raising=False)
-        mp.setattr(pipeline.jobs, "VectorIndex", Vectors, raising=False)
-        # The embedded search snapshot (a file beside the FAISS index) has no PostgreSQL counterpart:
-        # the database is the index.
-        mp.setattr(pipeline.jobs, "prepare_search", lambda *a, **k: None, raising=False)
-        return pipeline.jobs.ingest(settings, sources)
+    """``ingest`` on the store the settings pick (PostgreSQL: ``store.database_url`` is set)."""
+    return pipeline.jobs.ingest(settings, sources)
 
 
 @pytest.fixture(scope="module")
