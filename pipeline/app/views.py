@@ -54,7 +54,7 @@ def _config(config_file: str | None) -> tuple[Settings, UsdRates]:
 STORE_KEY = "_defintel_store"  # session-state key of the session's own store connection
 
 
-def _session_store(data_dir: str) -> Store:
+def _session_store(settings: Settings) -> Store:
     """This browser session's own read-only store connection, opened on its first run.
 
     Streamlit runs every session's script in its own thread, and sessions run at the same time:
@@ -62,11 +62,14 @@ def _session_store(data_dir: str) -> Store:
     once. A session runs one script at a time, so a connection per session is never used
     concurrently; opening one costs about a millisecond.
     """
+    key = (settings.data_dir, settings.store.backend, settings.store.database_url)
     held = st.session_state.get(STORE_KEY)
-    if isinstance(held, tuple) and held[0] == data_dir:
+    if isinstance(held, tuple) and held[0] == key:
         return held[1]  # type: ignore[no-any-return]
-    store = Store(Settings(data_dir=data_dir).data_path, readonly=True)
-    st.session_state[STORE_KEY] = (data_dir, store)
+    from pipeline.storage import open_store
+
+    store: Store = open_store(settings, readonly=True)  # SQLite, or PostgreSQL when configured
+    st.session_state[STORE_KEY] = (key, store)
     return store
 
 
@@ -86,10 +89,9 @@ class SharedSearcher:
 @st.cache_resource(show_spinner="Loading the search index and the embedding model…", max_entries=2)
 def _searcher(_settings: Settings, data_dir: str, embedder: str, version: str) -> SharedSearcher:
     # Built on the first submitted query, never for the first page: loading the model takes seconds.
-    from pipeline.index.search import Searcher
+    from pipeline.storage import open_searcher, open_store
 
-    store = Store(Settings(data_dir=data_dir).data_path, readonly=True)
-    searcher = Searcher(_settings, store)
+    searcher = open_searcher(_settings, open_store(_settings, readonly=True))
     # The model loads on its first use: make that happen here, under this spinner's message.
     searcher.embedder.queries(["model warm-up"])
     return SharedSearcher(searcher, threading.Lock())
@@ -117,7 +119,7 @@ def _graph(
 def context() -> Context:
     """Settings, rates and the store; raises ``DefintelError`` with a message for the page."""
     settings, rates = _config(os.environ.get("DEFINTEL_CONFIG") or None)
-    store = _session_store(settings.data_dir)
+    store = _session_store(settings)
     last = store.last_run()
     version = f"{last['run_id']}:{last['finished']}" if last else "none"
     return Context(settings, rates, store, version)
