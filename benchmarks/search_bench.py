@@ -1013,6 +1013,9 @@ def main() -> None:
             new = run_queries(backends, work, bm25, reuse=args.reuse_indexes, previous=previous)
             if "bm25_choice" in new:
                 results["bm25_choice"] = new.pop("bm25_choice")
+            for backend, entry in new.items():  # a queries-only run keeps the earlier bm25 grid
+                if "bm25_variants" not in entry and "bm25_variants" in previous.get(backend, {}):
+                    entry["bm25_variants"] = previous[backend]["bm25_variants"]
             results.setdefault("queries", {}).update(new)
         if "latency" in parts:
             results["latency"] = run_latency(args.latency_backend, args.scale, work)
