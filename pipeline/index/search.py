@@ -265,7 +265,7 @@ class Searcher:
         if mode == "lexical":
             assert lexical is not None
             rows = np.flatnonzero(lexical > 0) if allowed is None else allowed[lexical[allowed] > 0]
-            return rows.astype(np.int64), self._lexical_ranking(rows, lexical[rows])
+            return rows.astype(np.int64), lexical[rows]
         q = self.embedder.queries([query])[0]
         rows, z = self._dense(q, allowed, n_cand, lexical)
         if mode == "dense" or lexical is None:
@@ -381,19 +381,6 @@ class Searcher:
     def _lexical(self, qterms: QueryTerms) -> Floats:
         lex = self.snapshot.lexical
         return lex.scores(lex.term_ids(qterms.expanded))
-
-    def _lexical_ranking(self, rows: Rows, lex: Floats) -> Floats:
-        """BM25 alone, as the fusion sees it: with ``rrf`` per language, each language's ranks merged
-        (first of each language, then second…; BM25 breaks the ties), else BM25 itself."""
-        if not (self.fusion.method == "rrf" and self.fusion.lexical_per_language) or lex.size == 0:
-            return lex
-        rank = np.zeros(rows.size, dtype=np.float64)
-        lang = self.snapshot.row_lang[rows]
-        for i in range(len(self.snapshot.languages)):
-            group = np.flatnonzero(lang == i)
-            rank[group[np.argsort(-lex[group], kind="stable")]] = np.arange(group.size)
-        out: Floats = (-rank + 0.5 * lex / float(lex.max())).astype(np.float32)
-        return out
 
     def _rrf(self, rows: Rows, z: Floats, lex: Floats, n_cand: int) -> Floats:
         """Reciprocal rank fusion of the top ``n_cand`` by each score (the pre-issue-9 method)."""
