@@ -70,8 +70,9 @@ class RunReport(IngestReport):
     waiting: int = 0  # URLs of these sources backing off or robots-blocked, after the run
     pending: int = 0  # URLs of these sources still to fetch after the run (0 unless cut short)
     dead: int = 0  # URLs of these sources given up, all runs together
-    # Seconds per stage: extract/nlp/embed/fingerprint summed over worker processes; read, wait (for
-    # workers), embed, store, index_save and search_snapshot in the main process.
+    # Seconds per stage: extract/nlp/fingerprint summed over the worker processes (or in-process);
+    # read, wait (for prepared batches: workers, or the in-process prepare), embed, store,
+    # index_save and search_snapshot in the main process.
     stages: dict[str, float] = field(default_factory=dict)
 
 
@@ -386,25 +387,26 @@ class _Run:
             pages = [p for p, _ in self.batch]
             hooks = [h for _, h in self.batch]
             self.batch = []
-            t = time.perf_counter()
-            for result, ticket in self.ingestor.pool.submit(pages, hooks, self.parallel):
-                self.time("wait", time.perf_counter() - t)
-                self._store(result, ticket)
-                t = time.perf_counter()
-            self.time("wait", time.perf_counter() - t)
+            self._store_all(self.ingestor.pool.submit(pages, hooks, self.parallel))
         if final:
-            t = time.perf_counter()
-            for result, ticket in self.ingestor.pool.drain():
-                self.time("wait", time.perf_counter() - t)
-                self._store(result, ticket)
-                t = time.perf_counter()
+            self._store_all(self.ingestor.pool.drain())
             if self.touched:
                 with self.store.atomic():
                     for doc_id in self.touched:
                         self.store.touch(doc_id)
                 self.touched = []
 
+    def _store_all(self, batches: Iterator[tuple[BatchResult, list[Hooks]]]) -> None:
+        """Embed and store each prepared batch; the time spent getting them is ``wait``."""
+        t = time.perf_counter()
+        for batch, hooks in batches:
+            self.time("wait", time.perf_counter() - t)
+            self._store(batch, hooks)
+            t = time.perf_counter()
+        self.time("wait", time.perf_counter() - t)
+
     def _store(self, batch: BatchResult, hooks: list[Hooks]) -> None:
+        batch = self.ingestor.preparer.embed(batch)
         for stage, seconds in batch.seconds.items():
             self.time(stage, seconds)
         t = time.perf_counter()

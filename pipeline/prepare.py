@@ -38,7 +38,7 @@ from pipeline.dedup import Fingerprint, fingerprint
 from pipeline.errors import DocumentError
 from pipeline.extract import extract
 from pipeline.index.chunking import chunk_document, passage_text
-from pipeline.index.embedders import Embedder, Vectors, make_embedder
+from pipeline.index.embedders import Embedder, Vectors
 from pipeline.records import Analysis, Chunk, Document, Page
 
 log = logging.getLogger(__name__)
@@ -91,21 +91,14 @@ def worker_count(configured: int) -> int:
 
 
 class Preparer:
-    """The loaded stages of one process. Models load on first use: a batch of unchanged pages
-    never loads spaCy or the embedder."""
+    """The loaded stages of one process. spaCy loads on first use: a batch of unchanged pages never
+    loads it. Only the main process's preparer has an ``embedder`` (workers never embed)."""
 
     def __init__(self, settings: Settings, known: KnownHash, embedder: Embedder | None = None) -> None:
         self.settings = settings
         self.known = known
-        self._embedder = embedder
+        self.embedder = embedder
         self._analyzer: Any = None
-
-    @property
-    def embedder(self) -> Embedder:
-        if self._embedder is None:
-            ix = self.settings.index
-            self._embedder = make_embedder(ix.embedder, ix.e5_model_dir, ix.e5_runtime, threads=ix.threads)
-        return self._embedder
 
     @property
     def analyzer(self) -> Any:
@@ -115,8 +108,8 @@ class Preparer:
             self._analyzer = Analyzer(self.settings.nlp)
         return self._analyzer
 
-    def prepare(self, pages: Sequence[Page], embed: bool = True) -> BatchResult:
-        """Extract, analyse, chunk and fingerprint ``pages``; embed too unless ``embed`` is False."""
+    def prepare(self, pages: Sequence[Page]) -> BatchResult:
+        """Extract, analyse, chunk and fingerprint ``pages`` (``embed`` adds the vectors)."""
         seconds = dict.fromkeys(STAGES, 0.0)
         t = time.perf_counter()
         results: list[Result | None] = [None] * len(pages)
@@ -147,14 +140,14 @@ class Preparer:
             seconds["fingerprint"] = time.perf_counter() - t
         done = [r for r in results if r is not None]
         assert len(done) == len(pages)
-        batch = BatchResult(done, seconds)
-        return self.embed(batch) if embed else batch
+        return BatchResult(done, seconds)
 
     def embed(self, batch: BatchResult) -> BatchResult:
         """Vectors for every chunk of the batch's prepared documents, in one embedder call."""
         todo = [(i, r) for i, r in enumerate(batch.results) if isinstance(r, Prepared) and r.vectors is None]
         if not todo:
             return batch
+        assert self.embedder is not None, "embed runs in the main process, which has the embedder"
         t = time.perf_counter()
         texts = [passage_text(p.analysis.document.title, c.text) for _, p in todo for c in p.chunks]
         vectors = self.embedder.passages(texts)
@@ -187,7 +180,7 @@ def _init_worker(settings: Settings) -> None:
 
 def _run_batch(pages: list[Page]) -> BatchResult:
     assert _WORKER is not None, "worker not initialised"
-    return _WORKER.prepare(pages, embed=False)
+    return _WORKER.prepare(pages)
 
 
 Ticket = Any  # what the caller attached to a batch, handed back with its results
@@ -246,8 +239,8 @@ class PreparePool:
             log.debug("worker failure", exc_info=True)
             if isinstance(exc, BrokenProcessPool):
                 self._restart()
-            batch = self.local.prepare(pages, embed=False)
-        return self.local.embed(batch), ticket
+            batch = self.local.prepare(pages)
+        return batch, ticket
 
     def _restart(self) -> None:
         """A broken pool fails every queued batch: those are redone here, later ones get a new pool."""
