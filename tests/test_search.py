@@ -216,3 +216,30 @@ def test_hnsw_index_searches_reloads_and_handles_removals(tmp_path: Path) -> Non
     assert 1007 not in {i for i, _ in again.search(vectors[7], 10)}
     with pytest.raises(UsageError, match="unknown index kind"):
         VectorIndex("test", 16, kind="ivf")
+
+
+# -- the ranking functions both backends share -----------------------------------------------
+def test_score_fusion_normalises_bm25_within_each_passage_language() -> None:
+    from pipeline.index.search import Fusion, fuse
+
+    z = np.array([1.0, 0.9, 0.8, 0.0], dtype=np.float32)
+    lex = np.array([0.0, 8.0, 2.0, 1.0], dtype=np.float32)
+    lang = np.array([0, 0, 1, 1])
+    fused = fuse(z, lex, lang, 2, Fusion("score", 1.0, True), n_cand=10, rrf_k=60)
+    # Each language's best BM25 chunk gets the full weight, whatever the other language's scores.
+    assert fused.tolist() == pytest.approx([1.0, 1.9, 1.8, 0.5])
+    pooled = fuse(z, lex, lang, 2, Fusion("score", 1.0, False), n_cand=10, rrf_k=60)
+    assert pooled.tolist() == pytest.approx([1.0, 1.9, 1.05, 0.125])
+    rrf = fuse(z, lex, lang, 2, Fusion("rrf", 0.5, True), n_cand=10, rrf_k=60)
+    assert rrf[1] == pytest.approx(1 / 62 + 0.5 / 61) and rrf[0] == pytest.approx(1 / 61)
+
+
+def test_best_per_document_keeps_each_documents_best_chunk_in_order() -> None:
+    from pipeline.index.search import best_per_document
+
+    docs = np.array([3, 1, 3, 2, 1] * 40)
+    scores = np.arange(200, dtype=np.float32)[::-1].copy()  # candidate 0 best
+    assert best_per_document(docs, scores, 2) == [0, 1]
+    assert best_per_document(docs, scores, 10) == [0, 1, 3]  # only three documents exist
+    ties = np.zeros(200, dtype=np.float32)
+    assert best_per_document(docs, ties, 3) == [0, 1, 3]  # equal scores keep the candidates' order
