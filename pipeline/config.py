@@ -63,6 +63,8 @@ class IndexSettings:
 @dataclass(frozen=True, slots=True)
 class IngestSettings:
     workers: int = -1  # extraction/NLP processes: -1 = cores - 1 (1..4), 0 = none (all in-process)
+    lease_s: float = 300.0  # PostgreSQL: a worker's leases on URLs, hosts and its run (renewed every third)
+    claim_batch: int = 16  # PostgreSQL: URLs or files a worker leases from the shared frontier at a time
 
 
 @dataclass(frozen=True, slots=True)

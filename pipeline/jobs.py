@@ -6,29 +6,39 @@ nothing. A lock file keeps two runs off one data dir. URLs go through the persis
 killed at any moment (SIGKILL included) is resumed by the next one with nothing lost and nothing
 duplicated. The vector index is reconciled with the store at the start of every run, so a run
 killed between a store commit and an index save is repaired by the next one.
+
+On PostgreSQL several ``defintel ingest`` processes, on one or several machines, share one crawl:
+they lease their work from the frontier in the database (``pipeline/pg/leases.py``) instead of
+walking it alone — local files, seeds and every URL found from them — renew the leases while they
+work, mark a URL done only in the transaction that stores its document while still holding its
+lease (else the document is dropped: the URL is another worker's now), and give their leases back
+at exit; a killed worker's leases expire and are taken over by the others.
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import fcntl
 import hashlib
 import logging
 import logging.handlers
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from pipeline.config import CrawlSettings, Settings
 from pipeline.crawl.crawler import Crawler, Outcome
 from pipeline.crawl.discovery import Listed, classify, feed_links, html_hrefs, sitemap_links
 from pipeline.crawl.errors import FetchError, RobotsDisallowed
 from pipeline.crawl.fetch import Fetcher, Response, to_page
-from pipeline.crawl.frontier import LINK, PAGE, SITEMAP, Frontier, FrontierItem
+from pipeline.crawl.frontier import LINK, PAGE, SITEMAP, Frontier, FrontierItem, LeaseLost
 from pipeline.crawl.sources import ROOT, Seed, Source, argument_seed, load_sources
 from pipeline.crawl.throttle import HostThrottle
 from pipeline.crawl.urls import article_links, host_of, is_url
@@ -38,10 +48,22 @@ from pipeline.extract import decode_html
 from pipeline.index.chunking import passage_text
 from pipeline.index.embedders import Embedder, Vectors, make_embedder
 from pipeline.index.search import index_dir, prepare_search
-from pipeline.prepare import BatchResult, Failed, PreparePool, Preparer, Result, Unchanged, worker_count
+from pipeline.prepare import (
+    BatchResult,
+    Failed,
+    Prepared,
+    PreparePool,
+    Preparer,
+    Result,
+    Unchanged,
+    worker_count,
+)
 from pipeline.records import IngestReport, Page
 from pipeline.storage import is_postgres, open_store, open_vectors
 from pipeline.store import now
+
+if TYPE_CHECKING:
+    from pipeline.pg.leases import FrontierLeases
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +92,10 @@ class RunReport(IngestReport):
     waiting: int = 0  # URLs of these sources backing off or robots-blocked, after the run
     pending: int = 0  # URLs of these sources still to fetch after the run (0 unless cut short)
     dead: int = 0  # URLs of these sources given up, all runs together
+    # PostgreSQL: this worker's id, and URLs/files whose lease passed to another worker before this one
+    # stored them (dropped here, done there).
+    worker: str = ""
+    lease_lost: int = 0
     # Seconds per stage: extract/nlp/fingerprint summed over the worker processes (or in-process);
     # read, wait (for prepared batches: workers, or the in-process prepare), embed, store,
     # index_save and search_snapshot in the main process.
@@ -174,6 +200,9 @@ class Ingestor:
 
     def reconcile(self) -> None:
         """Make the vector index hold exactly the stored chunks (after a crash, or a removed doc)."""
+        if is_postgres(self.store):
+            self._reconcile_rows()
+            return
         chunks = {c["vec_id"]: c for c in self.store.chunks()}
         have = self.vectors.ids()
         orphans = have - set(chunks)
@@ -190,48 +219,108 @@ class Ingestor:
             )
             self.vectors.save(index_dir(self.settings))
 
-    def store_batch(self, results: Sequence[Result], hooks: Sequence[Hooks], report: IngestReport) -> None:
-        """Store one prepared batch in one transaction; the vector index follows after the commit."""
+    def _reconcile_rows(self) -> None:
+        """PostgreSQL: vectors are written in their chunks' transaction, so only chunks stored by an
+        older version without theirs can lack one; nothing else (other workers' chunks) is read."""
+        missing = self.store.chunks_without_vectors()
+        if missing:
+            texts = [passage_text(c["title"], c["text"]) for c in missing]
+            self.vectors.add([c["vec_id"] for c in missing], self.embedder.passages(texts))
+            log.info("index reconciled: %d chunks without a vector embedded", len(missing))
+
+    def store_batch(self, results: Sequence[Result], hooks: Sequence[Hooks], report: RunReport) -> None:
+        """Store one prepared batch in one transaction; the vector index follows after the commit.
+
+        PostgreSQL: the vectors go into the chunk rows in the same transaction; every document is a
+        savepoint, rolled back alone when its URL's lease was lost (``LeaseLost``); and a batch that
+        deadlocked with another worker's (the server cancels one of them) is stored again."""
+        if not is_postgres(self.store):
+            self._store_batch(results, hooks, report, shared=False)
+            return
+        from pipeline.pg.leases import TRANSIENT
+
+        for attempt in range(1, BATCH_TRIES + 1):
+            saved = copy.deepcopy(report)
+            try:
+                self._store_batch(results, hooks, report, shared=True)
+                return
+            except TRANSIENT as exc:
+                if attempt == BATCH_TRIES:
+                    raise
+                log.info("batch not stored (%s); storing it again", str(exc).strip().splitlines()[0])
+                for f in dataclasses.fields(report):  # the hooks count into the report: undo that
+                    setattr(report, f.name, getattr(saved, f.name))
+
+    def _store_batch(
+        self, results: Sequence[Result], hooks: Sequence[Hooks], report: RunReport, *, shared: bool
+    ) -> None:
         changes: list[tuple[list[int], list[int], Vectors]] = []
         with self.store.atomic():
+            if shared:
+                # Entity rows are shared by every worker's documents: take them in one global order
+                # (the per-document upserts below then find them locked already), so two workers'
+                # batches cannot deadlock on them.
+                entities = [e for r in results if isinstance(r, Prepared) for e in r.analysis.entities]
+                self.store.upsert_entities(sorted(entities, key=lambda e: e.entity_id))
             for result, hook in zip(results, hooks, strict=True):
-                if isinstance(result, Failed):
-                    hook.failed(result.error, result.document)
+                try:
+                    with self.store.atomic() if shared else nullcontext():  # a savepoint
+                        change = self._store_one(result, hook, report, shared)
+                except LeaseLost as exc:
+                    report.lease_lost += 1
+                    log.warning("lease lost, document dropped (another worker has it now): %s", exc)
                     continue
-                doc_id = result.doc_id if isinstance(result, Unchanged) else result.analysis.document.doc_id
-                state = self.store.document_state(doc_id)
-                if isinstance(result, Unchanged) or (
-                    state is not None and state[0] == result.analysis.document.content_hash
-                ):
-                    report.unchanged += 1
-                    self.store.touch(doc_id)
-                    if hook.stored is not None:
-                        hook.stored(doc_id)
-                    continue
-                doc = result.analysis.document
-                dup = self.dedup.check(doc, result.fingerprint)
-                self.store.save_analysis(
-                    result.analysis,
-                    text_hash=dup.text_hash,
-                    minhash=dup.signature,
-                    duplicate_of=dup.duplicate_of,
-                )
-                removed, added = self.store.replace_chunks(doc_id, result.chunks)
-                if hook.stored is not None:
-                    hook.stored(doc_id)
-                # Seen by the next document of this batch too (same connection, same transaction).
-                self.dedup.remember(doc_id, dup, doc.published)
-                assert result.vectors is not None, "batch stored before it was embedded"
-                changes.append((removed, added, result.vectors))
-                if dup.duplicate_of or dup.demoted:
-                    report.duplicates += 1
-                if state is None:
-                    report.new += 1
-                else:
-                    report.updated += 1
+                if change is not None:
+                    changes.append(change)
         for removed, added, vectors in changes:
             self.vectors.remove(removed)
             self.vectors.add(added, vectors)
+
+    def _store_one(
+        self, result: Result, hook: Hooks, report: RunReport, shared: bool
+    ) -> tuple[list[int], list[int], Vectors] | None:
+        """One document of a batch (inside its transaction); the vector change left to do after it."""
+        if isinstance(result, Failed):
+            hook.failed(result.error, result.document)
+            return None
+        doc_id = result.doc_id if isinstance(result, Unchanged) else result.analysis.document.doc_id
+        state = self.store.document_state(doc_id)
+        if isinstance(result, Unchanged) or (
+            state is not None and state[0] == result.analysis.document.content_hash
+        ):
+            self.store.touch(doc_id)
+            if hook.stored is not None:
+                hook.stored(doc_id)
+            report.unchanged += 1
+            return None
+        doc = result.analysis.document
+        dup = self.dedup.check(doc, result.fingerprint)
+        self.store.save_analysis(
+            result.analysis,
+            text_hash=dup.text_hash,
+            minhash=dup.signature,
+            duplicate_of=dup.duplicate_of,
+        )
+        assert result.vectors is not None, "batch stored before it was embedded"
+        if shared:
+            removed, added = self.store.replace_chunks(doc_id, result.chunks, result.vectors)
+        else:
+            removed, added = self.store.replace_chunks(doc_id, result.chunks)
+        if hook.stored is not None:
+            hook.stored(doc_id)
+        # Seen by the next document of this batch too (same connection, same transaction).
+        self.dedup.remember(doc_id, dup, doc.published)
+        if dup.duplicate_of or dup.demoted:
+            report.duplicates += 1
+        if state is None:
+            report.new += 1
+        else:
+            report.updated += 1
+        return None if shared else (removed, added, result.vectors)
+
+
+# A batch that deadlocked with another worker's is stored again, up to this many times in all.
+BATCH_TRIES = 4
 
 
 def ingest(
@@ -252,31 +341,44 @@ def ingest(
     allow = allow_private or settings.crawl.allow_private_hosts or policy.allow_private_hosts
     with run_lock(settings.data_path), run_log(settings.data_path) if log_file else nullcontext():
         store = open_store(settings, readonly=False)
-        run_id = store.start_run()
+        shared = _Shared.open(settings, store, policy) if is_postgres(store) else None
+        if shared is not None:
+            run_id = shared.leases.start_run()
+            report.worker = shared.leases.worker
+        else:
+            run_id = store.start_run()
         report.run_id = run_id
         status = "interrupted"
         try:
-            ingestor = Ingestor(settings, store)
-            try:
-                ingestor.reconcile()
-                run = _Run(ingestor, report, parallel=bool(seeds) or len(paths) > settings.nlp.batch_size)
-                run.known_files(paths)
-                for path in _progress(paths, "files"):
-                    run.local_file(path)
-                if seeds:
-                    _CrawlRun(run, policy, allow).crawl(seeds)
-                run.flush(final=True)
-            finally:
-                ingestor.close()
+            # PostgreSQL: leases renewed while the run works, all given back at its end (Ctrl-C too).
+            with shared.holding() if shared is not None else nullcontext():
+                ingestor = Ingestor(settings, store)
+                try:
+                    ingestor.reconcile()
+                    run = _Run(ingestor, report, parallel=bool(seeds) or len(paths) > settings.nlp.batch_size)
+                    if shared is not None:
+                        _SharedFiles(run, shared).ingest(paths)
+                    else:
+                        run.known_files(paths)
+                        for path in _progress(paths, "files"):
+                            run.local_file(path)
+                    if seeds:
+                        crawl = (
+                            _CrawlRun(run, policy, allow)
+                            if shared is None
+                            else _SharedCrawl(run, policy, allow, shared)
+                        )
+                        crawl.crawl(seeds)
+                    run.flush(final=True)
+                finally:
+                    ingestor.close()
             t = time.perf_counter()
             if ingestor.vectors.dirty:
                 ingestor.vectors.save(index_dir(settings))
             run.time("index_save", time.perf_counter() - t)
             t = time.perf_counter()
-            if is_postgres(store):
-                from pipeline.pg.stats import refresh
-
-                refresh(store)  # per-language statistics the PostgreSQL searcher reads
+            if shared is not None:
+                shared.refresh_statistics()  # per-language statistics the PostgreSQL searcher reads
             else:
                 prepare_search(settings, store, ingestor.vectors)  # a first search then only loads it
             run.time("search_snapshot", time.perf_counter() - t)
@@ -289,6 +391,46 @@ def ingest(
             summary = {k: v for k, v in report.as_json().items() if k != "failures"}
             log.info("run %d %s: %s", run_id, status, summary)
     return report
+
+
+@dataclass(slots=True)
+class _Shared:
+    """A worker's share of a PostgreSQL crawl: its leases and how it claims."""
+
+    leases: FrontierLeases
+    claim: int  # URLs or files per claim
+    poll_s: float  # pause while the work left is leased by other workers
+
+    @classmethod
+    def open(cls, settings: Settings, store: Any, policy: CrawlSettings) -> _Shared:
+        from pipeline.pg.leases import FrontierLeases
+
+        ing = settings.ingest
+        if ing.lease_s <= 0 or ing.claim_batch < 1:
+            raise UsageError("[ingest] lease_s must be > 0 and claim_batch ≥ 1")
+        leases = FrontierLeases(store, lease_s=ing.lease_s, host_delay_s=policy.delay_s)
+        return cls(leases, ing.claim_batch, min(1.0, max(0.05, ing.lease_s / 10)))
+
+    def holding(self) -> AbstractContextManager[Any]:
+        from pipeline.pg.leases import LeaseRenewer
+
+        return LeaseRenewer(self.leases)
+
+    def refresh_statistics(self) -> None:
+        """Refresh the searcher's statistics unless other workers are still adding to the corpus
+        (the last one to finish does it); one worker at a time (they replace the same rows)."""
+        from pipeline.pg.stats import refresh
+
+        if self.leases.others_running():
+            log.info("search statistics left to the workers still running")
+            return
+        store = self.leases.store
+        with store.atomic():
+            store.db.execute("SELECT pg_advisory_xact_lock(?)", (STATS_LOCK,))
+            refresh(store)
+
+
+STATS_LOCK = 0x0DEF1E9
 
 
 def _plan(settings: Settings, sources: list[str]) -> tuple[list[Seed], list[Path]]:
@@ -311,8 +453,11 @@ def _plan(settings: Settings, sources: list[str]) -> tuple[list[Seed], list[Path
 class _Run:
     """Batching, preparing and storing shared by local files and crawled pages."""
 
-    def __init__(self, ingestor: Ingestor, report: RunReport, parallel: bool) -> None:
+    def __init__(
+        self, ingestor: Ingestor, report: RunReport, parallel: bool, leases: FrontierLeases | None = None
+    ) -> None:
         self.ingestor = ingestor
+        self.leases = leases  # PostgreSQL: files are leased from the shared frontier (_SharedFiles)
         self.report = report
         self.store = ingestor.store
         self.batch: list[tuple[Page, Hooks]] = []
@@ -331,40 +476,72 @@ class _Run:
         """Frontier rows of these local files: a file whose bytes are unchanged is not re-extracted."""
         self.files = self.store.frontier_rows([p.resolve().as_uri() for p in paths])
 
-    def local_file(self, path: Path) -> None:
+    def local_file(self, path: Path, row: dict[str, Any] | None = None) -> None:
+        """Read one file and queue it (``row``: its frontier row, leased by this worker on PostgreSQL)."""
         t = time.perf_counter()
         self.report.seen += 1
+        url = path.resolve().as_uri()
         try:
             data = path.read_bytes()
         except OSError as exc:
-            self.fail(str(path), str(exc))
+            self._file_failed(url, str(path), str(exc))
             return
-        url = path.resolve().as_uri()
         validator = f"sha1:{hashlib.sha1(data).hexdigest()}"
-        row = self.files.get(url)
+        row = row if row is not None else self.files.get(url)
         if self._unchanged_file(row, validator):
             assert row is not None
+            if self.leases is not None and not self._file_unchanged(url, row["doc_id"]):
+                return
             self.report.fetched += 1
             self.report.unchanged += 1
-            self.touched.append(row["doc_id"])
+            if self.leases is None:
+                self.touched.append(row["doc_id"])
             self.time("read", time.perf_counter() - t)
             return
         try:
             html = decode_html(data)
         except DocumentError as exc:
-            self.fail(str(path), str(exc))
+            self._file_failed(url, str(path), str(exc))
             return
         self.report.fetched += 1
         self.time("read", time.perf_counter() - t)
+        leases = self.leases
 
         def stored(doc_id: str) -> None:
-            self.store.frontier_insert([(url, LOCAL_SOURCE, LOCAL_KIND, None)])
-            self.store.frontier_set(url, status="done", etag=validator, doc_id=doc_id, fetched_at=now())
+            fields = {"status": "done", "etag": validator, "doc_id": doc_id, "fetched_at": now()}
+            if leases is None:
+                self.store.frontier_insert([(url, LOCAL_SOURCE, LOCAL_KIND, None)])
+                self.store.frontier_set(url, **fields)
+            elif not leases.finish(url, **fields):
+                raise LeaseLost(url)
 
         def failed(error: str, document: bool) -> None:
+            if leases is not None and not leases.finish(url, last_error=error):
+                raise LeaseLost(url)
             self.fail(str(path), error)
 
         self.add(Page(url=url, html=html, source=str(path)), Hooks(stored, failed))
+
+    def _file_unchanged(self, url: str, doc_id: str) -> bool:
+        """PostgreSQL: an unchanged file's lease ends with its document touched, in one transaction;
+        False when the lease was lost (the new holder counts it)."""
+        assert self.leases is not None
+        try:
+            with self.store.atomic():
+                self.store.touch(doc_id)
+                if not self.leases.finish(url, status="done", fetched_at=now()):
+                    raise LeaseLost(url)
+        except LeaseLost:
+            self.report.lease_lost += 1
+            return False
+        return True
+
+    def _file_failed(self, url: str, source: str, error: str) -> None:
+        """An unreadable file: counted (and, on PostgreSQL, its lease ended: retried next crawl)."""
+        if self.leases is not None and not self.leases.finish(url, last_error=error):
+            self.report.lease_lost += 1
+            return
+        self.fail(source, error)
 
     def _unchanged_file(self, row: dict[str, Any] | None, validator: str) -> bool:
         """Stored from these very bytes, and the document is still there."""
@@ -450,12 +627,7 @@ class _CrawlRun:
                 if item is not None:
                     self._submit(item)
                 elif row is not None:  # counted in waiting/dead from the frontier at the end
-                    log.warning(
-                        "source %s not fetched: %s (%s)",
-                        seed.url,
-                        "given up" if row["status"] == "dead" else f"backing off until {row['next_try']}",
-                        row["last_error"],
-                    )
+                    self._not_due(seed.url, row)
             for item in self.frontier.resume(list(self.sources)):
                 self._submit(item)
             for outcome in self.crawler.outcomes():
@@ -463,11 +635,25 @@ class _CrawlRun:
                 if self.progress is not None:
                     self.progress.update(1)
         finally:
-            self.crawler.close()
-            self.fetcher.close()
-            if self.progress is not None:
-                self.progress.close()
+            self._close()
         self.run.flush(final=True)
+        self._count_left()
+
+    def _not_due(self, url: str, row: dict[str, Any]) -> None:
+        log.warning(
+            "source %s not fetched: %s (%s)",
+            url,
+            "given up" if row["status"] == "dead" else f"backing off until {row['next_try']}",
+            row["last_error"],
+        )
+
+    def _close(self) -> None:
+        self.crawler.close()
+        self.fetcher.close()
+        if self.progress is not None:
+            self.progress.close()
+
+    def _count_left(self) -> None:
         counts = self.store.frontier_counts(list(self.sources))
         self.report.pending = counts.get("pending", 0)
         self.report.waiting = counts.get("retry", 0) + counts.get("blocked", 0)
@@ -586,12 +772,172 @@ class _CrawlRun:
         def failed(error: str, document: bool) -> None:
             if document and item.kind == LINK:
                 # A hub link that holds no article (a section page, a video): noted, not a failure.
-                self.report.not_article += 1
                 self.frontier.done(item, resp, error=f"not an article: {error}")
+                self.report.not_article += 1
                 return
             self._record_failure(item, error, permanent=False)
 
         self.run.add(page, Hooks(stored, failed))
+
+
+class _SharedFiles:
+    """Local files of a PostgreSQL crawl: each file's frontier row (url = file URI, source "local",
+    kind "file") is leased like a URL and stamped with the crawl when settled, so workers given the
+    same folder read each file once per crawl, and a killed worker's files are taken over."""
+
+    WINDOW = 256  # files looked at per claim (claims walk the list in order, then sweep what is left)
+
+    def __init__(self, run: _Run, shared: _Shared) -> None:
+        self.run = run
+        self.shared = shared
+        self.leases = shared.leases
+        run.leases = shared.leases
+
+    def ingest(self, paths: Sequence[Path]) -> None:
+        if not paths:
+            return
+        by_url = {p.resolve().as_uri(): p for p in paths}
+        urls = list(by_url)
+        store = self.run.store
+        for i in range(0, len(urls), 1000):
+            store.frontier_insert([(u, LOCAL_SOURCE, LOCAL_KIND, None) for u in urls[i : i + 1000]])
+        bar = _bar("files")
+        pos = 0
+        while True:
+            rows: list[dict[str, Any]] = []
+            while pos < len(urls) and not rows:
+                rows = self.leases.claim_urls(urls[pos : pos + self.WINDOW], self.shared.claim)
+                if not rows:
+                    pos += self.WINDOW
+            if not rows:
+                # The rest is leased by other workers: wait for them, and take over a dead one's files.
+                self.run.flush(final=True)
+                left = self.leases.unsettled(urls)
+                if not left:
+                    break
+                rows = self.leases.claim_urls(left, self.shared.claim)
+                if not rows:
+                    time.sleep(self.shared.poll_s)
+                    continue
+            for row in rows:
+                self.run.local_file(by_url[row["url"]], row)
+            if bar is not None:
+                bar.update(len(rows))
+        if bar is not None:
+            bar.close()
+
+
+class _LeasedFrontier(Frontier):
+    """The frontier as one worker of a shared crawl sees it (see ``crawl/frontier.py``'s hooks)."""
+
+    def __init__(self, store: Any, policy: CrawlSettings, leases: FrontierLeases) -> None:
+        super().__init__(store, policy)
+        self.leases = leases
+
+    def _settle(self, url: str, **fields: Any) -> None:
+        if not self.leases.finish(url, **fields):
+            raise LeaseLost(url)
+
+    def _fresh(self, urls: Sequence[str]) -> set[str]:
+        return self.leases.settled(urls)
+
+    def _requeue_children(self, source: str) -> None:
+        self.leases.requeue(source, SITEMAP)
+
+
+class _SharedCrawl(_CrawlRun):
+    """The URL side of a PostgreSQL crawl: what this worker fetches is what it leased.
+
+    Seeds and discovered URLs only go into the frontier; the worker claims batches of due URLs
+    (whole hosts at a time, so politeness holds across workers), gives a host back once it fetched
+    what it claimed there (``next_fetch`` = now + the host's delay), and claims more as the fetches
+    drain. It stops when no URL of its sources is due any more, whoever held it: while others still
+    work it waits, and takes over what a killed worker's expired leases leave."""
+
+    def __init__(self, run: _Run, policy: CrawlSettings, allow_private: bool, shared: _Shared) -> None:
+        super().__init__(run, policy, allow_private)
+        self.shared = shared
+        self.leases = shared.leases
+        self.frontier = _LeasedFrontier(self.store, policy, self.leases)
+        self.crawler.on_idle = self._host_idle
+        # Claims and host releases exclude each other: a host is never given back while URLs just
+        # claimed on it are being queued.
+        self.claim_lock = threading.Lock()
+        self.next_claim = 0.0
+
+    def crawl(self, seeds: list[Seed]) -> None:
+        self.sources = {s.url: s.source for s in seeds}
+        sources = list(self.sources)
+        self.progress = _bar("crawl")
+        try:
+            for seed in seeds:
+                with self.store.atomic():
+                    _, row = self.frontier.seed(seed.url, seed.kind)
+                if row is not None:
+                    self._not_due(seed.url, row)
+            while True:
+                # Hold no more URLs than the next batch needs: the rest stays free for other workers.
+                if self.crawler.outstanding + len(self.run.batch) < max(
+                    self.shared.claim, self.run.batch_size
+                ):
+                    self._claim(sources)
+                if self.crawler.outstanding == 0:
+                    self.run.flush(final=True)  # ends this worker's leases before it looks at the rest
+                    if self._claim(sources, force=True):
+                        continue
+                    if self.leases.due(sources) == 0:
+                        break
+                    time.sleep(self.shared.poll_s)
+                    continue
+                outcome = self.crawler.next(self.shared.poll_s)
+                if outcome is None:
+                    continue
+                self._handle(outcome)
+                if self.progress is not None:
+                    self.progress.update(1)
+        finally:
+            self._close()
+        self.run.flush(final=True)
+        self._count_left()
+
+    def _claim(self, sources: list[str], force: bool = False) -> int:
+        """Lease more due URLs and queue them; after an empty claim, wait ``poll_s`` before the next."""
+        if not force and time.monotonic() < self.next_claim:
+            return 0
+        t = time.perf_counter()
+        with self.claim_lock:
+            rows = self.leases.claim(self.shared.claim, sources, max_hosts=self.policy.max_hosts)
+            for row in rows:
+                item = FrontierItem.of(row)
+                source = self.sources.get(item.source)
+                if source is not None and source.crawl_delay_s:
+                    self.fetcher.throttle.raise_delay(host_of(item.url), source.crawl_delay_s)
+                if self.crawler.submit(item):
+                    if self.progress is not None:
+                        self.progress.total = (self.progress.total or 0) + 1
+                        self.progress.refresh()
+                else:  # fetched already in this run (a URL found again): not this worker's to keep
+                    self.leases.release([item.url])
+        self.run.time("claim", time.perf_counter() - t)
+        self.next_claim = 0.0 if rows else time.monotonic() + self.shared.poll_s
+        return len(rows)
+
+    def _host_idle(self, host: str) -> None:
+        """(A fetch thread.) Everything claimed on ``host`` is fetched: give the host back, to be
+        asked again by any worker after its politeness delay, while the pages are processed here."""
+        with self.claim_lock:
+            if not self.crawler.busy(host):
+                self.leases.release_host(host, self.fetcher.throttle.delay(host))
+
+    def _submit(self, item: FrontierItem) -> None:
+        """URLs found in feeds, sitemaps and site roots are in the frontier now: claimed from there."""
+
+    def _handle(self, outcome: Outcome) -> None:
+        try:
+            super()._handle(outcome)
+        except LeaseLost as exc:
+            self.report.lease_lost += 1
+            log.warning("lease lost, outcome dropped (another worker has the URL now): %s", exc)
 
 
 def _bar(desc: str) -> Any:

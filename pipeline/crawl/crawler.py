@@ -8,7 +8,7 @@ import logging
 import queue
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -29,8 +29,12 @@ class Outcome:
 
 
 class Crawler:
-    def __init__(self, fetcher: Fetcher, max_hosts: int) -> None:
+    def __init__(
+        self, fetcher: Fetcher, max_hosts: int, on_idle: Callable[[str], None] | None = None
+    ) -> None:
         self.fetcher = fetcher
+        # Called from the host's fetch thread once everything queued for the host was fetched.
+        self.on_idle = on_idle
         self.stop_event = fetcher.throttle.stop
         self._queues: dict[str, deque[FrontierItem]] = {}
         self._active: set[str] = set()
@@ -67,9 +71,25 @@ class Crawler:
             self._outstanding -= 1
             yield outcome
 
+    def next(self, timeout: float) -> Outcome | None:
+        """The next outcome, or None when none came within ``timeout`` seconds (or none is due)."""
+        if self._outstanding == 0:
+            return None
+        try:
+            outcome = self._results.get(timeout=timeout)
+        except queue.Empty:
+            return None
+        self._outstanding -= 1
+        return outcome
+
     def close(self) -> None:
         self.stop_event.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def busy(self, host: str) -> bool:
+        """Whether URLs of ``host`` are queued or being fetched."""
+        with self._lock:
+            return host in self._active
 
     def _drain(self, host: str) -> None:
         while not self.stop_event.is_set():
@@ -77,11 +97,15 @@ class Crawler:
                 todo = self._queues[host]
                 if not todo:
                     self._active.discard(host)
-                    return
+                    break
                 item = todo.popleft()
             self._put(self._fetch(item))
-        with self._lock:
-            self._active.discard(host)
+        else:  # stopping
+            with self._lock:
+                self._active.discard(host)
+            return
+        if self.on_idle is not None:
+            self.on_idle(host)
 
     def _fetch(self, item: FrontierItem) -> Outcome:
         try:

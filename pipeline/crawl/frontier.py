@@ -6,6 +6,11 @@ Statuses: ``pending`` (to fetch), ``done`` (fetched and processed), ``retry`` (f
 A URL is marked done only in the transaction that stores its document, so a run killed at any
 moment leaves it pending and the next run fetches it again: nothing lost, and — documents being
 upserts keyed by URL — nothing duplicated. Only the main thread touches the store.
+
+Workers sharing a PostgreSQL frontier (``pipeline/jobs.py``) override three hooks: ``_settle`` (a
+URL's outcome is written only while this worker holds its lease, else ``LeaseLost``), ``_fresh``
+(URLs another worker already processed in this crawl are not queued again) and
+``_requeue_children``.
 """
 
 from __future__ import annotations
@@ -28,6 +33,10 @@ log = logging.getLogger(__name__)
 # pages once, and again only when their feed or sitemap gives a newer change date.
 DISCOVERY_KINDS = frozenset({"seed", "root", "sitemap"})
 PAGE, LINK, SITEMAP = "page", "link", "sitemap"  # link: from a hub page, may turn out not an article
+
+
+class LeaseLost(Exception):
+    """The URL's lease expired and another worker holds it now: roll back what was done for it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,9 +67,10 @@ class Frontier:
         self.policy = policy
 
     def seed(self, url: str, kind: str) -> tuple[FrontierItem | None, dict[str, Any] | None]:
-        """(item to fetch now, or None) and the row when the seed is dead or not yet due."""
+        """(item to fetch now, or None) and the row when the seed is dead or not yet due
+        (neither when another worker sharing the frontier fetched it in this crawl)."""
         # Child sitemaps are discovery too: looked at every run even when the index is unchanged.
-        self.store.frontier_requeue(url, SITEMAP)
+        self._requeue_children(url)
         row = self.store.frontier_row(url)
         if row is None:
             self.store.frontier_insert([(url, url, kind, None)])
@@ -69,6 +79,8 @@ class Frontier:
             row["status"] in ("retry", "blocked") and row["next_try"] and row["next_try"] > now()
         ):
             return None, row
+        if row["status"] == "done" and self._fresh([url]):
+            return None, None  # another worker of this crawl fetched it already
         if row["kind"] != kind or row["status"] == "done":
             self.store.frontier_set(url, kind=kind, status="pending")
         return FrontierItem.of(row, kind), None
@@ -84,9 +96,10 @@ class Frontier:
         self.store.frontier_insert([(x.url, source, kind, x.lastmod) for x in fresh])
         due = [FrontierItem(x.url, source, kind) for x in fresh]
         stamp = now()
+        settled = self._fresh([u for u, r in rows.items() if r["status"] == "done"])
         for x in listed:
             row = rows.get(x.url)
-            if row is None:
+            if row is None or x.url in settled:
                 continue
             status = row["status"]
             changed = bool(x.lastmod and (row["fetched_at"] is None or x.lastmod > row["fetched_at"]))
@@ -116,7 +129,7 @@ class Frontier:
             fields["http_status"] = resp.status
             if not resp.not_modified:
                 fields.update(etag=resp.etag, last_modified=resp.last_modified, final_url=resp.final_url)
-        self.store.frontier_set(item.url, **fields)
+        self._settle(item.url, **fields)
         if resp is not None and not resp.not_modified and resp.final_url != item.url:
             self._alias(resp, item, doc_id)
 
@@ -147,17 +160,28 @@ class Frontier:
         """Record a failure: deferred with backoff, or given up (permanent, or out of attempts)."""
         attempts = item.attempts + 1
         if permanent or attempts >= self.policy.max_attempts:
-            self.store.frontier_set(
-                item.url, status="dead", attempts=attempts, next_try=None, last_error=error
-            )
+            self._settle(item.url, status="dead", attempts=attempts, next_try=None, last_error=error)
             return Failure(True, None)
         when = next_try(self.policy, attempts, retry_after)
-        self.store.frontier_set(item.url, status="retry", attempts=attempts, next_try=when, last_error=error)
+        self._settle(item.url, status="retry", attempts=attempts, next_try=when, last_error=error)
         return Failure(False, when)
 
     def blocked(self, item: FrontierItem, reason: str) -> str:
         when = (datetime.now(UTC) + timedelta(seconds=self.policy.robots_recheck_s)).isoformat(
             timespec="seconds"
         )
-        self.store.frontier_set(item.url, status="blocked", next_try=when, last_error=reason)
+        self._settle(item.url, status="blocked", next_try=when, last_error=reason)
         return when
+
+    # -- hooks (one run on one store here; workers sharing a frontier override them) -------------
+    def _settle(self, url: str, **fields: Any) -> None:
+        """Write a fetched URL's outcome (inside the caller's transaction when it has one)."""
+        self.store.frontier_set(url, **fields)
+
+    def _fresh(self, urls: Sequence[str]) -> set[str]:
+        """Of these done URLs, those already processed in this crawl: never queued again in it.
+        One run is the whole crawl here, and the crawler never fetches a URL twice in a run."""
+        return set()
+
+    def _requeue_children(self, source: str) -> None:
+        self.store.frontier_requeue(source, SITEMAP)

@@ -428,6 +428,15 @@ class PgStore:
         self.db.executemany(CHUNK_INSERT, rows)
         return old, new
 
+    def chunks_without_vectors(self) -> list[dict[str, Any]]:
+        """Chunks stored without their vector (a worker killed between the two, before the vector
+        was written in the chunk's own transaction), with their document's title."""
+        rows = self.db.execute(
+            f"""SELECT {", ".join("c." + c.strip() for c in CHUNK_SELECT.split(","))}, d.title FROM chunks c
+                JOIN documents d USING (doc_id) WHERE c.embedding IS NULL ORDER BY c.vec_id"""
+        )
+        return [dict(r) for r in rows]
+
     def chunks(self) -> list[dict[str, Any]]:
         rows = self.db.execute(f"SELECT {CHUNK_SELECT} FROM chunks ORDER BY vec_id")
         return [dict(r) for r in rows]
@@ -489,7 +498,11 @@ class PgStore:
         )
 
     def runs(self, limit: int = 20) -> list[dict[str, Any]]:
-        rows = self.db.execute("SELECT * FROM runs ORDER BY run_id DESC LIMIT ?", (limit,))
+        # The SQLite store's columns (workers' lease columns stay internal: the app shows the same rows).
+        rows = self.db.execute(
+            "SELECT run_id, started, finished, report, status, pid FROM runs ORDER BY run_id DESC LIMIT ?",
+            (limit,),
+        )
         return [{**dict(r), "report": json.loads(r["report"]) if r["report"] else None} for r in rows]
 
     def last_run(self) -> dict[str, Any] | None:
@@ -505,8 +518,12 @@ class PgStore:
         return self.frontier_rows([url]).get(url)
 
     def frontier_insert(self, rows: Sequence[tuple[str, str, str, str | None]]) -> None:
-        """Add (url, source, kind, lastmod) rows as pending; known URLs are left as they are."""
+        """Add (url, source, kind, lastmod) rows as pending; known URLs are left as they are.
+
+        Inserted in URL order: workers offering overlapping lists at once then take the unique
+        index's locks in one order and cannot deadlock."""
         ts = now()
+        rows = sorted(rows, key=lambda r: r[0])
         self.db.executemany(
             """INSERT INTO frontier (url, source, kind, lastmod, host, status, attempts, first_seen, updated_at)
                VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?) ON CONFLICT (url) DO NOTHING""",
