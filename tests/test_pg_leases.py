@@ -180,3 +180,57 @@ def test_kill_9_of_a_worker_process_loses_nothing_and_repeats_nothing(pg_url: st
     assert {r[1] for r in rows} == {"victim", "other"}
     assert store.frontier_counts() == {"done": len(urls)}
     store.close()
+
+
+def test_a_claim_spreads_over_its_hosts_and_a_fetched_host_waits_out_its_delay(pg_url: str) -> None:
+    s1, s2 = PgStore(pg_url), PgStore(pg_url)
+    seed(s1, per_host=5)
+    w1, w2 = FrontierLeases(s1, "w1"), FrontierLeases(s2, "w2")
+    got = [r["url"] for r in w1.claim(8, max_hosts=4)]
+    assert Counter(host(u) for u in got) == dict.fromkeys(HOSTS, 2)  # n / hosts each, not 8 of one
+    assert w2.claim(8) == []  # every host is w1's while it fetches
+    w1.release_host("a.example", 0)  # fetched what it claimed there; its URLs stay w1's
+    w1.release_host("b.example", 60)  # a crawl delay: nobody asks b again for a minute
+    again = [r["url"] for r in w2.claim(8)]
+    assert {host(u) for u in again} == {"a.example"} and not set(again) & set(got)
+    assert set(w1.held()) == set(got)
+    s1.close()
+    s2.close()
+
+
+def test_workers_running_together_form_one_crawl_and_a_dead_workers_run_is_interrupted(pg_url: str) -> None:
+    s1, s2 = PgStore(pg_url), PgStore(pg_url)
+    first = FrontierLeases(s1, "first", lease_s=0.5)
+    run1 = first.start_run()
+    joiner = FrontierLeases(s2, "joiner", lease_s=60)
+    run2 = joiner.start_run()
+    assert (first.gen, joiner.gen) == (run1, run1)  # joined the running crawl
+    assert joiner.others_running() and first.others_running()
+    url = "file:///corpus/a.html"
+    s1.frontier_insert(
+        [(url, "local", "file", None), ("https://x.example/feed", "https://x.example/feed", "sitemap", None)]
+    )
+    assert [r["url"] for r in first.claim_urls([url], 5)] == [url]
+    with s1.atomic():
+        assert first.finish(url, status="done")
+    assert joiner.settled([url]) == {url}
+    assert joiner.claim_urls([url], 5) == []  # settled in this crawl: not read again by the joiner
+    assert joiner.unsettled([url]) == []
+    time.sleep(0.8)  # the first worker dies: its run's lease expires (the joiner keeps renewing)
+    assert joiner.renew() == 0 and not joiner.others_running()
+    s2.db.execute("UPDATE runs SET status = 'finished' WHERE run_id = ?", (run2,))
+    later = FrontierLeases(s2, "later")
+    run3 = later.start_run()
+    assert later.gen == run3  # nobody running: a new crawl, in which the file is due again
+    assert {r["run_id"]: r["status"] for r in s2.runs()} == {
+        run1: "interrupted",
+        run2: "finished",
+        run3: "running",
+    }
+    assert later.unsettled([url]) == [url]
+    assert [r["url"] for r in later.claim_urls([url], 5)] == [url]
+    s1.db.execute("UPDATE frontier SET status = 'done', gen = ? WHERE kind = 'sitemap'", (run1,))
+    assert later.requeue("https://x.example/feed", "sitemap") == 1  # done in an earlier crawl: again
+    assert joiner.requeue("https://x.example/feed", "sitemap") == 0  # (already pending)
+    s1.close()
+    s2.close()
