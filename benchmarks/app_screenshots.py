@@ -20,41 +20,19 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
+from browser import CHROMIUM, CHROMIUM_ARGS, free_port, missing_browser, skip, wait_health
+
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 QUERY = "Azərsilah patron istehsalı"  # Azerbaijani: "Azersilah cartridge production"
 # Sample rates for the screenshot's USD column (USD per unit; not live rates).
 RATES = "[app.usd_rates]\nEUR = 1.08\nAZN = 0.588\nTRY = 0.029\n"
-
-
-def _skip(why: str) -> int:
-    """A browser check is a dev-only tool: without its browser it is skipped, not failed."""
-    print(f"skipped: {why}", file=sys.stderr)
-    return 0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _ingest(data_dir: Path, embedder: str) -> float:
@@ -77,20 +55,6 @@ def _ingest(data_dir: Path, embedder: str) -> float:
     return time.monotonic() - started
 
 
-def _wait_health(port: int, proc: subprocess.Popen[bytes], timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            sys.exit(f"streamlit exited with code {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    sys.exit("streamlit did not become healthy in time")
-
-
 def _settled(page: Any, selector: str, timeout_ms: int = 60_000) -> None:
     """Wait for ``selector`` and for Streamlit to finish the script run (no 'running' widget)."""
     page.wait_for_selector(selector, timeout=timeout_ms)
@@ -106,13 +70,12 @@ def main() -> int:
     ap.add_argument("--out", default=str(ROOT / "docs"), help="where the PNGs go (default: docs/)")
     ap.add_argument("--embedder", default="hashing", choices=("hashing", "e5-small"))
     args = ap.parse_args()
-    try:
-        from playwright.sync_api import TimeoutError as PlaywrightTimeout
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        return _skip("needs the playwright package: .venv/bin/pip install playwright (no browser download)")
-    if not CHROMIUM.exists():
-        return _skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    missing = missing_browser()
+    if missing:
+        return skip(missing)
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    from playwright.sync_api import sync_playwright
+
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="defintel-shots-"))
@@ -124,7 +87,7 @@ def main() -> int:
         f'e5_model_dir = "{ROOT / "models" / "e5-small"}"\n[nlp]\nmodels_dir = "{ROOT / "models"}"\n' + RATES,
         encoding="utf-8",
     )
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DEFINTEL_")}
     env["DEFINTEL_CONFIG"] = str(cfg)
     started = time.monotonic()
@@ -148,7 +111,7 @@ def main() -> int:
     results: list[dict[str, Any]] = []
     base = f"http://127.0.0.1:{port}/"
     try:
-        _wait_health(port, proc)
+        wait_health(port, proc, timeout=90, poll_s=0.3)
         server_s = time.monotonic() - started
         with sync_playwright() as pw:
             ctx = pw.chromium.launch_persistent_context(

@@ -33,37 +33,20 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
+from browser import CHROMIUM, CHROMIUM_ARGS, free_port, missing_browser, skip, wait_health
+
+from pipeline.cli import STREAMLIT_FLAGS
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-# The same server flags as `defintel app` (pipeline/cli.py), so both targets start the same way.
-SERVER_FLAGS = [
-    "--server.headless",
-    "true",
-    "--server.fileWatcherType",
-    "none",
-    "--browser.gatherUsageStats",
-    "false",
-]
 SEARCH_BOX = "input[aria-label^='Search in any language']"
 NOT_RUNNING = "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
 BARE_PAGE = '''"""Baseline: a bare two-widget Streamlit page with the same search box label as the app."""
@@ -73,18 +56,6 @@ import streamlit as st
 st.sidebar.radio("Page", ["Search", "Other"])
 st.text_input("Search in any language (Türkçe, Azərbaycanca, English)")
 '''
-
-
-def _skip(why: str) -> int:
-    """A browser check is a dev-only tool: without its browser it is skipped, not failed."""
-    print(f"skipped: {why}", file=sys.stderr)
-    return 0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _env() -> dict[str, str]:
@@ -123,7 +94,7 @@ def _command(target: str, launcher: str, port: int, cfg: Path, bare: Path) -> li
             "streamlit",
             "run",
             str(bare),
-            *SERVER_FLAGS,
+            *STREAMLIT_FLAGS,
             "--server.port",
             str(port),
         ]
@@ -135,25 +106,10 @@ def _command(target: str, launcher: str, port: int, cfg: Path, bare: Path) -> li
         "streamlit",
         "run",
         str(ROOT / "app.py"),
-        *SERVER_FLAGS,
+        *STREAMLIT_FLAGS,
         "--server.port",
         str(port),
     ]
-
-
-def _wait_health(port: int, proc: subprocess.Popen[bytes], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    url = f"http://127.0.0.1:{port}/_stcore/health"
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            sys.exit(f"the server exited with code {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.025)
-    sys.exit("the server did not become healthy in time")
 
 
 def _cpu_s(pid: int) -> float:
@@ -168,7 +124,7 @@ def _cpu_s(pid: int) -> float:
 
 def one_run(browser: Any, target: str, args: argparse.Namespace, cfg: Path, bare: Path) -> dict[str, float]:
     """Start the server, open the page in a fresh context, time it; the server is stopped after."""
-    port = _free_port()
+    port = free_port()
     env = _env()
     env["DEFINTEL_CONFIG"] = str(cfg)
     ctx = browser.new_context(viewport={"width": 1440, "height": 1000})
@@ -182,7 +138,7 @@ def one_run(browser: Any, target: str, args: argparse.Namespace, cfg: Path, bare
         stderr=subprocess.PIPE,
     )
     try:
-        _wait_health(port, proc, args.timeout)
+        wait_health(port, proc, args.timeout)
         server_s = time.monotonic() - started
         opened = time.monotonic()
         page.goto(f"http://127.0.0.1:{port}/")
@@ -233,12 +189,11 @@ def main() -> int:
     args = ap.parse_args()
     if args.runs < 1:
         ap.error("--runs must be at least 1")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        return _skip("needs the playwright package: .venv/bin/pip install playwright (no browser download)")
-    if not CHROMIUM.exists():
-        return _skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    missing = missing_browser()
+    if missing:
+        return skip(missing)
+    from playwright.sync_api import sync_playwright
+
     if args.embedder == "e5-small" and not (ROOT / "models" / "e5-small" / "build_info.json").exists():
         sys.exit("models/e5-small is not built: run `make models` first, or pass --embedder hashing")
     default_dir = "/tmp/app/data" + ("" if args.embedder == "e5-small" else "-hashing")

@@ -328,6 +328,17 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK if report.ok else EXIT_INTERNAL
 
 
+# How `defintel app` starts Streamlit (benchmarks/app_startup_bench.py starts its baseline the same way).
+STREAMLIT_FLAGS = (
+    "--server.headless",
+    "true",
+    "--server.fileWatcherType",
+    "none",
+    "--browser.gatherUsageStats",
+    "false",
+)
+
+
 def cmd_app(args: argparse.Namespace, settings: Settings) -> int:
     app = Path(__file__).resolve().parent.parent / "app.py"
     if not app.exists():
@@ -343,12 +354,7 @@ def cmd_app(args: argparse.Namespace, settings: Settings) -> int:
         "streamlit",
         "run",
         str(app),
-        "--server.headless",
-        "true",
-        "--server.fileWatcherType",
-        "none",
-        "--browser.gatherUsageStats",
-        "false",
+        *STREAMLIT_FLAGS,
         "--server.port",
         str(args.port),
     ]
