@@ -166,7 +166,10 @@ class Store:
             raise UsageError(f"cannot open the store in {data_dir}: {exc}") from None
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA foreign_keys = ON")
-        if not readonly:
+        if readonly:
+            # Readers (search, documents, the app, ingest workers) can never change the store.
+            self.db.execute("PRAGMA query_only = ON")
+        else:
             self.db.execute("PRAGMA journal_mode = WAL")
             self.db.execute("PRAGMA synchronous = NORMAL")
             self.migrate()

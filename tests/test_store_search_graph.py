@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
+
+import pytest
 
 from pipeline.config import Settings
 from pipeline.store import MIGRATIONS, Store
@@ -14,6 +17,15 @@ def test_schema_migrations_recorded_and_idempotent(ingested: Settings) -> None:
     assert store.migrations() == [name for name, _ in MIGRATIONS]
     assert store.migrate() == []
     assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_readonly_store_reads_but_refuses_writes(ingested: Settings) -> None:
+    reader = Store(ingested.data_path, readonly=True)
+    before = len(reader.documents())
+    assert before > 0
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        reader.db.execute("DELETE FROM documents")
+    assert len(Store(ingested.data_path).documents()) == before
 
 
 def test_every_page_stored_once_with_republications_marked(ingested: Settings, corpus_dir: Path) -> None:
