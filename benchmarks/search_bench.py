@@ -105,6 +105,9 @@ NOTES = {
     "between index builds: compare runtimes and variants with that in mind",
     "latency": "in process, query vectors cached (embedding reported apart); 'graphs' is the searcher "
     "the app runs (per-language HNSW in the snapshot from 50k chunks), 'exact' one product over all vectors",
+    "failures": "dev_failures: per e5 backend, the dev queries whose page is not ranked first, what outranks it "
+    "and where dense and BM25 rank it; dev_failures_before / queries_before: the same with the previous "
+    "fusion (RRF per language)",
     "cli": "fresh processes, warm page cache; first_run_seconds includes building the search snapshot "
     "when none is current (an ingest can build it with pipeline.index.search.prepare_search)",
 }
