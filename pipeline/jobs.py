@@ -24,6 +24,7 @@ import hashlib
 import logging
 import logging.handlers
 import os
+import signal
 import sys
 import threading
 import time
@@ -350,8 +351,9 @@ def ingest(
         report.run_id = run_id
         status = "interrupted"
         try:
-            # PostgreSQL: leases renewed while the run works, all given back at its end (Ctrl-C too).
-            with shared.holding() if shared is not None else nullcontext():
+            # PostgreSQL: leases renewed while the run works, all given back at its end (Ctrl-C and
+            # SIGTERM — systemd's stop — too).
+            with shared.holding() if shared is not None else nullcontext(), _terminate_as_interrupt(shared):
                 ingestor = Ingestor(settings, store)
                 try:
                     ingestor.reconcile()
@@ -391,6 +393,23 @@ def ingest(
             summary = {k: v for k, v in report.as_json().items() if k != "failures"}
             log.info("run %d %s: %s", run_id, status, summary)
     return report
+
+
+@contextmanager
+def _terminate_as_interrupt(shared: _Shared | None) -> Iterator[None]:
+    """A shared crawl's worker stopped with SIGTERM unwinds like Ctrl-C, giving its leases back."""
+    if shared is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @dataclass(slots=True)
@@ -882,9 +901,9 @@ class _SharedCrawl(_CrawlRun):
                 ):
                     self._claim(sources)
                 if self.crawler.outstanding == 0:
-                    self.run.flush(final=True)  # ends this worker's leases before it looks at the rest
                     if self._claim(sources, force=True):
                         continue
+                    self.run.flush(final=True)  # ends this worker's leases before it looks at the rest
                     if self.leases.due(sources) == 0:
                         break
                     time.sleep(self.shared.poll_s)
