@@ -151,8 +151,117 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-class Store:
+class StoreQueries:
+    """The queries both stores run with the same SQL (``?`` placeholders; the PostgreSQL wrapper
+    translates them): the SQLite ``Store`` and ``pipeline.pg.store.PgStore`` inherit them, so the two
+    backends return the same rows by construction."""
+
+    db: Any
+
+    # Each backend's own (their SQL differs); the shared queries below build on them.
+    def runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def frontier_rows(self, urls: Sequence[str]) -> dict[str, dict[str, Any]]:
+        raise NotImplementedError
+
+    def migrations(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT name FROM schema_migrations ORDER BY name")]
+
+    def touch(self, doc_id: str) -> None:
+        self.db.execute("UPDATE documents SET last_seen = ? WHERE doc_id = ?", (now(), doc_id))
+
+    def find_by_text_hash(self, text_hash: str, exclude: str) -> str | None:
+        row = self.db.execute(
+            "SELECT doc_id FROM documents WHERE text_hash = ? AND doc_id != ? ORDER BY first_seen, doc_id LIMIT 1",
+            (text_hash, exclude),
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def documents(self) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            """SELECT doc_id, url, language, title, published, author, duplicate_of, source, first_seen, last_seen
+               FROM documents ORDER BY published IS NULL, published, doc_id"""
+        )
+        return [dict(r) for r in rows]
+
+    def document(self, doc_id: str) -> dict[str, Any] | None:
+        row = self.db.execute("SELECT * FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
+        if row is None:
+            return None
+        out = dict(row)
+        out.pop("minhash", None)
+        return out
+
+    def mentions(self, doc_id: str) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            """SELECT m.start, m."end", m.text, m.label, m.entity_id, e.canonical FROM mentions m
+               LEFT JOIN entities e USING (entity_id) WHERE m.doc_id = ? ORDER BY m.start""",
+            (doc_id,),
+        )
+        return [dict(r) for r in rows]
+
+    def entities(self) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            """SELECT e.entity_id AS id, e.canonical, e.label, e.aliases, e.qid, e.in_registry,
+                      COUNT(m.doc_id) AS mentions, COUNT(DISTINCT m.doc_id) AS documents
+               FROM entities e JOIN mentions m USING (entity_id)
+               GROUP BY e.entity_id ORDER BY documents DESC, mentions DESC, e.canonical"""
+        )
+        out = []
+        for r in rows:
+            row = dict(r)
+            row["aliases"] = json.loads(row["aliases"])
+            row["in_registry"] = bool(row["in_registry"])
+            out.append(row)
+        return out
+
+    def last_run(self) -> dict[str, Any] | None:
+        runs = self.runs(1)
+        return runs[0] if runs else None
+
+    def frontier_row(self, url: str) -> dict[str, Any] | None:
+        return self.frontier_rows([url]).get(url)
+
+    def document_state(self, doc_id: str) -> tuple[str, str | None] | None:
+        """(content_hash, duplicate_of) of a stored document, or None."""
+        row = self.db.execute(
+            "SELECT content_hash, duplicate_of FROM documents WHERE doc_id = ?", (doc_id,)
+        ).fetchone()
+        return None if row is None else (row[0], row[1])
+
+    def cooccurrences(self) -> list[tuple[str, str, str]]:
+        """(doc_id, entity_id, published) for every distinct entity in every document."""
+        rows = self.db.execute(
+            """SELECT DISTINCT m.doc_id, m.entity_id, d.published FROM mentions m JOIN documents d USING (doc_id)
+               ORDER BY m.doc_id, m.entity_id"""
+        )
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    def entity_ids_matching(self, normalized_names: set[str], normalize: Any) -> list[str]:
+        """Entity ids whose canonical name or any alias normalises into ``normalized_names``."""
+        out = []
+        for r in self.db.execute("SELECT entity_id, canonical, aliases FROM entities"):
+            names = [r[1], *json.loads(r[2])]
+            if any(normalize(n) in normalized_names for n in names) or r[0] in normalized_names:
+                out.append(str(r[0]))
+        return out
+
+    def frontier_set(self, url: str, **fields: Any) -> None:
+        """Update some columns of one frontier row (names checked against the schema)."""
+        bad = set(fields) - FRONTIER_COLUMNS
+        if bad:
+            raise ValueError(f"unknown frontier columns: {sorted(bad)}")
+        cols = ", ".join(f"{k} = ?" for k in fields)
+        self.db.execute(
+            f"UPDATE frontier SET {cols}, updated_at = ? WHERE url = ?", (*fields.values(), now(), url)
+        )
+
+
+class Store(StoreQueries):
     """The embedded store in ``<data_dir>/defintel.sqlite3``."""
+
+    db: sqlite3.Connection
 
     def __init__(self, data_dir: Path, *, readonly: bool = False) -> None:
         self.path = data_dir / DB_NAME
@@ -193,9 +302,6 @@ class Store:
             log.info("applied migration %s", name)
         return applied
 
-    def migrations(self) -> list[str]:
-        return [r[0] for r in self.db.execute("SELECT name FROM schema_migrations ORDER BY name")]
-
     @contextmanager
     def atomic(self) -> Iterator[None]:
         """One transaction: everything inside commits together or not at all."""
@@ -212,23 +318,6 @@ class Store:
         self.db.close()
 
     # -- documents ------------------------------------------------------------------------
-    def document_state(self, doc_id: str) -> tuple[str, str | None] | None:
-        """(content_hash, duplicate_of) of a stored document, or None."""
-        row = self.db.execute(
-            "SELECT content_hash, duplicate_of FROM documents WHERE doc_id = ?", (doc_id,)
-        ).fetchone()
-        return None if row is None else (row[0], row[1])
-
-    def touch(self, doc_id: str) -> None:
-        self.db.execute("UPDATE documents SET last_seen = ? WHERE doc_id = ?", (now(), doc_id))
-
-    def find_by_text_hash(self, text_hash: str, exclude: str) -> str | None:
-        row = self.db.execute(
-            "SELECT doc_id FROM documents WHERE text_hash = ? AND doc_id != ? ORDER BY first_seen, doc_id LIMIT 1",
-            (text_hash, exclude),
-        ).fetchone()
-        return None if row is None else str(row[0])
-
     def minhashes(self, exclude: str) -> Iterator[tuple[str, bytes, str | None]]:
         yield from self.db.execute(
             "SELECT doc_id, minhash, published FROM documents WHERE minhash IS NOT NULL AND doc_id != ?",
@@ -325,21 +414,6 @@ class Store:
                 ),
             )
 
-    def documents(self) -> list[dict[str, Any]]:
-        rows = self.db.execute(
-            """SELECT doc_id, url, language, title, published, author, duplicate_of, source, first_seen, last_seen
-               FROM documents ORDER BY published IS NULL, published, doc_id"""
-        )
-        return [dict(r) for r in rows]
-
-    def document(self, doc_id: str) -> dict[str, Any] | None:
-        row = self.db.execute("SELECT * FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
-        if row is None:
-            return None
-        out = dict(row)
-        out.pop("minhash", None)
-        return out
-
     def document_meta(self, doc_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         if not doc_ids:
             return {}
@@ -349,14 +423,6 @@ class Store:
             list(doc_ids),
         )
         return {r["doc_id"]: dict(r) for r in rows}
-
-    def mentions(self, doc_id: str) -> list[dict[str, Any]]:
-        rows = self.db.execute(
-            """SELECT m.start, m."end", m.text, m.label, m.entity_id, e.canonical FROM mentions m
-               LEFT JOIN entities e USING (entity_id) WHERE m.doc_id = ? ORDER BY m.start""",
-            (doc_id,),
-        )
-        return [dict(r) for r in rows]
 
     def agreements(self, doc_id: str | None = None) -> list[dict[str, Any]]:
         sql = """SELECT a.*, d.url, d.title, d.language, d.published FROM agreements a
@@ -372,29 +438,6 @@ class Store:
             row["party_ids"] = json.loads(row["party_ids"])
             out.append(row)
         return out
-
-    def entities(self) -> list[dict[str, Any]]:
-        rows = self.db.execute(
-            """SELECT e.entity_id AS id, e.canonical, e.label, e.aliases, e.qid, e.in_registry,
-                      COUNT(m.doc_id) AS mentions, COUNT(DISTINCT m.doc_id) AS documents
-               FROM entities e JOIN mentions m USING (entity_id)
-               GROUP BY e.entity_id ORDER BY documents DESC, mentions DESC, e.canonical"""
-        )
-        out = []
-        for r in rows:
-            row = dict(r)
-            row["aliases"] = json.loads(row["aliases"])
-            row["in_registry"] = bool(row["in_registry"])
-            out.append(row)
-        return out
-
-    def cooccurrences(self) -> list[tuple[str, str, str]]:
-        """(doc_id, entity_id, published) for every distinct entity in every document."""
-        rows = self.db.execute(
-            """SELECT DISTINCT m.doc_id, m.entity_id, d.published FROM mentions m JOIN documents d USING (doc_id)
-               ORDER BY m.doc_id, m.entity_id"""
-        )
-        return [(r[0], r[1], r[2]) for r in rows]
 
     # -- chunks ---------------------------------------------------------------------------
     def replace_chunks(self, doc_id: str, chunks: Sequence[Chunk]) -> tuple[list[int], list[int]]:
@@ -452,15 +495,6 @@ class Store:
         sql = "SELECT d.doc_id FROM documents d" + (" WHERE " + " AND ".join(where) if where else "")
         return {r[0] for r in self.db.execute(sql, params)}
 
-    def entity_ids_matching(self, normalized_names: set[str], normalize: Any) -> list[str]:
-        """Entity ids whose canonical name or any alias normalises into ``normalized_names``."""
-        out = []
-        for r in self.db.execute("SELECT entity_id, canonical, aliases FROM entities"):
-            names = [r[1], *json.loads(r[2])]
-            if any(normalize(n) in normalized_names for n in names) or r[0] in normalized_names:
-                out.append(str(r[0]))
-        return out
-
     # -- runs -----------------------------------------------------------------------------
     def start_run(self) -> int:
         """Record a new run; earlier runs that never finished (killed) are marked interrupted.
@@ -486,10 +520,6 @@ class Store:
         rows = self.db.execute("SELECT * FROM runs ORDER BY run_id DESC LIMIT ?", (limit,))
         return [{**dict(r), "report": json.loads(r["report"]) if r["report"] else None} for r in rows]
 
-    def last_run(self) -> dict[str, Any] | None:
-        runs = self.runs(1)
-        return runs[0] if runs else None
-
     # -- crawl frontier -------------------------------------------------------------------
     def frontier_rows(self, urls: Sequence[str]) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
@@ -500,9 +530,6 @@ class Store:
                 out[r["url"]] = dict(r)
         return out
 
-    def frontier_row(self, url: str) -> dict[str, Any] | None:
-        return self.frontier_rows([url]).get(url)
-
     def frontier_insert(self, rows: Sequence[tuple[str, str, str, str | None]]) -> None:
         """Add (url, source, kind, lastmod) rows as pending; known URLs are left as they are."""
         ts = now()
@@ -510,16 +537,6 @@ class Store:
             """INSERT OR IGNORE INTO frontier (url, source, kind, lastmod, status, attempts, first_seen, updated_at)
                VALUES (?, ?, ?, ?, 'pending', 0, ?, ?)""",
             [(*row, ts, ts) for row in rows],
-        )
-
-    def frontier_set(self, url: str, **fields: Any) -> None:
-        """Update some columns of one frontier row (names checked against the schema)."""
-        bad = set(fields) - FRONTIER_COLUMNS
-        if bad:
-            raise ValueError(f"unknown frontier columns: {sorted(bad)}")
-        cols = ", ".join(f"{k} = ?" for k in fields)
-        self.db.execute(
-            f"UPDATE frontier SET {cols}, updated_at = ? WHERE url = ?", (*fields.values(), now(), url)
         )
 
     def frontier_due(self, sources: Sequence[str], at: str) -> list[dict[str, Any]]:

@@ -33,7 +33,7 @@ from pipeline.pg.schema import (
 )
 from pipeline.pg.terms import chunk_terms
 from pipeline.records import Analysis, Chunk, Entity
-from pipeline.store import FRONTIER_COLUMNS, now, vec_id
+from pipeline.store import StoreQueries, now, vec_id
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +55,11 @@ def parse_vector(text: str) -> Vectors:
     return np.asarray(json.loads(text), dtype=np.float32)
 
 
-class PgStore:
+class PgStore(StoreQueries):
     """The store in a PostgreSQL database (with the pgvector extension)."""
 
     is_postgres = True
+    db: PgDb
 
     def __init__(self, dsn: str, *, readonly: bool = False, pool_size: int = 4) -> None:
         self.dsn = dsn
@@ -109,9 +110,6 @@ class PgStore:
                 applied.append(name)
                 log.info("applied migration %s", name)
         return applied
-
-    def migrations(self) -> list[str]:
-        return [r[0] for r in self.db.execute("SELECT name FROM schema_migrations ORDER BY name")]
 
     @contextmanager
     def atomic(self) -> Iterator[None]:
@@ -206,22 +204,6 @@ class PgStore:
         return [int(r[0]) for r in rows], np.stack([parse_vector(r[1]) for r in rows])
 
     # -- documents ------------------------------------------------------------------------
-    def document_state(self, doc_id: str) -> tuple[str, str | None] | None:
-        row = self.db.execute(
-            "SELECT content_hash, duplicate_of FROM documents WHERE doc_id = ?", (doc_id,)
-        ).fetchone()
-        return None if row is None else (row[0], row[1])
-
-    def touch(self, doc_id: str) -> None:
-        self.db.execute("UPDATE documents SET last_seen = ? WHERE doc_id = ?", (now(), doc_id))
-
-    def find_by_text_hash(self, text_hash: str, exclude: str) -> str | None:
-        row = self.db.execute(
-            "SELECT doc_id FROM documents WHERE text_hash = ? AND doc_id != ? ORDER BY first_seen, doc_id LIMIT 1",
-            (text_hash, exclude),
-        ).fetchone()
-        return None if row is None else str(row[0])
-
     def minhashes(self, exclude: str) -> Iterator[tuple[str, bytes, str | None]]:
         for r in self.db.execute(
             "SELECT doc_id, minhash, published FROM documents WHERE minhash IS NOT NULL AND doc_id != ?",
@@ -322,21 +304,6 @@ class PgStore:
                 ),
             )
 
-    def documents(self) -> list[dict[str, Any]]:
-        rows = self.db.execute(
-            """SELECT doc_id, url, language, title, published, author, duplicate_of, source, first_seen, last_seen
-               FROM documents ORDER BY published IS NULL, published, doc_id"""
-        )
-        return [dict(r) for r in rows]
-
-    def document(self, doc_id: str) -> dict[str, Any] | None:
-        row = self.db.execute("SELECT * FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
-        if row is None:
-            return None
-        out = dict(row)
-        out.pop("minhash", None)
-        return out
-
     def document_meta(self, doc_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         if not doc_ids:
             return {}
@@ -345,14 +312,6 @@ class PgStore:
             (list(doc_ids),),
         )
         return {r["doc_id"]: dict(r) for r in rows}
-
-    def mentions(self, doc_id: str) -> list[dict[str, Any]]:
-        rows = self.db.execute(
-            """SELECT m.start, m."end", m.text, m.label, m.entity_id, e.canonical FROM mentions m
-               LEFT JOIN entities e USING (entity_id) WHERE m.doc_id = ? ORDER BY m.start""",
-            (doc_id,),
-        )
-        return [dict(r) for r in rows]
 
     def agreements(self, doc_id: str | None = None) -> list[dict[str, Any]]:
         sql = """SELECT a.*, d.url, d.title, d.language, d.published FROM agreements a
@@ -369,28 +328,6 @@ class PgStore:
             row["party_ids"] = json.loads(row["party_ids"])
             out.append(row)
         return out
-
-    def entities(self) -> list[dict[str, Any]]:
-        rows = self.db.execute(
-            """SELECT e.entity_id AS id, e.canonical, e.label, e.aliases, e.qid, e.in_registry,
-                      COUNT(m.doc_id) AS mentions, COUNT(DISTINCT m.doc_id) AS documents
-               FROM entities e JOIN mentions m USING (entity_id)
-               GROUP BY e.entity_id ORDER BY documents DESC, mentions DESC, e.canonical"""
-        )
-        out = []
-        for r in rows:
-            row = dict(r)
-            row["aliases"] = json.loads(row["aliases"])
-            row["in_registry"] = bool(row["in_registry"])
-            out.append(row)
-        return out
-
-    def cooccurrences(self) -> list[tuple[str, str, str]]:
-        rows = self.db.execute(
-            """SELECT DISTINCT m.doc_id, m.entity_id, d.published FROM mentions m JOIN documents d USING (doc_id)
-               ORDER BY m.doc_id, m.entity_id"""
-        )
-        return [(r[0], r[1], r[2]) for r in rows]
 
     # -- chunks ---------------------------------------------------------------------------
     def replace_chunks(
@@ -472,14 +409,6 @@ class PgStore:
         sql = "SELECT d.doc_id FROM documents d" + (" WHERE " + " AND ".join(where) if where else "")
         return {r[0] for r in self.db.execute(sql, params)}
 
-    def entity_ids_matching(self, normalized_names: set[str], normalize: Any) -> list[str]:
-        out = []
-        for r in self.db.execute("SELECT entity_id, canonical, aliases FROM entities"):
-            names = [r[1], *json.loads(r[2])]
-            if any(normalize(n) in normalized_names for n in names) or r[0] in normalized_names:
-                out.append(str(r[0]))
-        return out
-
     # -- runs -----------------------------------------------------------------------------
     def start_run(self) -> int:
         """Record a new run. Unlike the SQLite store (one run per data dir), several workers may be
@@ -505,17 +434,10 @@ class PgStore:
         )
         return [{**dict(r), "report": json.loads(r["report"]) if r["report"] else None} for r in rows]
 
-    def last_run(self) -> dict[str, Any] | None:
-        runs = self.runs(1)
-        return runs[0] if runs else None
-
     # -- crawl frontier -------------------------------------------------------------------
     def frontier_rows(self, urls: Sequence[str]) -> dict[str, dict[str, Any]]:
         rows = self.db.execute(f"SELECT {FRONTIER_SELECT} FROM frontier WHERE url = ANY(?)", (list(urls),))
         return {r["url"]: dict(r) for r in rows}
-
-    def frontier_row(self, url: str) -> dict[str, Any] | None:
-        return self.frontier_rows([url]).get(url)
 
     def frontier_insert(self, rows: Sequence[tuple[str, str, str, str | None]]) -> None:
         """Add (url, source, kind, lastmod) rows as pending; known URLs are left as they are.
@@ -528,15 +450,6 @@ class PgStore:
             """INSERT INTO frontier (url, source, kind, lastmod, host, status, attempts, first_seen, updated_at)
                VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?) ON CONFLICT (url) DO NOTHING""",
             [(*row, urlsplit(row[0]).netloc.lower(), ts, ts) for row in rows],
-        )
-
-    def frontier_set(self, url: str, **fields: Any) -> None:
-        bad = set(fields) - FRONTIER_COLUMNS
-        if bad:
-            raise ValueError(f"unknown frontier columns: {sorted(bad)}")
-        cols = ", ".join(f"{k} = ?" for k in fields)
-        self.db.execute(
-            f"UPDATE frontier SET {cols}, updated_at = ? WHERE url = ?", (*fields.values(), now(), url)
         )
 
     def frontier_due(self, sources: Sequence[str], at: str) -> list[dict[str, Any]]:
