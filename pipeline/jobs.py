@@ -650,11 +650,17 @@ class _CrawlRun:
             for item in self.frontier.resume(list(self.sources)):
                 self._submit(item)
             for outcome in self.crawler.outcomes():
-                self._handle(outcome)
-                if self.progress is not None:
-                    self.progress.update(1)
+                self._handle_counted(outcome)
         finally:
             self._close()
+        self._end()
+
+    def _handle_counted(self, outcome: Outcome) -> None:
+        self._handle(outcome)
+        if self.progress is not None:
+            self.progress.update(1)
+
+    def _end(self) -> None:
         self.run.flush(final=True)
         self._count_left()
 
@@ -911,13 +917,10 @@ class _SharedCrawl(_CrawlRun):
                 outcome = self.crawler.next(self.shared.poll_s)
                 if outcome is None:
                     continue
-                self._handle(outcome)
-                if self.progress is not None:
-                    self.progress.update(1)
+                self._handle_counted(outcome)
         finally:
             self._close()
-        self.run.flush(final=True)
-        self._count_left()
+        self._end()
 
     def _claim(self, sources: list[str], force: bool = False) -> int:
         """Lease more due URLs and queue them; after an empty claim, wait ``poll_s`` before the next."""
