@@ -5,10 +5,12 @@ documents, entities, agreements and graph as the embedded store."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 import pipeline.jobs
@@ -105,6 +107,31 @@ def test_vector_column_follows_the_first_embedder_and_refuses_another(pg_url: st
     with pytest.raises(UsageError, match="come from embedder 'hashing'"):
         PgVectorIndex(store, "e5-small", 384)
     store.close()
+
+
+def test_workers_recording_the_embedder_together_do_not_deadlock(pg_url: str) -> None:
+    """Two ingest workers start on a fresh database with a non-default embedder: one resizes the
+    vector column, the other waits for it and finds the embedder recorded."""
+    stores = [PgStore(pg_url) for _ in range(4)]
+    start = threading.Barrier(len(stores))
+    errors: list[BaseException] = []
+
+    def record(store: PgStore) -> None:
+        start.wait()
+        try:
+            store.ensure_embedder("hashing", 512)
+        except (psycopg.Error, UsageError) as exc:  # a deadlock is psycopg.errors.DeadlockDetected
+            errors.append(exc)
+
+    threads = [threading.Thread(target=record, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
+    assert all(s.embedder() == ("hashing", 512) and s.embedding_dim() == 512 for s in stores)
+    for store in stores:
+        store.close()
 
 
 # -- the corpus ingested into PostgreSQL ----------------------------------------------------

@@ -137,20 +137,29 @@ class PgStore(StoreQueries):
             return None
         return rows["embedder"], int(rows["dim"])
 
+    def _recorded(self, name: str, dim: int) -> bool:
+        """Whether an embedder is recorded; a different one than (name, dim) is an error."""
+        known = self.embedder()
+        if known is None:
+            return False
+        if known != (name, dim):
+            raise UsageError(
+                f"the vectors in {self.path} come from embedder {known[0]!r} (dim {known[1]}), "
+                f"not {name!r} (dim {dim}): use the same embedder or a fresh database"
+            )
+        return True
+
     def ensure_embedder(self, name: str, dim: int) -> None:
         """Record the embedder on first use (resizing the empty vector column to its dimension);
         refuse another one later, as the FAISS index refuses vectors of another embedder."""
-        known = self.embedder()
-        if known is not None:
-            if known != (name, dim):
-                raise UsageError(
-                    f"the vectors in {self.path} come from embedder {known[0]!r} (dim {known[1]}), "
-                    f"not {name!r} (dim {dim}): use the same embedder or a fresh database"
-                )
-            return
-        if self.readonly:
+        if self._recorded(name, dim) or self.readonly:
             return
         with self.atomic():
+            # Workers starting together: one resizes the column, the others wait here and then find
+            # the embedder recorded (without the lock their DROP INDEX / ALTER TABLE deadlock).
+            self.db.execute("SELECT pg_advisory_xact_lock(?)", (MIGRATION_LOCK + 1,))
+            if self._recorded(name, dim):
+                return
             if self.embedding_dim() != dim:
                 filled = self.db.execute(
                     "SELECT 1 FROM chunks WHERE embedding IS NOT NULL LIMIT 1"
