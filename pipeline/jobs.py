@@ -438,6 +438,7 @@ class _Shared:
     def refresh_statistics(self) -> None:
         """Refresh the searcher's statistics unless other workers are still adding to the corpus
         (the last one to finish does it); one worker at a time (they replace the same rows)."""
+        from pipeline.pg.schema import STATS_LOCK
         from pipeline.pg.stats import refresh
 
         if self.leases.others_running():
@@ -447,9 +448,6 @@ class _Shared:
         with store.atomic():
             store.db.execute("SELECT pg_advisory_xact_lock(?)", (STATS_LOCK,))
             refresh(store)
-
-
-STATS_LOCK = 0x0DEF1E9
 
 
 def _plan(settings: Settings, sources: list[str]) -> tuple[list[Seed], list[Path]]:

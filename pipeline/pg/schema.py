@@ -26,6 +26,10 @@ HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 64
 # Concurrent processes serialise on this advisory lock while they migrate.
 MIGRATION_LOCK = 0x0DEF1E7
+# The other advisory locks, beside it so that no two share a key: recording the embedder (resizing
+# the vector column) and refreshing the searcher's statistics.
+EMBEDDER_LOCK = 0x0DEF1E8
+STATS_LOCK = 0x0DEF1E9
 
 MIGRATIONS: list[tuple[str, str]] = [
     (

@@ -25,6 +25,7 @@ from pipeline.config import redact_dsn
 from pipeline.errors import UsageError
 from pipeline.pg.db import PgDb, connect_check
 from pipeline.pg.schema import (
+    EMBEDDER_LOCK,
     EMBEDDING_DIM,
     HNSW_EF_CONSTRUCTION,
     HNSW_M,
@@ -157,7 +158,7 @@ class PgStore(StoreQueries):
         with self.atomic():
             # Workers starting together: one resizes the column, the others wait here and then find
             # the embedder recorded (without the lock their DROP INDEX / ALTER TABLE deadlock).
-            self.db.execute("SELECT pg_advisory_xact_lock(?)", (MIGRATION_LOCK + 1,))
+            self.db.execute("SELECT pg_advisory_xact_lock(?)", (EMBEDDER_LOCK,))
             if self._recorded(name, dim):
                 return
             if self.embedding_dim() != dim:
