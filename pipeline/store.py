@@ -14,6 +14,7 @@ from typing import Any
 
 from pipeline.errors import UsageError
 from pipeline.records import Analysis, Chunk, Entity
+from pipeline.store_deals import DEALS_STORIES_SQL, DealStoryQueries
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +127,8 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE runs ADD COLUMN pid INTEGER
         """,
     ),
+    # Deals consolidated across reports and story clusters (pipeline/store_deals.py, consolidate.py).
+    ("0003_deals_stories", DEALS_STORIES_SQL.format(T="TEXT", B="BLOB")),
 ]
 
 FRONTIER_COLUMNS = frozenset(
@@ -151,7 +154,7 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-class StoreQueries:
+class StoreQueries(DealStoryQueries):
     """The queries both stores run with the same SQL (``?`` placeholders; the PostgreSQL wrapper
     translates them): the SQLite ``Store`` and ``pipeline.pg.store.PgStore`` inherit them, so the two
     backends return the same rows by construction."""
