@@ -85,6 +85,13 @@ def build_parser() -> Parser:
     p = command("entities", "canonical entities with mention and document counts")
     p.add_argument("--format", choices=("json", "table"), default="table")
 
+    p = command("deals", "agreements consolidated across reports: one row per deal, every report as a source")
+    p.add_argument("--entity", help="only deals with this party (id, name or alias, any language)")
+    p.add_argument("--type", dest="agreement_type", help="only deals of this agreement type")
+    p.add_argument("--since", help="signed (else first reported) on or after YYYY-MM-DD")
+    p.add_argument("--until", help="signed (else first reported) on or before YYYY-MM-DD")
+    p.add_argument("--format", choices=("json", "table"), default="table")
+
     p = command("export-graph", "export the entity graph")
     p.add_argument("--format", choices=("graphml", "gexf", "cytoscape", "ftm", "csv"), required=True)
     p.add_argument(
@@ -285,6 +292,42 @@ def cmd_entities(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _check_dates(args: argparse.Namespace) -> None:
+    from datetime import date
+
+    for name in ("since", "until"):
+        value = getattr(args, name)
+        if value:
+            try:
+                date.fromisoformat(value)
+            except ValueError:
+                raise UsageError(f"--{name} must be a date YYYY-MM-DD, got {value!r}") from None
+
+
+def cmd_deals(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.deals import deal_table_row, deals, entity_ids_named
+    from pipeline.records import AGREEMENT_TYPES
+
+    _check_dates(args)
+    if args.agreement_type and args.agreement_type not in AGREEMENT_TYPES:
+        raise UsageError(
+            f"unknown agreement type {args.agreement_type!r} (choose from {', '.join(AGREEMENT_TYPES)})"
+        )
+    store = _store(settings)
+    entity_ids = None if not args.entity else entity_ids_named(store, args.entity, settings.nlp.models_dir)
+    rows = deals(
+        store, entity_ids=entity_ids, agreement_type=args.agreement_type, since=args.since, until=args.until
+    )
+    if args.format == "json":
+        _print_json([d.as_json() for d in rows])
+    else:
+        _table(
+            [deal_table_row(d) for d in rows],
+            ["signed", "type", "parties", "value", "reports", "languages", "conflicts"],
+        )
+    return EXIT_OK
+
+
 def cmd_export_graph(args: argparse.Namespace, settings: Settings) -> int:
     from pipeline.graph import GraphFilter, build_graph, export, parse_types, summary
 
@@ -367,6 +410,7 @@ COMMANDS = {
     "search": cmd_search,
     "documents": cmd_documents,
     "entities": cmd_entities,
+    "deals": cmd_deals,
     "export-graph": cmd_export_graph,
     "migrate": cmd_migrate,
     "app": cmd_app,

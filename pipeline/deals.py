@@ -344,3 +344,30 @@ def deals(
         until=until,
         changed_since=changed_since,
     )
+
+
+def entity_ids_named(store: DealStoryQueries, name: str, models_dir: str) -> list[str]:
+    """Entity ids a NAME argument names: an id, a canonical name or any alias, suffixes allowed
+    (``Azərsilahın`` → azersilah); none when nothing matches."""
+    from pathlib import Path
+
+    from pipeline.index.snapshot import NameVariants
+    from pipeline.nlp.registry import load_suffixes
+    from pipeline.textnorm import normalize
+
+    variants = NameVariants(load_suffixes(Path(models_dir)))
+    return sorted({name, *store.entity_ids_matching(set(variants(name)), normalize)})
+
+
+def deal_table_row(deal: Deal) -> dict[str, str | int | None]:
+    """A deal as one line of the ``defintel deals`` table."""
+    value = None if deal.value is None else f"{deal.value.amount:,.0f} {deal.value.currency}"
+    return {
+        "signed": deal.signed or (f"~{deal.first_reported}" if deal.first_reported else None),
+        "type": deal.type,
+        "parties": " / ".join(deal.parties),
+        "value": value,
+        "reports": len(deal.reports),
+        "languages": ",".join(deal.languages),
+        "conflicts": ",".join(c.field for c in deal.conflicts) or None,
+    }

@@ -183,8 +183,10 @@ class StoreQueries(DealStoryQueries):
 
     def documents(self) -> list[dict[str, Any]]:
         rows = self.db.execute(
-            """SELECT doc_id, url, language, title, published, author, duplicate_of, source, first_seen, last_seen
-               FROM documents ORDER BY published IS NULL, published, doc_id"""
+            """SELECT d.doc_id, d.url, d.language, d.title, d.published, d.author, d.duplicate_of, d.source,
+                      d.first_seen, d.last_seen, s.story_id
+               FROM documents d LEFT JOIN stories s ON s.doc_id = d.doc_id
+               ORDER BY d.published IS NULL, d.published, d.doc_id"""
         )
         return [dict(r) for r in rows]
 

@@ -177,6 +177,9 @@ class DealStoryQueries:
 
     db: Any
 
+    def entity_ids_matching(self, normalized_names: set[str], normalize: Any) -> list[str]:
+        raise NotImplementedError  # StoreQueries'
+
     # -- what consolidation reads ------------------------------------------------------------
     def stored_agreements(self, doc_ids: Sequence[str]) -> list[StoredAgreement]:
         out: list[StoredAgreement] = []
