@@ -4,7 +4,7 @@ another outlet, one press release in Turkish and in Azerbaijani — grouped unde
 Signals over pairs of documents published at most ``WINDOW_DAYS`` apart (a hard limit when both
 dates are known): a republication link (``duplicate_of``), MinHash similarity of the bodies (the
 signatures dedup already stored; a re-edited copy keeps part of its shingles), a deal both report
-(the deal matching already links reports across languages), the overlap of the organisations and
+(as a share of the deals either reports: the deal matching already links reports across languages), the overlap of the organisations and
 people they name, and the similarity of their headline + lead in the index's embedder (scaled per
 embedder, like deal evidence). Clustering is average-linkage, best pair first, as for deals.
 The benchmark is ``benchmarks/deals_bench.py`` (its story section).
@@ -57,8 +57,11 @@ def story_pair_score(a: StoryDoc, b: StoryDoc, *, republished: bool, similarity:
     score = 3.0 if republished else 0.0
     # Re-edited copies keep a part of their 5-word shingles; unrelated texts share almost none.
     score += 3.0 * min(1.0, max(0.0, (minhash_similarity(a.minhash, b.minhash) - 0.05) / 0.35))
-    if a.deal_ids & b.deal_ids:
-        score += 1.5
+    # Deals both report, as a share of those either reports: the same signing is the news of both
+    # (a later article recalling one of the deals as background shares only part of them).
+    deals = a.deal_ids | b.deal_ids
+    if deals:
+        score += 1.5 * len(a.deal_ids & b.deal_ids) / len(deals)
     ents = a.entity_ids | b.entity_ids
     if ents:
         score += 1.25 * len(a.entity_ids & b.entity_ids) / len(ents)
