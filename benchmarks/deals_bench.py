@@ -42,7 +42,7 @@ Pair = frozenset[str]
 
 def corpus_hash(corpus: Path) -> str:
     h = hashlib.sha1()
-    for p in sorted(corpus.glob("*.html")) + [corpus / "gold_deals.json"]:
+    for p in [*sorted(corpus.glob("*.html")), corpus / "gold_deals.json"]:
         h.update(p.name.encode() + p.read_bytes())
     return h.hexdigest()[:12]
 

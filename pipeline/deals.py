@@ -158,7 +158,9 @@ def pair_score(a: StoredAgreement, b: StoredAgreement, ctx: PairContext) -> floa
         score = max(score, 0.75)
     score += 0.5 if a.type == b.type else 0.0
     if apart is not None:
-        score += 1.0 if apart == 0 else 0.5 if apart <= 2 else 0.2
+        # One day apart: time zones, "yesterday"; more: outlets rarely misdate a signing, so two
+        # dates that far apart need the other signals to outweigh them.
+        score += 1.0 if apart == 0 else 0.5 if apart == 1 else -0.5
     published = _days_apart(a.published, b.published)
     if published is not None and published <= PUBLISHED_CLOSE_DAYS:
         score += 0.5
