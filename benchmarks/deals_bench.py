@@ -86,7 +86,9 @@ def match_reports(
                 gp, pp = set(ga["parties"]), set(pa["party_ids"])
                 jaccard = len(gp & pp) / len(gp | pp) if gp | pp else 0.0
                 if pa["type"] == ga["type"] and jaccard >= 0.5:
-                    options.append((-_f1(ga["evidence"], pa["evidence_text"]), -jaccard, i, pa["agreement_id"]))
+                    options.append(
+                        (-_f1(ga["evidence"], pa["evidence_text"]), -jaccard, i, pa["agreement_id"])
+                    )
         used_gold: set[int] = set()
         for _, _, i, agreement_id in sorted(options):
             if i in used_gold or agreement_id in matched:
@@ -100,7 +102,8 @@ def match_reports(
 def score(data_dir: Path, corpus: Path) -> dict[str, Any]:
     gold = json.loads((corpus / "gold_deals.json").read_text(encoding="utf-8"))
     gold_pages = {
-        (g := json.loads(p.read_text(encoding="utf-8")))["file"]: g for p in sorted((corpus / "gold").glob("*.json"))
+        (g := json.loads(p.read_text(encoding="utf-8")))["file"]: g
+        for p in sorted((corpus / "gold").glob("*.json"))
     }
     store = Store(data_dir, readonly=True)
     try:
@@ -108,9 +111,13 @@ def score(data_dir: Path, corpus: Path) -> dict[str, Any]:
         url_doc = {d["url"]: d["doc_id"] for d in docs}
         file_of = {url_doc[g["url"]]: f for f, g in gold_pages.items() if g["url"] in url_doc}
         matched, missed = match_reports(gold_pages, url_doc, store)
-        gold_deal_pairs = pairs([f"{r['file']}#{r['agreement']}" for r in d["reports"]] for d in gold["deals"])
+        gold_deal_pairs = pairs(
+            [f"{r['file']}#{r['agreement']}" for r in d["reports"]] for d in gold["deals"]
+        )
         deals = store.deals()
-        predicted_groups = [[matched[r.agreement_id] for r in d.reports if r.agreement_id in matched] for d in deals]
+        predicted_groups = [
+            [matched[r.agreement_id] for r in d.reports if r.agreement_id in matched] for d in deals
+        ]
         pred_deal_pairs = pairs(predicted_groups)
         extracted = set(matched.values())
         gold_matched_pairs = {p for p in gold_deal_pairs if p <= extracted}
@@ -173,8 +180,12 @@ def main() -> None:
     print(f"{'embedder':<10} {'part':<8} {'P':>6} {'R':>6} {'R(extr.)':>9} {'pred':>5} {'gold':>5}")
     for name, r in results.items():
         d, s = r["deals"], r["stories"]
-        print(f"{name:<10} {'deals':<8} {d['p']:>6.3f} {d['r']:>6.3f} {d['recall_matched']:>9.3f} {d['pred_pairs']:>5} {d['gold_pairs']:>5}")
-        print(f"{name:<10} {'stories':<8} {s['p']:>6.3f} {s['r']:>6.3f} {'':>9} {s['pred_pairs']:>5} {s['gold_pairs']:>5}")
+        print(
+            f"{name:<10} {'deals':<8} {d['p']:>6.3f} {d['r']:>6.3f} {d['recall_matched']:>9.3f} {d['pred_pairs']:>5} {d['gold_pairs']:>5}"
+        )
+        print(
+            f"{name:<10} {'stories':<8} {s['p']:>6.3f} {s['r']:>6.3f} {'':>9} {s['pred_pairs']:>5} {s['gold_pairs']:>5}"
+        )
         if args.errors:
             for k, v in r["errors"].items():
                 for pair in v:

@@ -153,6 +153,9 @@ def pair_score(a: StoredAgreement, b: StoredAgreement, ctx: PairContext) -> floa
         sx, py = _day(x.signed), _day(y.published)
         if sx is not None and py is not None and (sx - py).days > EARLY_SLACK_DAYS:
             return None
+    # Parties, type and wording alone do not make two reports one deal: at least one stated fact
+    # (signing date, value, quantity, local content), a republication or reporting days apart must agree.
+    concrete = ctx.republished
     score = len(shared) / len(pa | pb)
     if pa <= pb or pb <= pa:
         score = max(score, 0.75)
@@ -161,19 +164,25 @@ def pair_score(a: StoredAgreement, b: StoredAgreement, ctx: PairContext) -> floa
         # One day apart: time zones, "yesterday"; more: outlets rarely misdate a signing, so two
         # dates that far apart need the other signals to outweigh them.
         score += 1.0 if apart == 0 else 0.5 if apart == 1 else -0.5
+        concrete |= apart <= 1
     published = _days_apart(a.published, b.published)
     if published is not None and published <= PUBLISHED_CLOSE_DAYS:
         score += 0.5
+        concrete = True
     if a.value is not None and b.value is not None:
         score += 1.0 if same_value(a.value, b.value) else -0.5
+        concrete |= same_value(a.value, b.value)
     qa, qb = quantity_number(a.quantity), quantity_number(b.quantity)
     if qa is not None and qb is not None:
         score += 0.5 if qa == qb else -0.25
+        concrete |= qa == qb
     if a.local_content_pct is not None and b.local_content_pct is not None:
         score += 0.5 if a.local_content_pct == b.local_content_pct else -0.25
+        concrete |= a.local_content_pct == b.local_content_pct
     if ctx.republished:
         score += 2.0
-    return score + ctx.similarity
+    score += ctx.similarity
+    return score if concrete else min(score, THRESHOLD - 0.25)
 
 
 def _cosines(keys: Sequence[str], vectors: dict[str, Vectors]) -> dict[tuple[str, str], float]:
