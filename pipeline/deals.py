@@ -323,7 +323,15 @@ def build_deal(reports: Sequence[StoredAgreement]) -> Deal:
         last_reported=published[-1] if published else None,
         reports=tuple(a.report() for a in ordered),
         conflicts=tuple(conflicts),
+        lead=_lead(ordered, value[0][1] if value else []),
     )
+
+
+def _lead(ordered: Sequence[StoredAgreement], value_docs: list[str]) -> str:
+    """The report whose figures the deal shows: the earliest original (not a republication) stating
+    its value, else the earliest stating it, else the earliest original, else the earliest."""
+    ranked = sorted(ordered, key=lambda a: (a.doc_id not in value_docs, a.duplicate_of is not None))
+    return ranked[0].agreement_id  # sorted() is stable: the earliest of the best kind
 
 
 def _conflict_value(v: object) -> str | float | dict[str, float | str]:

@@ -286,6 +286,11 @@ class Deal:
     conflicts: tuple[Conflict, ...] = ()
     first_seen: str | None = None
     updated: str | None = None
+    lead: str | None = None  # agreement id of the report whose figures the deal shows
+
+    @property
+    def lead_report(self) -> DealReport:
+        return next((r for r in self.reports if r.agreement_id == self.lead), self.reports[0])
 
     @property
     def languages(self) -> tuple[str, ...]:

@@ -211,7 +211,7 @@ class StoreQueries(DealStoryQueries):
             """SELECT e.entity_id AS id, e.canonical, e.label, e.aliases, e.qid, e.in_registry,
                       COUNT(m.doc_id) AS mentions, COUNT(DISTINCT m.doc_id) AS documents
                FROM entities e JOIN mentions m USING (entity_id)
-               GROUP BY e.entity_id ORDER BY documents DESC, mentions DESC, e.canonical"""
+               GROUP BY e.entity_id ORDER BY documents DESC, mentions DESC, e.canonical, e.entity_id"""
         )
         out = []
         for r in rows:

@@ -162,6 +162,7 @@ def deal_from_json(body: str, first_seen: str | None = None, updated: str | None
         conflicts=conflicts,
         first_seen=first_seen,
         updated=updated,
+        lead=d.get("lead"),
     )
 
 
@@ -169,6 +170,7 @@ def deal_body(deal: Deal) -> str:
     """The stored JSON of a deal: its public row plus each report's agreement id."""
     out = deal.as_json()
     out["reports"] = [{**r.as_json(), "agreement_id": r.agreement_id} for r in deal.reports]
+    out["lead"] = deal.lead
     return json.dumps(out, ensure_ascii=False, sort_keys=True)
 
 
