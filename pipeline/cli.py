@@ -77,6 +77,11 @@ def build_parser() -> Parser:
     p.add_argument("--type", dest="agreement_type", help="only documents with an agreement of this type")
     p.add_argument("--since", help="published on or after YYYY-MM-DD")
     p.add_argument("--until", help="published on or before YYYY-MM-DD")
+    p.add_argument(
+        "--collapse-stories",
+        action="store_true",
+        help="one row per story (the best-ranked report), its other reports in story_reports",
+    )
     p.add_argument("--format", choices=("json", "table"), default="table")
 
     p = command("documents", "every stored document with its metadata")
@@ -237,22 +242,20 @@ def cmd_extract(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     from pipeline.index.search import Filters, Searcher
 
-    for name in ("since", "until"):
-        value = getattr(args, name)
-        if value:
-            from datetime import date
-
-            try:
-                date.fromisoformat(value)
-            except ValueError:
-                raise UsageError(f"--{name} must be a date YYYY-MM-DD, got {value!r}") from None
+    _check_dates(args)
     languages = tuple(x.strip() for x in (args.lang or "").split(",") if x.strip())
     filters = Filters(languages, args.since, args.until, args.entity, args.agreement_type)
     store = _store(settings)
     from pipeline.storage import pg_searcher
 
     searcher = pg_searcher(settings, store, one_shot=True) or Searcher(settings, store, one_shot=True)
-    hits = searcher.search(args.query, k=args.k, filters=filters)
+    from pipeline.index.search import collapse_stories, with_story_ids
+
+    if args.collapse_stories:
+        # A story takes one row: ask for more documents so that k rows can still be filled.
+        hits = collapse_stories(searcher.search(args.query, k=args.k * 3, filters=filters), store, args.k)
+    else:
+        hits = with_story_ids(searcher.search(args.query, k=args.k, filters=filters), store)
     rows = [h.as_json() for h in hits]
     if args.format == "json":
         _print_json(rows)

@@ -184,9 +184,12 @@ class Hit:
     score: float
     snippet: str
     matched_terms: tuple[str, ...] = ()
+    story_id: str | None = None
+    # The story's other documents when results are collapsed by story (``collapse_stories``).
+    story: tuple[StoryMember, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "doc_id": self.doc_id,
             "url": self.url,
             "title": self.title,
@@ -196,6 +199,19 @@ class Hit:
             "snippet": self.snippet,
             "matched_terms": list(self.matched_terms),
         }
+        if self.story_id is not None:
+            out["story_id"] = self.story_id
+            out["story_reports"] = [
+                {
+                    "doc_id": m.doc_id,
+                    "url": m.url,
+                    "title": m.title,
+                    "language": m.language,
+                    "published": m.published,
+                }
+                for m in self.story
+            ]
+        return out
 
 
 @dataclass(slots=True)
