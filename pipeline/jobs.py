@@ -192,6 +192,7 @@ class Ingestor:
         self.dedup = Deduplicator(store)
         self.consolidator = Consolidator(store, self.embedder, lock=_consolidate_lock(store))
         self._changed: list[str] = []  # documents stored (new, changed or demoted) in this batch
+        self.consolidate_seconds = 0.0  # time spent recomputing deals and stories
         self.preparer = Preparer(settings, self._known, self.embedder)
         self.pool = PreparePool(settings, self.preparer, worker_count(settings.ingest.workers))
 
@@ -295,7 +296,9 @@ class Ingestor:
             # Deals and stories of the documents stored above, in the same transaction.
             changed, self._changed = self._changed, []
             if changed:
+                t = time.perf_counter()
                 self.consolidator.update(changed)
+                self.consolidate_seconds += time.perf_counter() - t
         for removed, added, vectors in changes:
             self.vectors.remove(removed)
             self.vectors.add(added, vectors)
@@ -636,8 +639,11 @@ class _Run:
         for stage, seconds in batch.seconds.items():
             self.time(stage, seconds)
         t = time.perf_counter()
+        before = self.ingestor.consolidate_seconds
         self.ingestor.store_batch(batch.results, hooks, self.report)
-        self.time("store", time.perf_counter() - t)
+        consolidate = self.ingestor.consolidate_seconds - before
+        self.time("store", time.perf_counter() - t - consolidate)
+        self.time("consolidate", consolidate)
 
     def fail(self, source: str, error: str, retry: str | None = None) -> None:
         self.report.failed += 1

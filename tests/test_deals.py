@@ -373,3 +373,23 @@ def test_corpus_deals_and_stories(ingested: Settings) -> None:
     mous = deals(store, entity_ids=["roketsan"], agreement_type="mou", since="2025-10-01")
     assert len(mous) == 2 and all(len(d.reports) == 2 for d in mous)
     store.close()
+
+
+def test_graph_exports_carry_one_edge_per_deal_with_its_sources(ingested: Settings, tmp_path: Path) -> None:
+    from pipeline.graph import GraphFilter, build_graph, ftm_entities
+
+    store = Store(ingested.data_path, readonly=True)
+    g = build_graph(store, GraphFilter(), models_dir=ingested.nlp.models_dir)
+    edges = [a for _, _, a in g.edges(data=True) if a["kind"] == "agreement"]
+    pairs = [(a["deal_id"], frozenset((u, v))) for u, v, a in g.edges(data=True) if a["kind"] == "agreement"]
+    assert len(pairs) == len(set(pairs))  # one edge per deal and pair of parties
+    baykar = max((a for a in edges if "baykar" in a["party_ids"]), key=lambda a: a["reports"])
+    sources = json.loads(baykar["sources"])
+    assert baykar["reports"] == len(sources) == 5 and json.loads(baykar["languages"]) == ["az", "en", "tr"]
+    assert json.loads(baykar["conflicts"])[0]["field"] == "value"
+    contracts = [r for r in ftm_entities(g) if r["schema"] == "Contract"]
+    assert len(contracts) == len({a["deal_id"] for a in edges})  # FtM: one Contract per deal
+    tb2 = next(r for r in contracts if r["id"] == "deal-" + baykar["deal_id"])
+    assert len(tb2["properties"]["sourceUrl"]) == 5
+    assert any("disagree on value" in n for n in tb2["properties"]["notes"])
+    store.close()
