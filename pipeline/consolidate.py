@@ -3,8 +3,8 @@
 ``Consolidator.update(doc_ids)`` runs inside the transaction that stored those documents, so a run
 killed at any moment leaves deals and stories in step with the documents that were committed. Only
 the neighbourhood of the changed documents is recomputed: for deals, the agreements that share a
-party with theirs and could be the same instrument (compatible type, signing dates in the window),
-with every report of the deals those belong to; for stories, the documents published within the
+party with theirs and could still score as the same instrument (``deals.could_match``: the hard
+limits, and a stated fact that agrees), with every report of the deals those belong to; for stories, the documents published within the
 story window of theirs, with every member of their stories. ``docs_to_consolidate`` (called at the
 start of a run) catches documents stored before this existed or whose consolidation was lost.
 
@@ -20,7 +20,7 @@ from datetime import date, timedelta
 
 import numpy as np
 
-from pipeline.deals import SIGNED_WINDOW_DAYS, build_deal, cluster_agreements, compatible_types
+from pipeline.deals import build_deal, cluster_agreements, could_match
 from pipeline.index.embedders import Embedder, Vectors
 from pipeline.records import StoredAgreement
 from pipeline.store_deals import DealStoryQueries
@@ -36,16 +36,13 @@ class Consolidation:
 
 
 def _could_match(seed: StoredAgreement, other: StoredAgreement) -> bool:
-    """The cheap part of the deal hard limits: shared party, compatible type, signing window."""
-    if not set(seed.party_ids) & set(other.party_ids) or not compatible_types(seed.type, other.type):
-        return False
-    if seed.signed and other.signed:
-        try:
-            apart = abs((date.fromisoformat(seed.signed) - date.fromisoformat(other.signed)).days)
-        except ValueError:
-            return True
-        return apart <= SIGNED_WINDOW_DAYS
-    return True
+    """A candidate for the same deal as a changed agreement: it could reach the threshold, or one
+    document republishes the other (their pages may state less, the link makes up for it)."""
+    if other.doc_id in (seed.duplicate_of, seed.doc_id) or seed.doc_id == other.duplicate_of:
+        return True
+    if seed.duplicate_of is not None and seed.duplicate_of == other.duplicate_of:
+        return True
+    return could_match(seed, other)
 
 
 def _windows(days: Sequence[str]) -> list[tuple[str, str]]:

@@ -21,6 +21,7 @@ different deals together). The benchmark is ``benchmarks/deals_bench.py``.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -80,6 +81,7 @@ def compatible_types(a: str, b: str) -> bool:
     return other == "other" and kind not in _NOT_OTHER
 
 
+@functools.lru_cache(maxsize=65536)
 def _day(value: str | None) -> date | None:
     if not value:
         return None
@@ -94,6 +96,7 @@ def _days_apart(a: str | None, b: str | None) -> int | None:
     return None if da is None or db is None else abs((da - db).days)
 
 
+@functools.lru_cache(maxsize=65536)
 def quantity_number(phrase: str | None) -> float | None:
     """The number a quantity phrase states (``120 milyon adet fişek`` → 120e6), any language."""
     if not phrase:
@@ -185,15 +188,6 @@ def pair_score(a: StoredAgreement, b: StoredAgreement, ctx: PairContext) -> floa
     return score if concrete else min(score, THRESHOLD - 0.25)
 
 
-def _cosines(keys: Sequence[str], vectors: dict[str, Vectors]) -> dict[tuple[str, str], float]:
-    have = [k for k in keys if k in vectors]
-    if len(have) < 2:
-        return {}
-    m = np.stack([vectors[k] for k in have])
-    sims = m @ m.T
-    return {(x, y): float(sims[i, j]) for i, x in enumerate(have) for j, y in enumerate(have) if i < j}
-
-
 def cluster_agreements(
     agreements: Sequence[StoredAgreement],
     vectors: dict[str, Vectors],
@@ -202,7 +196,14 @@ def cluster_agreements(
     """Group agreements into deals (see the module docstring). Deterministic for a given input."""
     items = sorted(agreements, key=lambda a: a.agreement_id)
     dup = {a.doc_id: a.duplicate_of for a in items}
-    cos = _cosines([a.agreement_id for a in items], vectors)
+    roots = [_root(a.doc_id, dup) for a in items]
+    # Evidence similarities as one matrix product; row of each item (-1: no vector).
+    row = [-1] * len(items)
+    have = [i for i, a in enumerate(items) if a.agreement_id in vectors]
+    for r, i in enumerate(have):
+        row[i] = r
+    sims = np.stack([vectors[items[i].agreement_id] for i in have]) if have else np.zeros((0, 1), np.float32)
+    sims = sims @ sims.T
     scores: dict[tuple[int, int], float | None] = {}
     by_party: dict[str, list[int]] = {}
     for i, a in enumerate(items):
@@ -213,10 +214,10 @@ def cluster_agreements(
         candidates.update((i, j) for i in block for j in block if i < j)
     for i, j in sorted(candidates):
         a, b = items[i], items[j]
-        key = (a.agreement_id, b.agreement_id)
+        cos = float(sims[row[i], row[j]]) if row[i] >= 0 and row[j] >= 0 else None
         ctx = PairContext(
-            republished=_root(a.doc_id, dup) == _root(b.doc_id, dup),
-            similarity=similarity_bonus(cos[key], embedder) if key in cos else 0.0,
+            republished=roots[i] == roots[j],
+            similarity=0.0 if cos is None else similarity_bonus(cos, embedder),
         )
         scores[(i, j)] = pair_score(a, b, ctx)
 
@@ -390,3 +391,12 @@ def deal_table_row(deal: Deal) -> dict[str, str | int | None]:
         "languages": ",".join(deal.languages),
         "conflicts": ",".join(c.field for c in deal.conflicts) or None,
     }
+
+
+def could_match(a: StoredAgreement, b: StoredAgreement) -> bool:
+    """Whether two agreements could reach the threshold at all (best evidence similarity, no
+    republication link): the cheap test that picks the candidates an ingest re-matches."""
+    if a.doc_id == b.doc_id:
+        return True  # the same document's other instruments: kept apart, but re-clustered together
+    best = pair_score(a, b, PairContext(similarity=1.0))
+    return best is not None and best >= THRESHOLD
