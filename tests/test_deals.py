@@ -393,3 +393,23 @@ def test_graph_exports_carry_one_edge_per_deal_with_its_sources(ingested: Settin
     assert len(tb2["properties"]["sourceUrl"]) == 5
     assert any("disagree on value" in n for n in tb2["properties"]["notes"])
     store.close()
+
+
+def test_average_linkage_does_not_chain_and_respects_exclusive_keys() -> None:
+    from pipeline.linkage import average_linkage
+
+    # 0-1 strong, 1-2 strong, 0-2 forbidden: 2 may not join the group of 0 and 1.
+    chain = {(0, 1): 5.0, (1, 2): 4.0, (0, 2): None}
+    assert average_linkage(3, chain, 2.0, missing=0.0) == [[0, 1], [2]]
+    # One strong pair is not enough when the other pairs between the groups are missing (0).
+    assert average_linkage(4, {(0, 1): 3.0, (2, 3): 3.0, (1, 2): 2.5}, 2.0, missing=0.0) == [[0, 1], [2, 3]]
+    # missing=None: every pair between two groups must be scored.
+    assert average_linkage(3, {(0, 1): 3.0, (1, 2): 3.0}, 2.0, missing=None) == [[0, 1], [2]]
+    assert average_linkage(3, {(0, 1): 3.0, (1, 2): 3.0, (0, 2): 2.0}, 2.0, missing=None) == [[0, 1, 2]]
+    # Items with the same exclusive key (one document's instruments) never share a group.
+    assert average_linkage(
+        3, {(0, 1): 3.0, (1, 2): 3.0, (0, 2): 3.0}, 2.0, missing=0.0, exclusive=["a", "b", "a"]
+    ) == [
+        [0, 1],
+        [2],
+    ]
