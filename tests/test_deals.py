@@ -413,3 +413,16 @@ def test_average_linkage_does_not_chain_and_respects_exclusive_keys() -> None:
         [0, 1],
         [2],
     ]
+
+
+# The quality gate: benchmarks/deals_bench.py's scoring on the corpus, hashing embedder. Floors
+# from issue #20 (deals P >= 0.95, R >= 0.90; stories P >= 0.95, R >= 0.80).
+DEAL_FLOORS = {"deals": (0.95, 0.90), "stories": (0.95, 0.80)}
+
+
+def test_deal_and_story_clustering_stay_above_their_floors(ingested: Settings) -> None:
+    from benchmarks.deals_bench import score
+
+    result = score(ingested.data_path, CORPUS)
+    for part, (p, r) in DEAL_FLOORS.items():
+        assert result[part]["p"] >= p and result[part]["r"] >= r, (part, result[part], result["errors"])
