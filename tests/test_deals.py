@@ -351,6 +351,13 @@ def test_cli_deals_json_shape(cli_env: dict[str, str]) -> None:
     assert table.returncode == 0 and "licence_production" in table.stdout and "value" in table.stdout
     bad = cli("deals", "--since", "yesterday")
     assert bad.returncode == 2 and "YYYY-MM-DD" in bad.stderr
+    # The two pages report one signing (tr press release, en re-edit): one story.
+    docs = json.loads(cli("documents", "--format", "json").stdout)
+    assert len(docs) == 2 and docs[0]["story_id"] == docs[1]["story_id"] is not None
+    plain = json.loads(cli("search", "Baykar TB2", "--format", "json").stdout)
+    assert len(plain) == 2 and {r["story_id"] for r in plain} == {docs[0]["story_id"]}
+    folded = json.loads(cli("search", "Baykar TB2", "--collapse-stories", "--format", "json").stdout)
+    assert len(folded) == 1 and [r["doc_id"] for r in folded[0]["story_reports"]] == [plain[1]["doc_id"]]
 
 
 def test_corpus_deals_and_stories(ingested: Settings) -> None:
