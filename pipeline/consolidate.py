@@ -24,9 +24,19 @@ from pipeline.deals import build_deal, cluster_agreements, could_match
 from pipeline.index.embedders import Embedder, Vectors
 from pipeline.records import StoredAgreement
 from pipeline.store_deals import DealStoryQueries
-from pipeline.stories import WINDOW_DAYS, cluster_stories, lead_text, story_id
+from pipeline.stories import (
+    WINDOW_DAYS,
+    cluster_stories,
+    figures,
+    figures_blob,
+    figures_from_blob,
+    lead_text,
+    story_id,
+)
 
 log = logging.getLogger(__name__)
+
+FIGURES = "figures"  # the signal_vectors "embedder" under which each document's figures are kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +103,20 @@ class Consolidator:
             out.update({k: np.asarray(v, dtype=np.float32) for k, v in zip(missing, vecs, strict=True)})
         return out
 
+    def _figures(self, doc_ids: Sequence[str]) -> dict[str, frozenset[str]]:
+        """Each document's figures (``stories.figures``), kept beside the vectors once computed."""
+        keys = {f"fig:{d}": d for d in doc_ids}
+        stored = self.store.signal_vectors(list(keys), FIGURES)
+        out = {keys[k]: figures_from_blob(v) for k, v in stored.items()}
+        rows = []
+        for k in sorted(keys):
+            if k not in stored:
+                values = figures(self.store.document_text(keys[k]))
+                out[keys[k]] = values
+                rows.append((k, keys[k], FIGURES, figures_blob(values)))
+        self.store.put_signal_vectors(rows)
+        return out
+
     # -- deals ----------------------------------------------------------------------------------
     def _deals(self, doc_ids: Sequence[str]) -> int:
         store = self.store
@@ -143,6 +167,8 @@ class Consolidator:
             return lead_text(d.title, store.document_text(d.doc_id))
 
         vectors = self._vectors({f"doc:{d.doc_id}": d.doc_id for d in docs.values()}, lead)
-        clusters = cluster_stories(list(docs.values()), vectors, self.embedder.name)
+        clusters = cluster_stories(
+            list(docs.values()), vectors, self.embedder.name, self._figures(sorted(docs))
+        )
         assignment = {d.doc_id: story_id(c) for c in clusters for d in c}
         return store.set_stories(assignment)

@@ -12,7 +12,9 @@ The benchmark is ``benchmarks/deals_bench.py`` (its story section).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+import re
+from collections.abc import Mapping, Sequence
 from datetime import date
 
 import numpy as np
@@ -42,6 +44,26 @@ def _day(value: str | None) -> date | None:
         return None
 
 
+_FIGURE = re.compile(r"(?<![\w.,])\d+(?:[.,]\d+)*")
+MIN_FIGURES = 3
+
+
+def figures(text: str) -> frozenset[str]:
+    """The figures a text states, written the same in every language (``1.200`` / ``1200`` /
+    ``1,200`` → ``1200``; ``7,62`` → ``7.62``), without years: one press release in two languages
+    states the same ones, another event rarely does."""
+    out = set()
+    for raw in _FIGURE.findall(text):
+        if re.fullmatch(r"\d{1,3}([.,]\d{3})+", raw):
+            value = re.sub(r"[.,]", "", raw)
+        else:
+            value = raw.replace(",", ".")
+        if re.fullmatch(r"(19|20)\d\d", value):
+            continue
+        out.add(value.lstrip("0") or "0")
+    return frozenset(out)
+
+
 def minhash_similarity(a: bytes | None, b: bytes | None) -> float:
     if not a or not b or len(a) != len(b):
         return 0.0
@@ -49,7 +71,15 @@ def minhash_similarity(a: bytes | None, b: bytes | None) -> float:
     return float((va == vb).mean())
 
 
-def story_pair_score(a: StoryDoc, b: StoryDoc, *, republished: bool, similarity: float) -> float | None:
+def story_pair_score(
+    a: StoryDoc,
+    b: StoryDoc,
+    *,
+    republished: bool,
+    similarity: float,
+    figures_a: frozenset[str] = frozenset(),
+    figures_b: frozenset[str] = frozenset(),
+) -> float | None:
     """How strongly two documents look like reports of one event; None: they cannot be."""
     da, db = _day(a.published), _day(b.published)
     apart = None if da is None or db is None else abs((da - db).days)
@@ -67,6 +97,9 @@ def story_pair_score(a: StoryDoc, b: StoryDoc, *, republished: bool, similarity:
     if ents:
         score += 1.25 * len(a.entity_ids & b.entity_ids) / len(ents)
     score += similarity
+    # The same figures (head counts, quantities, amounts, days) in both: language-independent.
+    if min(len(figures_a), len(figures_b)) >= MIN_FIGURES:
+        score += 1.5 * len(figures_a & figures_b) / len(figures_a | figures_b)
     if apart is None:
         score -= 0.5  # an undated page joins a story on stronger evidence only
     return score
@@ -81,9 +114,14 @@ def _root(doc_id: str, duplicate_of: dict[str, str | None]) -> str:
 
 
 def cluster_stories(
-    docs: Sequence[StoryDoc], vectors: dict[str, Vectors], embedder: str
+    docs: Sequence[StoryDoc],
+    vectors: dict[str, Vectors],
+    embedder: str,
+    figures_of: Mapping[str, frozenset[str]] | None = None,
 ) -> list[list[StoryDoc]]:
-    """Group documents into stories. Deterministic for a given input."""
+    """Group documents into stories (``figures_of``: each document's ``figures``). Deterministic
+    for a given input."""
+    figs = figures_of or {}
     items = sorted(docs, key=lambda d: d.doc_id)
     dup = {d.doc_id: d.duplicate_of for d in items}
     order = sorted(range(len(items)), key=lambda i: (items[i].published or "", items[i].doc_id))
@@ -104,7 +142,14 @@ def cluster_stories(
             if di is not None and dj is not None and (dj - di).days > WINDOW_DAYS and not republished:
                 continue  # dates sorted: only republications can still be in range (rare, checked)
             sim = similarity_bonus(sims[(a, b)], embedder) if (a, b) in sims else 0.0
-            scores[(a, b)] = story_pair_score(items[a], items[b], republished=republished, similarity=sim)
+            scores[(a, b)] = story_pair_score(
+                items[a],
+                items[b],
+                republished=republished,
+                similarity=sim,
+                figures_a=figs.get(items[a].doc_id, frozenset()),
+                figures_b=figs.get(items[b].doc_id, frozenset()),
+            )
 
     clusters = average_linkage(len(items), scores, THRESHOLD, missing=None)
     return [[items[i] for i in c] for c in clusters]
@@ -114,3 +159,11 @@ def story_id(members: Sequence[StoryDoc]) -> str:
     """The id of a story: from its earliest document, so it stays while later reports join."""
     first = min(members, key=lambda d: (d.published or "9999", d.doc_id))
     return sha1("story", first.doc_id)
+
+
+def figures_blob(values: frozenset[str]) -> bytes:
+    return json.dumps(sorted(values)).encode()
+
+
+def figures_from_blob(blob: bytes) -> frozenset[str]:
+    return frozenset(json.loads(blob.decode()))

@@ -433,3 +433,20 @@ def test_deal_and_story_clustering_stay_above_their_floors(ingested: Settings) -
     result = score(ingested.data_path, CORPUS)
     for part, (p, r) in DEAL_FLOORS.items():
         assert result[part]["p"] >= p and result[part]["r"] >= r, (part, result[part], result["errors"])
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1.200 personel, 14 uçak ve 36 sistem, 15-19 Eylül 2025", {"1200", "14", "36", "15", "19"}),
+        (
+            "1200 hərbi qulluqçu, 14 təyyarə, 36 sistem; sentyabrın 15-dən 19-dək (2025)",
+            {"1200", "14", "36", "15", "19"},
+        ),
+        ("1,200 troops; 7,62 mm and 5.56 mm rounds", {"1200", "7.62", "5.56"}),
+    ],
+)
+def test_story_figures_are_written_the_same_in_every_language(text: str, expected: set[str]) -> None:
+    from pipeline.stories import figures
+
+    assert figures(text) == expected
