@@ -12,6 +12,11 @@ The corpus is ingested (``defintel ingest`` in process, one data dir per embedde
 * **stories**: pairwise over documents, each page's story id against the gold stories (pages not
   listed are stories of their own).
 
+* **similarity calibration**: the evidence-similarity bonus (``deals.similarity_bonus``, the
+  per-embedder scale) on 300 en/az/tr translation triplets of X-WMT news
+  (``../shared/benchmarks/xwmt_news_parallel``): mean bonus of a sentence and its translation vs a
+  sentence and an unrelated one, and how often an unrelated pair gets any bonus.
+
     .venv/bin/python benchmarks/deals_bench.py [--embedders hashing,e5-small] [--corpus corpus]
         [--out benchmarks/results/deals_bench.json] [--errors]
 
@@ -148,6 +153,38 @@ def score(data_dir: Path, corpus: Path) -> dict[str, Any]:
         store.close()
 
 
+XWMT = ROOT.parent / "shared" / "benchmarks" / "xwmt_news_parallel" / "xwmt_en_az_tr_3way.tsv"
+
+
+def calibration(embedder: str, path: Path = XWMT, n: int = 300) -> dict[str, Any] | None:
+    """Similarity bonus of translations vs unrelated sentence pairs (see the module docstring)."""
+    import numpy as np
+
+    from pipeline.deals import similarity_bonus
+    from pipeline.index.embedders import make_embedder
+
+    if not path.exists():
+        return None
+    rows = [line.rstrip("\n").split("\t") for line in path.read_text(encoding="utf-8").splitlines()[1:]]
+    rows = [r for r in rows if len(r) >= 4][:n]
+    model = make_embedder(embedder, ROOT / "models" / "e5-small")
+    cols = {lang: model.passages([r[i] for r in rows]) for i, lang in ((1, "en"), (2, "az"), (3, "tr"))}
+    out: dict[str, Any] = {"pairs": len(rows)}
+    for a, b in (("en", "az"), ("en", "tr"), ("az", "tr")):
+        same = (cols[a] * cols[b]).sum(axis=1)
+        other = (cols[a] * np.roll(cols[b], 7, axis=0)).sum(axis=1)
+        bonus_same = [similarity_bonus(float(x), embedder) for x in same]
+        bonus_other = [similarity_bonus(float(x), embedder) for x in other]
+        out[f"{a}-{b}"] = {
+            "translation_bonus": round(float(np.mean(bonus_same)), 3),
+            "unrelated_bonus": round(float(np.mean(bonus_other)), 3),
+            "unrelated_with_bonus": round(float(np.mean([x > 0 for x in bonus_other])), 3),
+            "translation_cos_p10": round(float(np.percentile(same, 10)), 3),
+            "unrelated_cos_p99": round(float(np.percentile(other, 99)), 3),
+        }
+    return out
+
+
 def run(embedder: str, corpus: Path) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="deals-bench-") as tmp:
         settings = load_settings(
@@ -165,6 +202,7 @@ def run(embedder: str, corpus: Path) -> dict[str, Any]:
         seconds = time.perf_counter() - t
         out = score(Path(tmp), corpus)
         out["ingest"] = {"documents": report.new, "seconds": round(seconds, 1)}
+        out["similarity_calibration"] = calibration(embedder)
         return out
 
 
@@ -186,6 +224,16 @@ def main() -> None:
         print(
             f"{name:<10} {'stories':<8} {s['p']:>6.3f} {s['r']:>6.3f} {'':>9} {s['pred_pairs']:>5} {s['gold_pairs']:>5}"
         )
+        cal = r.get("similarity_calibration")
+        if cal:
+            cells = ", ".join(
+                f"{k} {v['translation_bonus']:.2f} vs {v['unrelated_bonus']:.3f}"
+                for k, v in cal.items()
+                if k != "pairs"
+            )
+            print(
+                f"{name:<10} evidence-similarity bonus, X-WMT translations vs unrelated ({cal['pairs']} pairs): {cells}"
+            )
         if args.errors:
             for k, v in r["errors"].items():
                 for pair in v:
