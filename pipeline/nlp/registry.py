@@ -1,4 +1,4 @@
-"""The entity registry (``models/entities.jsonl``) and linking of names to canonical ids.
+"""The entity registry (``models/entities.jsonl`` + people, media and places files) and linking of names to canonical ids.
 
 Known entities keep their registry id in every language. A name in no list gets an id derived
 from its normalised form without attached suffix, so the same company found on a Turkish and an
@@ -53,27 +53,18 @@ class Registry:
 
     @classmethod
     def load(cls, models_dir: Path, *, with_geo: bool = True) -> Registry:
-        """The hand-written registry, plus countries and cities from bundled geo data."""
-        path = models_dir / "entities.jsonl"
+        """The hand-written registry files (``REGISTRY_FILES``; the first is required), plus countries
+        and cities from bundled geo data. An alias already taken by an earlier entry stays with it."""
         entries = []
         iso: set[str] = set()
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except OSError as exc:
-            raise UsageError(f"cannot read the entity registry {path}: {exc}") from None
-        for n, line in enumerate(lines, 1):
-            if not line.strip():
+        for i, filename in enumerate(REGISTRY_FILES):
+            path = models_dir / filename
+            if i and not path.exists():
                 continue
-            try:
-                row = json.loads(line)
-                by_lang = {k: tuple(v) for k, v in row["aliases"].items()}
-                aliases = tuple(dict.fromkeys([row["canonical"], *(a for v in by_lang.values() for a in v)]))
-                entity = Entity(row["id"], row["label"], row["canonical"], aliases, row.get("qid"), True)
-            except (ValueError, KeyError, TypeError, AttributeError) as exc:
-                raise UsageError(f"{path}:{n}: bad registry row ({exc})") from None
-            entries.append(RegistryEntry(entity, by_lang, str(row.get("kind", ""))))
-            if row.get("iso"):
-                iso.add(str(row["iso"]))
+            for entry, code in _read_registry_file(path):
+                entries.append(entry)
+                if code:
+                    iso.add(code)
         if with_geo:
             entries.extend(_geo_entries(entries, frozenset(iso)))
         return cls(
@@ -136,6 +127,30 @@ class Registry:
             aliases=(canonical,),
             in_registry=False,
         )
+
+
+# The domain's own names first, then heads of state and officials, news media, regions and seas.
+REGISTRY_FILES = ("entities.jsonl", "people.jsonl", "media.jsonl", "places.jsonl")
+
+
+def _read_registry_file(path: Path) -> list[tuple[RegistryEntry, str]]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise UsageError(f"cannot read the entity registry {path}: {exc}") from None
+    out = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            by_lang = {k: tuple(v) for k, v in row["aliases"].items()}
+            aliases = tuple(dict.fromkeys([row["canonical"], *(a for v in by_lang.values() for a in v)]))
+            entity = Entity(row["id"], row["label"], row["canonical"], aliases, row.get("qid"), True)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise UsageError(f"{path}:{n}: bad registry row ({exc})") from None
+        out.append((RegistryEntry(entity, by_lang, str(row.get("kind", ""))), str(row.get("iso") or "")))
+    return out
 
 
 def load_suffixes(models_dir: Path) -> tuple[str, ...]:
