@@ -23,6 +23,7 @@ import argparse
 import importlib.util
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -104,9 +105,13 @@ def print_errors(data: Path, outputs: Path, score_mod: Any) -> None:
                 hit.add(found)
             elif not any(k in n for n in names for k in keys):
                 spurious.append(f"{p['text']}[{p['label']}]")
-        missed = [f"{e['aliases_in_text'][0]}[{e['label']}]" for e in g["entities"] if e["canonical"] not in hit]
+        missed = [
+            f"{e['aliases_in_text'][0]}[{e['label']}]" for e in g["entities"] if e["canonical"] not in hit
+        ]
         if missed or spurious:
-            print(f"{g['file']}\n  missed: {', '.join(missed)}\n  spurious: {', '.join(dict.fromkeys(spurious))}")
+            print(
+                f"{g['file']}\n  missed: {', '.join(missed)}\n  spurious: {', '.join(dict.fromkeys(spurious))}"
+            )
         gold_ag = [(a["type"], a["parties"]) for a in g["agreements"]]
         pred_ag = [(a["type"], a["parties"]) for a in pred.get("agreements", [])]
         if gold_ag != pred_ag:
@@ -118,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "realnews_eval.json")
     ap.add_argument("--errors", action="store_true")
+    ap.add_argument("--keep", type=Path, help="also leave the extract outputs in this folder")
     args = ap.parse_args(argv)
     if not (args.data / "score.py").exists():
         print(f"realnews_eval: {args.data} not found (it lives in ../shared/benchmarks); skipped")
@@ -126,9 +132,15 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         outputs = Path(tmp)
         seconds = run(args.data, outputs)
-        metrics, _details = score_mod.score(str(outputs), str(args.data))
+        metrics, details = score_mod.score(str(outputs), str(args.data))
         if args.errors:
             print_errors(args.data, outputs, score_mod)
+            print(
+                "ids differing across languages:",
+                json.dumps(details.get("xling_inconsistent"), ensure_ascii=False),
+            )
+        if args.keep:
+            shutil.copytree(outputs, args.keep, dirs_exist_ok=True)
     table = {k: metrics.get(k) for k in KEYS}
     print(f"{'metric':32} value")
     for k, v in table.items():
