@@ -17,6 +17,7 @@ registry id in ``kb_id_`` and remembers where each name ends before its attached
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
 from itertools import islice
@@ -163,6 +164,7 @@ class EntityFinder:
         self.batch_size = batch_size
         self.registry = load_registry(models_dir)
         self.not_entities = _not_entities(models_dir)
+        self.titles = _titles(models_dir)
         self._pipelines: dict[str, Language] = {}
 
     def pipeline(self, language: str) -> Language:
@@ -201,19 +203,72 @@ class EntityFinder:
     def _mentions(self, doc: Doc) -> tuple[list[Mention], list[Entity]]:
         bare: dict[tuple[int, int], int] = doc._.get(BARE_KEY) or {}
         found: list[tuple[Span, Entity]] = []
+        lowered = _lowercase_words(doc.text)
         for ent in doc.ents:
             label = EN_LABELS.get(ent.label_) if ent.label_ not in ("ORG", "PERSON", "GPE") else ent.label_
-            if label is None or not _plausible(ent) or (not ent.kb_id_ and self._statistical_noise(ent)):
+            if label is None:
                 continue
-            entity = self._link(ent, label, bare)
-            if entity is not None:
-                found.append((ent, entity))
+            pieces = [ent] if ent.kb_id_ else self._hygiene(ent, label, lowered)
+            for piece in pieces:
+                if not _plausible(piece) or (not piece.kb_id_ and self._statistical_noise(piece)):
+                    continue
+                entity = self._link(piece, label, bare)
+                if entity is not None:
+                    found.append((piece, entity))
         found = self._within_document(found, attached=doc.lang_ in ("tr", "az"))
         mentions = [
             Mention(ent.text, e.label, e.canonical, e.entity_id, ent.start_char, ent.end_char)
             for ent, e in found
         ]
         return mentions, list({e.entity_id: e for _, e in found}.values())
+
+    def _hygiene(self, ent: Span, label: str, lowered: frozenset[str]) -> list[Span]:
+        """A rule or model span cleaned up: ranks and titles before a person's name left out
+        ("Orgeneral Zakir Hasanov"), leading dates and sentence-initial common words dropped
+        ("Noyabrın 23-də Müdafiə …"), a quote and the case ending after it cut off
+        (``AzeriDefence”nin``), two coordinated names split when one of them is listed
+        (``X Bakanlığı ve TUSAŞ AŞ``). Shouted headline words and ordinary words used as a
+        one-word name are dropped; so are model numbers (``Mi-35``)."""
+        doc = ent.doc
+        start, end = ent.start, ent.end
+        digits = [i for i in range(start, end) if any(c.isdigit() for c in doc[i].text)]
+        if digits and digits[-1] < end - 1:
+            start = digits[-1] + 1  # "26-da Rostov", "Noyabrın 23-də Müdafiə …"
+        while end - start > 1 and (
+            (label == "PERSON" and normalize(doc[start].text) in self.titles)
+            or doc[start].text.lower() in lowered
+        ):
+            start += 1
+        if label == "PERSON" and normalize(doc[start].text) in self.titles:
+            return []
+        span = doc[start:end]
+        text = span.text
+        cut = _QUOTE_SUFFIX.search(text)
+        end_char = span.start_char + cut.start() if cut else span.end_char
+        start_char = span.start_char + (len(text) - len(text.lstrip("\"“”„«»'‘’")))
+        if end_char <= start_char:
+            return []
+        text = doc.text[start_char:end_char]
+        words = text.split()
+        if (len(words) >= 2 and text.isupper()) or _MODEL_NUMBER.search(text):
+            return []
+        if len(words) == 1 and text.lower() in lowered:
+            return []
+        pieces: list[tuple[int, int]] = [(start_char, end_char)]
+        attached = doc.lang_ in ("tr", "az")
+        for m in _CONJUNCTION.finditer(text):
+            left, right = text[: m.start()], text[m.end() :]
+            if self.registry.lookup(right, attached=attached) or self.registry.lookup(
+                left, attached=attached
+            ):
+                pieces = [(start_char, start_char + m.start()), (start_char + m.end(), end_char)]
+                break
+        out = []
+        for a, b in pieces:
+            piece = doc.char_span(a, b, label=ent.label_, kb_id=ent.kb_id_, alignment_mode="contract")
+            if piece is not None and len(piece):
+                out.append(piece)
+        return out
 
     def _within_document(
         self, found: list[tuple[Span, Entity]], *, attached: bool
@@ -268,6 +323,25 @@ def _not_entities(models_dir: str) -> frozenset[str]:
         return frozenset()
     lines = path.read_text(encoding="utf-8").splitlines()
     return frozenset(normalize(x) for x in lines if x.strip() and not x.startswith("#"))
+
+
+_QUOTE_SUFFIX = re.compile(r"[\"“”„«»]+[^\W\d_]{0,6}$")
+_MODEL_NUMBER = re.compile(r"^[A-Z][A-Za-z]{0,3}-?\d")
+_CONJUNCTION = re.compile(r"\s+(?:ve|və|and|&)\s+")
+
+
+def _lowercase_words(text: str) -> frozenset[str]:
+    """Words the text writes in lower case: a capitalised one of them is an ordinary word."""
+    return frozenset(re.findall(r"(?<![\w'’])[a-zçğıöşüə][\w]*", text))
+
+
+@lru_cache(maxsize=4)
+def _titles(models_dir: str) -> frozenset[str]:
+    path = Path(models_dir) / "titles.txt"
+    if not path.exists():
+        return frozenset()
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return frozenset(normalize(w) for line in lines if not line.startswith("#") for w in line.split())
 
 
 def _initial(word: str) -> bool:
