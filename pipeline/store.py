@@ -151,6 +151,7 @@ MIGRATIONS: list[tuple[str, str]] = [
             created TEXT NOT NULL,
             updated TEXT NOT NULL,
             mark INTEGER NOT NULL DEFAULT 0,
+            start_mark INTEGER NOT NULL DEFAULT 0,
             last_digest TEXT
         );
         CREATE TABLE watch_events (
@@ -347,10 +348,10 @@ class StoreQueries:
     def save_watchlist(self, name: str, entities: list[Any], queries: list[str], types: list[str]) -> None:
         """Create a watchlist (its mark at the newest change: it reports what comes after) or
         replace what an existing one follows (its mark kept)."""
-        ts = now()
+        ts, mark = now(), self.watch_mark()
         self.db.execute(
-            """INSERT INTO watchlists (name, entities, queries, types, created, updated, mark)
-               VALUES (?, ?, ?, ?, ?, ?, ?)
+            """INSERT INTO watchlists (name, entities, queries, types, created, updated, mark, start_mark)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT (name) DO UPDATE SET entities = excluded.entities, queries = excluded.queries,
                    types = excluded.types, updated = excluded.updated""",
             (
@@ -360,7 +361,8 @@ class StoreQueries:
                 json.dumps(types),
                 ts,
                 ts,
-                self.watch_mark(),
+                mark,
+                mark,
             ),
         )
 

@@ -71,6 +71,7 @@ class Watchlist:
     updated: str = ""
     mark: int = 0
     last_digest: str | None = None
+    start_mark: int = 0  # the change log's end when the list was made
 
     @classmethod
     def of(cls, row: dict[str, Any]) -> Watchlist:
@@ -83,6 +84,7 @@ class Watchlist:
             row["updated"],
             int(row["mark"]),
             row["last_digest"],
+            int(row["start_mark"]),
         )
 
     @property
@@ -259,15 +261,17 @@ def take_digest(
     since: str | None = None,
     searcher: Any | None = None,
     advance: bool | None = None,
+    from_start: bool = False,
 ) -> Digest:
     """The digest of one watchlist: since its mark (moved to the end of the window afterwards), or
-    since ``since`` (a look-back; the mark stays unless ``advance``)."""
+    since ``since`` (a look-back; the mark stays unless ``advance``). ``from_start``: only what was
+    stored after the list was made."""
     wl = get_watchlist(store, name)
     upto = store.watch_mark()
     until = now()
     if since is not None:
         since = parse_since(since)
-        after = 0
+        after = wl.start_mark if from_start else 0
     else:
         after = wl.mark
     events = store.watch_events(after, upto, since)
@@ -504,8 +508,8 @@ def sentence_at(text: str, start: int, end: int) -> dict[str, Any]:
 # -- nightly ---------------------------------------------------------------------------------------
 def write_digests(settings: Settings, store: Any, folder: Path | None = None) -> list[Path]:
     """Every watchlist's digest since its mark into ``<data_dir>/digests/NAME.md`` and
-    ``NAME.json``, and ``NAME.atom``: a feed of the last ``[watch] feed_days`` days (entry ids
-    stable, so a reader shows each item once). Files are replaced atomically."""
+    ``NAME.json``, and ``NAME.atom``: a feed of the last ``[watch] feed_days`` days since the list
+    was made (entry ids stable, so a reader shows each item once). Files are replaced atomically."""
     from pipeline.watch_render import atom, markdown, write_atomic
 
     lists = list_watchlists(store)
@@ -528,7 +532,10 @@ def write_digests(settings: Settings, store: Any, folder: Path | None = None) ->
         since = (
             datetime.fromisoformat(digest.until) - timedelta(days=max(0, settings.watch.feed_days))
         ).isoformat(timespec="seconds")
-        feed = take_digest(settings, store, wl.name, since=since, searcher=searcher, advance=False)
+        # The feed starts when the list was made, at most feed_days ago.
+        feed = take_digest(
+            settings, store, wl.name, since=since, searcher=searcher, advance=False, from_start=True
+        )
         written.append(write_atomic(folder / f"{wl.name}.atom", atom(feed)))
         log.info(
             "watchlist %s: %d documents, %d deals, %d new entities",

@@ -221,6 +221,7 @@ MIGRATIONS: list[tuple[str, str]] = [
             created {T} NOT NULL,
             updated {T} NOT NULL,
             mark BIGINT NOT NULL DEFAULT 0,
+            start_mark BIGINT NOT NULL DEFAULT 0,
             last_digest {T}
         );
         CREATE TABLE watch_events (
