@@ -152,6 +152,7 @@ MIGRATIONS: list[tuple[str, str]] = [
             updated TEXT NOT NULL,
             mark INTEGER NOT NULL DEFAULT 0,
             start_mark INTEGER NOT NULL DEFAULT 0,
+            visit_mark INTEGER NOT NULL DEFAULT 0,
             last_digest TEXT
         );
         CREATE TABLE watch_events (
@@ -350,8 +351,9 @@ class StoreQueries:
         replace what an existing one follows (its mark kept)."""
         ts, mark = now(), self.watch_mark()
         self.db.execute(
-            """INSERT INTO watchlists (name, entities, queries, types, created, updated, mark, start_mark)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            """INSERT INTO watchlists (name, entities, queries, types, created, updated, mark, start_mark,
+                   visit_mark)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT (name) DO UPDATE SET entities = excluded.entities, queries = excluded.queries,
                    types = excluded.types, updated = excluded.updated""",
             (
@@ -363,12 +365,17 @@ class StoreQueries:
                 ts,
                 mark,
                 mark,
+                mark,
             ),
         )
 
     def delete_watchlist(self, name: str) -> bool:
         cur = self.db.execute("DELETE FROM watchlists WHERE name = ?", (name,))
         return bool(cur.rowcount)
+
+    def set_visit_mark(self, name: str, mark: int) -> None:
+        """The app's "seen up to here" for a list (its own: digests keep their mark)."""
+        self.db.execute("UPDATE watchlists SET visit_mark = ? WHERE name = ?", (mark, name))
 
     def set_watch_mark(self, name: str, mark: int, at: str) -> None:
         self.db.execute("UPDATE watchlists SET mark = ?, last_digest = ? WHERE name = ?", (mark, at, name))

@@ -72,6 +72,7 @@ class Watchlist:
     mark: int = 0
     last_digest: str | None = None
     start_mark: int = 0  # the change log's end when the list was made
+    visit_mark: int = 0  # the app's "seen up to here"
 
     @classmethod
     def of(cls, row: dict[str, Any]) -> Watchlist:
@@ -85,6 +86,7 @@ class Watchlist:
             int(row["mark"]),
             row["last_digest"],
             int(row["start_mark"]),
+            int(row["visit_mark"]),
         )
 
     @property
@@ -262,16 +264,20 @@ def take_digest(
     searcher: Any | None = None,
     advance: bool | None = None,
     from_start: bool = False,
+    after: int | None = None,
 ) -> Digest:
     """The digest of one watchlist: since its mark (moved to the end of the window afterwards), or
     since ``since`` (a look-back; the mark stays unless ``advance``). ``from_start``: only what was
-    stored after the list was made."""
+    stored after the list was made. ``after``: from this change-log position instead of the mark
+    (the app's last visit); the mark stays."""
     wl = get_watchlist(store, name)
     upto = store.watch_mark()
     until = now()
     if since is not None:
         since = parse_since(since)
         after = wl.start_mark if from_start else 0
+    elif after is not None:
+        advance = bool(advance)
     else:
         after = wl.mark
     events = store.watch_events(after, upto, since)

@@ -222,6 +222,7 @@ MIGRATIONS: list[tuple[str, str]] = [
             updated {T} NOT NULL,
             mark BIGINT NOT NULL DEFAULT 0,
             start_mark BIGINT NOT NULL DEFAULT 0,
+            visit_mark BIGINT NOT NULL DEFAULT 0,
             last_digest {T}
         );
         CREATE TABLE watch_events (
