@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.search_bench import base_settings, make_backend, scaled_data_dir  # noqa: E402
 from pipeline.index.search import prepare_search  # noqa: E402
 from pipeline.index.vectors import VectorIndex  # noqa: E402
-from pipeline.store import Store  # noqa: E402
+from pipeline.store import AGREEMENT_KEY, Store  # noqa: E402
 from pipeline.watch import save_watchlist, take_digest  # noqa: E402
 
 ENTITIES = ["Azərsilah", "Roketsan", "Bakü"]
@@ -45,16 +45,14 @@ NAME = "bench"
 def log_events(db_path: Path) -> int:
     """Change-log rows for the synthetic documents and agreements (written without save_analysis)."""
     db = sqlite3.connect(db_path)
-    with db:
+    with db:  # in document order, each document's agreements right after it, as ingest logs them
         db.execute(
-            """INSERT INTO watch_events (kind, key, doc_id, at)
-               SELECT 'document', doc_id, doc_id, '2026-01-01T00:00:00+00:00' FROM documents
-               WHERE doc_id LIKE 'synthetic-%' ORDER BY doc_id ON CONFLICT (kind, key) DO NOTHING"""
-        )
-        db.execute(
-            """INSERT INTO watch_events (kind, key, doc_id, at)
-               SELECT 'agreement', a.agreement_id, a.doc_id, '2026-01-01T00:00:00+00:00' FROM agreements a
-               WHERE a.doc_id LIKE 'synthetic-%' ORDER BY a.doc_id ON CONFLICT (kind, key) DO NOTHING"""
+            f"""INSERT INTO watch_events (kind, key, doc_id, at)
+                SELECT kind, key, doc_id, '2026-01-01T00:00:00+00:00' FROM (
+                    SELECT 'document' AS kind, doc_id AS key, doc_id FROM documents WHERE doc_id LIKE 'synthetic-%'
+                    UNION ALL
+                    SELECT 'agreement', {AGREEMENT_KEY}, a.doc_id FROM agreements a WHERE a.doc_id LIKE 'synthetic-%'
+                ) WHERE true ORDER BY doc_id, kind DESC ON CONFLICT (kind, key) DO NOTHING"""
         )
     n = int(db.execute("SELECT MAX(seq) FROM watch_events").fetchone()[0])
     db.close()
