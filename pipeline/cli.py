@@ -106,6 +106,31 @@ def build_parser() -> Parser:
     p.add_argument("--to", required=True, metavar="DSN", help="postgresql://user:password@host:port/database")
     p.add_argument("--format", choices=("json", "table"), default="table")
 
+    p = command("watch", "watchlists: what is new for the entities, queries and agreement types you follow")
+    wsub = p.add_subparsers(dest="watch_command", metavar="ACTION", parser_class=Parser, required=True)
+
+    def action(name: str, help_: str) -> argparse.ArgumentParser:
+        w = wsub.add_parser(name, help=help_, description=help_)
+        _global_options(w, suppress=True)
+        return w
+
+    w = action("add", "create a watchlist, or add entities, queries and types to one")
+    w.add_argument("name", metavar="NAME")
+    w.add_argument(
+        "--entity", action="append", default=[], help="any name or alias, any language (repeatable)"
+    )
+    w.add_argument("--query", action="append", default=[], help="a search query, matched in every language")
+    w.add_argument("--type", dest="types", action="append", default=[], help="an agreement type (repeatable)")
+    w.add_argument("--format", choices=("json", "text"), default="text")
+    w = action("list", "every watchlist")
+    w.add_argument("--format", choices=("json", "text"), default="text")
+    w = action("remove", "delete a watchlist")
+    w.add_argument("name", metavar="NAME")
+    w = action("digest", "what is new for a watchlist since its last digest (or --since)")
+    w.add_argument("name", metavar="NAME")
+    w.add_argument("--since", help="look back from this date (YYYY-MM-DD) or ISO time; keeps the list's mark")
+    w.add_argument("--format", choices=("json", "md", "atom"), default="md")
+
     p = command("app", "start the Streamlit front end")
     p.add_argument("--port", type=int, default=8501)
     return parser
@@ -328,6 +353,48 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK if report.ok else EXIT_INTERNAL
 
 
+def cmd_watch(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline import watch
+    from pipeline.storage import open_store
+
+    store = open_store(settings, readonly=False)
+    try:
+        action = args.watch_command
+        if action == "add":
+            wl = watch.save_watchlist(store, settings, args.name, args.entity, args.query, args.types)
+            if args.format == "json":
+                _print_json(wl.as_json())
+            else:
+                print(_watch_line(wl))
+        elif action == "list":
+            lists = watch.list_watchlists(store)
+            if args.format == "json":
+                _print_json([wl.as_json() for wl in lists])
+            else:
+                for wl in lists:
+                    print(_watch_line(wl))
+        elif action == "remove":
+            watch.remove_watchlist(store, args.name)
+            print(f"removed watchlist {args.name}", file=sys.stderr)
+        else:
+            from pipeline.watch_render import atom, markdown
+
+            digest = watch.take_digest(settings, store, args.name, since=args.since)
+            if args.format == "json":
+                _print_json(digest.as_json())
+            else:
+                sys.stdout.write(markdown(digest) if args.format == "md" else atom(digest))
+    finally:
+        store.close()
+    return EXIT_OK
+
+
+def _watch_line(wl: Any) -> str:
+    parts = [f"entity {e.canonical}" for e in wl.entities]
+    parts += [f"query {q!r}" for q in wl.queries] + [f"type {t}" for t in wl.types]
+    return f"{wl.name}: " + "; ".join(parts) + f" (last digest {wl.last_digest or 'never'})"
+
+
 # How `defintel app` starts Streamlit (benchmarks/app_startup_bench.py starts its baseline the same way).
 STREAMLIT_FLAGS = (
     "--server.headless",
@@ -369,6 +436,7 @@ COMMANDS = {
     "entities": cmd_entities,
     "export-graph": cmd_export_graph,
     "migrate": cmd_migrate,
+    "watch": cmd_watch,
     "app": cmd_app,
 }
 

@@ -19,6 +19,16 @@ log = logging.getLogger(__name__)
 
 DB_NAME = "defintel.sqlite3"
 
+# An agreement's identity for the watch digests (SQL over ``agreements a``, the same on both
+# backends): the document and every fact, so a corrected value, date or party is a new key.
+# Migrations back-fill with it: never change it.
+AGREEMENT_KEY = (
+    "a.doc_id || '|' || a.type || '|' || a.party_ids || '|' || COALESCE(a.signed, '') || '|' || "
+    "COALESCE(CAST(a.amount AS TEXT), '') || '|' || COALESCE(a.currency, '') || '|' || "
+    "COALESCE(a.subject, '') || '|' || COALESCE(a.quantity, '') || '|' || "
+    "COALESCE(CAST(a.local_content_pct AS TEXT), '')"
+)
+
 # Named migrations, applied in order and recorded in schema_migrations. Never edit one that has
 # shipped: add a new one.
 MIGRATIONS: list[tuple[str, str]] = [
@@ -126,6 +136,43 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE runs ADD COLUMN pid INTEGER
         """,
     ),
+    (
+        # Watchlists (pipeline/watch.py) and the change log their digests read: one event when a
+        # document is first stored, one when an agreement's facts are first seen (its key: the
+        # document and every fact of the agreement, so a corrected value is a new event). The
+        # events of the documents and agreements stored before this migration are back-filled.
+        "0003_watchlists",
+        f"""
+        CREATE TABLE watchlists (
+            name TEXT PRIMARY KEY,
+            entities TEXT NOT NULL DEFAULT '[]',
+            queries TEXT NOT NULL DEFAULT '[]',
+            types TEXT NOT NULL DEFAULT '[]',
+            created TEXT NOT NULL,
+            updated TEXT NOT NULL,
+            mark INTEGER NOT NULL DEFAULT 0,
+            start_mark INTEGER NOT NULL DEFAULT 0,
+            visit_mark INTEGER NOT NULL DEFAULT 0,
+            last_digest TEXT
+        );
+        CREATE TABLE watch_events (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL,
+            key TEXT NOT NULL,
+            doc_id TEXT NOT NULL,
+            at TEXT NOT NULL
+        );
+        CREATE UNIQUE INDEX watch_events_key ON watch_events(kind, key);
+        CREATE INDEX watch_events_doc ON watch_events(doc_id);
+        INSERT INTO watch_events (kind, key, doc_id, at)
+            SELECT 'document', doc_id, doc_id, first_seen FROM documents ORDER BY first_seen, doc_id;
+        INSERT INTO watch_events (kind, key, doc_id, at)
+            SELECT 'agreement', {AGREEMENT_KEY}, a.doc_id, d.first_seen
+            FROM agreements a JOIN documents d USING (doc_id) WHERE true
+            ORDER BY d.first_seen, a.doc_id, a.evidence_start
+            ON CONFLICT (kind, key) DO NOTHING
+        """,
+    ),
 ]
 
 FRONTIER_COLUMNS = frozenset(
@@ -149,6 +196,19 @@ FRONTIER_COLUMNS = frozenset(
 
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _parts(values: Sequence[str], size: int = 500) -> Iterator[list[str]]:
+    """``values`` in slices that stay under SQLite's bound-parameter limit."""
+    for i in range(0, len(values), size):
+        yield list(values[i : i + size])
+
+
+def _watchlist_row(r: Any) -> dict[str, Any]:
+    row = dict(r)
+    for key in ("entities", "queries", "types"):
+        row[key] = json.loads(row[key])
+    return row
 
 
 class StoreQueries:
@@ -245,6 +305,165 @@ class StoreQueries:
             names = [r[1], *json.loads(r[2])]
             if any(normalize(n) in normalized_names for n in names) or r[0] in normalized_names:
                 out.append(str(r[0]))
+        return out
+
+    # -- watchlists (pipeline/watch.py) -------------------------------------------------------
+    def record_watch_events(self, doc_id: str) -> None:
+        """Note a stored document and its agreements in the change log the digests read (inside
+        ``save_analysis``'s transaction): first storage, and agreement facts never seen before."""
+        ts = now()
+        self.db.execute(
+            """INSERT INTO watch_events (kind, key, doc_id, at) VALUES ('document', ?, ?, ?)
+               ON CONFLICT (kind, key) DO NOTHING""",
+            (doc_id, doc_id, ts),
+        )
+        self.db.execute(
+            f"""INSERT INTO watch_events (kind, key, doc_id, at)
+                SELECT 'agreement', {AGREEMENT_KEY}, a.doc_id, ? FROM agreements a WHERE a.doc_id = ?
+                ORDER BY a.evidence_start ON CONFLICT (kind, key) DO NOTHING""",
+            (ts, doc_id),
+        )
+
+    def watch_mark(self) -> int:
+        """The newest change-log position (a digest taken now covers everything up to it)."""
+        row = self.db.execute("SELECT MAX(seq) FROM watch_events").fetchone()
+        return int(row[0] or 0)
+
+    def watch_events(self, after: int, upto: int, since: str | None = None) -> list[dict[str, Any]]:
+        """Change-log rows with ``after < seq <= upto`` (and ``at >= since`` when given), oldest first."""
+        sql = "SELECT seq, kind, key, doc_id, at FROM watch_events WHERE seq > ? AND seq <= ?"
+        params: list[Any] = [after, upto]
+        if since:
+            sql += " AND at >= ?"
+            params.append(since)
+        return [dict(r) for r in self.db.execute(sql + " ORDER BY seq", params)]
+
+    def watchlists(self) -> list[dict[str, Any]]:
+        rows = self.db.execute("SELECT * FROM watchlists ORDER BY name")
+        return [_watchlist_row(r) for r in rows]
+
+    def watchlist(self, name: str) -> dict[str, Any] | None:
+        row = self.db.execute("SELECT * FROM watchlists WHERE name = ?", (name,)).fetchone()
+        return None if row is None else _watchlist_row(row)
+
+    def save_watchlist(self, name: str, entities: list[Any], queries: list[str], types: list[str]) -> None:
+        """Create a watchlist (its mark at the newest change: it reports what comes after) or
+        replace what an existing one follows (its mark kept)."""
+        ts, mark = now(), self.watch_mark()
+        self.db.execute(
+            """INSERT INTO watchlists (name, entities, queries, types, created, updated, mark, start_mark,
+                   visit_mark)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (name) DO UPDATE SET entities = excluded.entities, queries = excluded.queries,
+                   types = excluded.types, updated = excluded.updated""",
+            (
+                name,
+                json.dumps(entities, ensure_ascii=False),
+                json.dumps(queries, ensure_ascii=False),
+                json.dumps(types),
+                ts,
+                ts,
+                mark,
+                mark,
+                mark,
+            ),
+        )
+
+    def delete_watchlist(self, name: str) -> bool:
+        cur = self.db.execute("DELETE FROM watchlists WHERE name = ?", (name,))
+        return bool(cur.rowcount)
+
+    def set_visit_mark(self, name: str, mark: int) -> None:
+        """The app's "seen up to here" for a list (its own: digests keep their mark)."""
+        self.db.execute("UPDATE watchlists SET visit_mark = ? WHERE name = ?", (mark, name))
+
+    def set_watch_mark(self, name: str, mark: int, at: str) -> None:
+        self.db.execute("UPDATE watchlists SET mark = ?, last_digest = ? WHERE name = ?", (mark, at, name))
+
+    def watch_documents(self, doc_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """documents rows (with text) of these ids."""
+        out: dict[str, dict[str, Any]] = {}
+        for part in _parts(doc_ids):
+            rows = self.db.execute(
+                f"""SELECT doc_id, url, language, title, published, author, duplicate_of, text FROM documents
+                    WHERE doc_id IN ({",".join("?" * len(part))})""",
+                part,
+            )
+            out.update({r["doc_id"]: dict(r) for r in rows})
+        return out
+
+    def watch_mentions(self, doc_ids: Sequence[str]) -> list[tuple[str, str, int, int]]:
+        """(doc_id, entity_id, start, end) of every mention in these documents, in text order."""
+        out: list[tuple[str, str, int, int]] = []
+        for part in _parts(doc_ids):
+            rows = self.db.execute(
+                f"""SELECT doc_id, entity_id, start, "end" FROM mentions
+                    WHERE doc_id IN ({",".join("?" * len(part))}) ORDER BY doc_id, start""",
+                part,
+            )
+            out.extend((r[0], r[1], int(r[2]), int(r[3])) for r in rows)
+        return out
+
+    def watch_agreements(self, doc_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Agreements of these documents with their change-log key (``watch_key``)."""
+        out: list[dict[str, Any]] = []
+        for part in _parts(doc_ids):
+            rows = self.db.execute(
+                f"""SELECT a.*, {AGREEMENT_KEY} AS watch_key FROM agreements a
+                    WHERE a.doc_id IN ({",".join("?" * len(part))}) ORDER BY a.doc_id, a.evidence_start""",
+                part,
+            )
+            for r in rows:
+                row = dict(r)
+                row["parties"] = json.loads(row["parties"])
+                row["party_ids"] = json.loads(row["party_ids"])
+                out.append(row)
+        return out
+
+    def entities_first_seen(self, entity_ids: Sequence[str]) -> dict[str, tuple[int, str]]:
+        """(change-log position, time) of the first stored document mentioning each entity."""
+        out: dict[str, tuple[int, str]] = {}
+        for part in _parts(entity_ids):
+            rows = self.db.execute(
+                f"""SELECT m.entity_id, MIN(e.seq), MIN(e.at) FROM mentions m
+                    JOIN watch_events e ON e.kind = 'document' AND e.key = m.doc_id
+                    WHERE m.entity_id IN ({",".join("?" * len(part))}) GROUP BY m.entity_id""",
+                part,
+            )
+            out.update({r[0]: (int(r[1]), str(r[2])) for r in rows})
+        return out
+
+    def entity_rows(self, entity_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """``entities`` rows (INTERFACE shape) of these ids."""
+        out = []
+        for part in _parts(entity_ids):
+            rows = self.db.execute(
+                f"""SELECT e.entity_id AS id, e.canonical, e.label, e.aliases,
+                          COUNT(m.doc_id) AS mentions, COUNT(DISTINCT m.doc_id) AS documents
+                   FROM entities e JOIN mentions m USING (entity_id)
+                   WHERE e.entity_id IN ({",".join("?" * len(part))})
+                   GROUP BY e.entity_id, e.canonical, e.label, e.aliases""",
+                part,
+            )
+            for r in rows:
+                row = dict(r)
+                row["aliases"] = json.loads(row["aliases"])
+                out.append(row)
+        return sorted(out, key=lambda r: (-r["documents"], -r["mentions"], r["canonical"]))
+
+    def revisit_candidates(self, sources: Sequence[str]) -> list[dict[str, Any]]:
+        """Article URLs of these sources fetched and stored before, with what the revisit schedule
+        needs: when each was fetched, first seen, and its document's published date."""
+        out: list[dict[str, Any]] = []
+        for part in _parts(sources):
+            rows = self.db.execute(
+                f"""SELECT f.url, f.fetched_at, f.first_seen, d.published FROM frontier f
+                    JOIN documents d ON d.doc_id = f.doc_id
+                    WHERE f.source IN ({",".join("?" * len(part))}) AND f.status = 'done'
+                    AND f.kind IN ('page', 'link') ORDER BY f.url""",
+                part,
+            )
+            out.extend(dict(r) for r in rows)
         return out
 
     def frontier_set(self, url: str, **fields: Any) -> None:
@@ -393,6 +612,7 @@ class Store(StoreQueries):
                 for a in analysis.agreements
             ],
         )
+        self.record_watch_events(d.doc_id)
 
     def upsert_entities(self, entities: Iterable[Entity]) -> None:
         for e in entities:

@@ -295,6 +295,7 @@ class PgStore(StoreQueries):
                 for a in analysis.agreements
             ],
         )
+        self.record_watch_events(d.doc_id)
 
     def upsert_entities(self, entities: Iterable[Entity]) -> None:
         for e in entities:
