@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--depth", type=int, default=4)
     ap.add_argument("--rows", type=int, default=5000)
     ap.add_argument("--dropout", type=float, default=0.15)
-    ap.add_argument("--eval-frequency", type=int, default=1000)
+    ap.add_argument("--eval-frequency", type=int, default=500)
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--limit", type=int, default=0, help="train on the first N sentences (smoke runs)")
     args = ap.parse_args(argv)
