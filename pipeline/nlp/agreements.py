@@ -58,6 +58,9 @@ class Lexicon:
     parent_after: tuple[str, ...]
     state_nouns: tuple[str, ...]
     demonyms: dict[str, str]
+    component: tuple[str, ...]
+    product_before: tuple[str, ...]
+    ceremony: tuple[str, ...]
 
 
 @lru_cache(maxsize=4)
@@ -71,7 +74,7 @@ def load_lexicon(models_dir: str) -> Lexicon:
     number = r"\d[\d.,]*(?:\s+(?:milyon|million|milyar|billion|bin|thousand|min|mln))?"
     quantity = re.compile(
         # Greedy: the furthest unit word within four words ("120 milyon adet fişek", "36 adet zırhlı araç").
-        rf"(?<![\w.,]){number}\s+(?:[\w.,-]+\s+){{0,4}}(?:{'|'.join(map(re.escape, units))})\w*"
+        rf"(?<![\w.,]){number}\s+(?:[\w.,()-]+\s+){{0,4}}(?:{'|'.join(map(re.escape, units))})\w*"
     )
     return Lexicon(
         priority=tuple(data["priority"]),
@@ -100,6 +103,9 @@ def load_lexicon(models_dir: str) -> Lexicon:
         parent_after=_folded(data, "parent_after"),
         state_nouns=_folded(data, "state_nouns"),
         demonyms={fold(k): v for k, v in data.get("demonyms", {}).items()},
+        component=_folded(data, "component_cues"),
+        product_before=_folded(data, "product_before"),
+        ceremony=_folded(data, "ceremony_cues"),
     )
 
 
@@ -138,9 +144,12 @@ def _type_of(folded: str, lex: Lexicon) -> tuple[str | None, bool, str]:
     for kind in lex.priority:
         if kind in GENERIC:
             continue
-        m = _cue_pattern(lex.triggers.get(kind, ())).search(folded)
-        if m is not None and (best is None or m.start() < best[0]):
-            best = (m.start(), kind, m.group(0))
+        for m in _cue_pattern(lex.triggers.get(kind, ())).finditer(folded):
+            if _has(folded[max(0, m.start() - 30) : m.start()], lex.component):
+                continue  # "a deal that includes technology transfer" is no transfer agreement
+            if best is None or m.start() < best[0]:
+                best = (m.start(), kind, m.group(0))
+            break
     if best is not None:
         pos, kind, trigger = best
         if kind == "other_explicit":
@@ -246,7 +255,7 @@ def _quantity(sentence: str, lex: Lexicon, taken: list[tuple[int, int]]) -> str 
 
 
 _NUMBER_BEFORE = re.compile(
-    r"(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten|twelve|dozens? of|iki|üç|dört|dörd|beş|altı|on)\s*$"
+    r"(?:(?<![\d.,])\d{1,3}|(?<![\w])one|two|three|four|five|six|seven|eight|nine|ten|twelve|dozens? of|iki|üç|dört|dörd|beş|altı|on)\s*$"
 )
 _GENITIVE = re.compile(r"(?:['’]s|['’]?n?[ıiuüə]n)$")
 _LOCATIVE = re.compile(r"(?:['’]?[dt][ae]|['’]?[dt]ə|['’]?n?[dt][ae]ki|n?[dt]əki)$")
@@ -273,7 +282,9 @@ def _argument_mentions(mentions: list[Mention], text: str, lex: Lexicon) -> list
             continue
         if any(before.endswith(c) for c in lex.parent_before) or _within(after, lex.parent_after, 0):
             continue
-        if m.label == "ORG" and _NUMBER_BEFORE.search(before):
+        if m.label == "ORG" and (
+            _NUMBER_BEFORE.search(before) or any(before.endswith(c) for c in lex.product_before)
+        ):
             continue
         out.append(m)
     return out
@@ -293,8 +304,14 @@ def _state_mentions(
         if country is None:
             continue
         tail = fold(sentence[m.end() : m.end() + 60])
-        if not re.match(rf"^(?:\s+(?:and\s+)?[\w-]+){{0,4}}?\s+(?:{nouns})\b", tail):
+        if not re.match(rf"^(?:\s+(?:and\s+)?[\w-]+){{0,4}}?\s+(?:{nouns})(?![\w-])", tail):
             continue
+        host = next((e for e in existing if e.start <= offset + m.start() < e.end), None)
+        if host is not None and not re.match(
+            rf"^\W*(?:[\w-]+\s+){{0,2}}?(?:{nouns})\b",
+            fold(sentence[host.end - offset : host.end - offset + 40]),
+        ):
+            continue  # "Turkish Aerospace" is a company, "Turkish National Defense Minister" the country
         entity = registry.lookup(country, attached=False)
         if entity is None or any(e.entity_id == entity.entity_id for e in existing + out):
             continue
@@ -417,9 +434,11 @@ def _same_instrument(
         prev_states = {p for p in a.party_ids if p in countries}
         if _conflicts(a, candidate):
             continue
-        if not orgs and not prev and states and prev_states and not states & prev_states:
-            continue  # two agreements between different countries
-        loose = not specific or (generic is not None and generic[i])
+        if states and prev_states and not states & prev_states:
+            continue  # two agreements with different countries (a sale to Qatar, one to Ukraine)
+        # A generic word refers back to anything; a specific one may only retype a record named by a
+        # generic word when it names organisations of that record (or the record names none).
+        loose = not specific or (generic is not None and generic[i] and (bool(orgs) or not prev))
         if (a.type == candidate.type or loose) and (orgs <= prev or (prev and prev <= orgs)):
             return i
         if not specific and len(prev) < 2 and orgs:
@@ -456,6 +475,38 @@ def _merge(
     merged = replace(merged, party_ids=tuple(pairs), parties=tuple(pairs.values()))
     if concluded and (_stated(new), len(new.parties)) > (_stated(old), len(old.parties)):
         merged = replace(merged, evidence=new.evidence)
+    return merged
+
+
+_QUOTES = re.compile(r"[“”\"«»„]")
+_CLAUSE_BREAK = re.compile(r",\s+(?:and|while|ve|və)\s+|;\s+")
+
+
+def _clauses(text: str, start: int, end: int, lex: Lexicon) -> list[tuple[int, int]]:
+    """A sentence that concludes two instruments in two clauses ("the ministers signed a letter of
+    intent, and the agencies signed a protocol") is read clause by clause; otherwise whole."""
+    parts: list[tuple[int, int]] = []
+    cut = start
+    for m in _CLAUSE_BREAK.finditer(text, start, end):
+        parts.append((cut, m.start()))
+        cut = m.end()
+    parts.append((cut, end))
+    if len(parts) < 2:
+        return [(start, end)]
+
+    def states_one(a: int, b: int) -> bool:
+        folded = fold(text[a:b])
+        return _type_of(folded, lex)[0] is not None and _has(folded, lex.concluded)
+
+    if sum(states_one(a, b) for a, b in parts) < 2:
+        return [(start, end)]
+    # Keep a clause with no instrument of its own attached to the one before it.
+    merged: list[tuple[int, int]] = []
+    for a, b in parts:
+        if merged and not states_one(a, b):
+            merged[-1] = (merged[-1][0], b)
+        else:
+            merged.append((a, b))
     return merged
 
 
@@ -519,18 +570,28 @@ def extract_agreements(
         if m.entity_id in countries:
             n, first = state_counts.get(m.entity_id, (0, m))
             state_counts[m.entity_id] = (n + 1, first)
-    for start, end in sentences(doc.text):
-        if start < body_start:
-            continue
+    units = [
+        (s, e, ev)
+        for ev in sentences(doc.text)
+        if ev[0] >= body_start
+        for s, e in _clauses(doc.text, ev[0], ev[1], lex)
+    ]
+    for start, end, (ev_start, ev_end) in units:
         sentence = doc.text[start:end]
-        folded = fold(sentence)
+        folded = _QUOTES.sub("", fold(sentence))
         kind, specific, trigger = _type_of(folded, lex)
-        if kind == "other" and not specific and _subject(folded, lex) == "training":
-            kind = "training"  # "the agreement under which 250 officers will be trained"
+        protocol = kind == "mou" and trigger in ("protokol", "protocol")
+        if ((kind == "other" and not specific) or protocol) and _subject(folded, lex) == "training":
+            kind = "training"  # "the agreement/protocol under which 250 officers will be trained"
         if kind is None:
             # "Local content will reach 40%" after the signing sentence belongs to that agreement.
             if found:
                 found[-1] = _attach_details(found[-1], sentence, lex)
+                if found[-1].signed is None and _has(folded, lex.ceremony):
+                    # "the signing ceremony held in Jakarta on 11 June"
+                    found[-1] = replace(
+                        found[-1], signed=_signed(sentence, published, lex, doc.language, year)
+                    )
             continue
         earlier = [*found, *([pending] if pending is not None else [])]
         if trigger in _BARE_HEADS and any(trigger in fold(a.evidence.text) for a in earlier):
@@ -546,8 +607,11 @@ def extract_agreements(
             signed = found[-1].signed
         inside = [m for m in mentions if start <= m.start and m.end <= end]
         args = _argument_mentions(inside, doc.text, lex)
-        args += _state_mentions(sentence, start, lex, registry, args)
-        if re.search(r"\b(?:two|both) countries|iki ülke|iki ölkə|her iki ülke|hər iki ölkə", folded):
+        states = _state_mentions(sentence, start, lex, registry, args)
+        # "Turkish National Defense Minister" is the country, not an organisation "Turkish National"
+        args = [a for a in args if not any(a.start <= x.start < a.end for x in states)] + states
+        two = re.search(r"\b(?:two|both) countries(?!['’])|iki ülke(?!nin)|iki ölkə(?!nin)", folded)
+        if two and not any(a.label == "ORG" for a in args):
             known = {m.entity_id for m in args}
             for _, (_, first) in sorted(state_counts.items(), key=lambda kv: -kv[1][0])[:2]:
                 if (
@@ -556,9 +620,13 @@ def extract_agreements(
                 ):
                     args.append(replace(first, start=start, end=start))
         parties = _parties(args, countries, doc.text, kind)
-        sold = any(p.entity_id in countries for p in parties) or _has(folded, lex.export_cues)
-        if not specific and kind in GENERIC and _has(folded, lex.sale_cues) and sold:
+        buyers = [a for a in args if a.entity_id in countries and not (parties and _home_country(a))]
+        sold = bool(buyers) or _has(folded, lex.export_cues)
+        counted = _quantity(sentence, lex, [(m.start, m.end) for m in find_money(sentence, doc.language)])
+        sale = _has(folded, lex.sale_cues) or (counted is not None and bool(buyers))
+        if not specific and kind in GENERIC and sale and sold:
             kind = "export"  # a sale or delivery to a country: "satış kontraktı … Endonezya ile"
+            specific = True
             parties = _parties(args, countries, doc.text, kind)
         value = money[0].money if money else None
         trigger_pos = _first_pos(folded, (trigger,)) if trigger else None
@@ -569,7 +637,7 @@ def extract_agreements(
             type=kind,
             parties=tuple(p.canonical for p in parties),
             party_ids=tuple(p.entity_id for p in parties),
-            evidence=Span(sentence, start, end),
+            evidence=Span(doc.text[ev_start:ev_end], ev_start, ev_end),
             signed=signed,
             value=value,
             quantity=_quantity(
@@ -581,11 +649,21 @@ def extract_agreements(
             subject=_subject(folded, lex),
         )
         if pending is not None and parties and (not specific or kind == pending.type):
-            found.append(_merge(pending, candidate, False, countries))
+            found.append(_merge(pending, candidate, concluded, countries))
             generic.append(False)
             pending = None
             continue
         separate = _has(folded, lex.separate)
+        if copies > 1:
+            same_kind = [
+                i
+                for i, a in enumerate(found)
+                if a.type == kind and set(a.party_ids) == set(candidate.party_ids)
+            ]
+            if len(same_kind) >= copies:  # "2 sözleşme" again: the two named before
+                for i in same_kind[-copies:]:
+                    found[i] = _merge(found[i], candidate, False, countries)
+                continue
         previous = (
             _same_instrument(found, candidate, specific, countries, generic)
             if (parties or not concluded) and not separate and copies == 1
@@ -593,6 +671,8 @@ def extract_agreements(
         )
         if previous is not None:
             upgrade = specific and generic[previous] and candidate.type != found[previous].type
+            if not concluded:  # a mere mention ("the Kaan deal casts doubt on …") adds no sides
+                candidate = replace(candidate, parties=(), party_ids=())
             found[previous] = _merge(found[previous], candidate, concluded, countries, upgrade)
             generic[previous] = generic[previous] and not specific
             continue
@@ -603,7 +683,9 @@ def extract_agreements(
                 (
                     i
                     for i in range(len(found) - 1, -1, -1)
-                    if found[i].type == kind and not _conflicts(found[i], candidate)
+                    if found[i].type == kind
+                    and not _conflicts(found[i], candidate)
+                    and (trigger not in _BARE_HEADS or trigger in fold(found[i].evidence.text))
                 ),
                 None,
             )
