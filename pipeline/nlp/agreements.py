@@ -61,6 +61,7 @@ class Lexicon:
     component: tuple[str, ...]
     product_before: tuple[str, ...]
     ceremony: tuple[str, ...]
+    value_cues: tuple[str, ...]
 
 
 @lru_cache(maxsize=4)
@@ -106,6 +107,7 @@ def load_lexicon(models_dir: str) -> Lexicon:
         component=_folded(data, "component_cues"),
         product_before=_folded(data, "product_before"),
         ceremony=_folded(data, "ceremony_cues"),
+        value_cues=_folded(data, "value_cues"),
     )
 
 
@@ -162,11 +164,11 @@ def _type_of(folded: str, lex: Lexicon) -> tuple[str | None, bool, str]:
             return "other", True, trigger
         return kind, True, trigger
     for kind in GENERIC:
-        m = _cue_pattern(lex.triggers.get(kind, ())).search(folded)
-        if m is not None:
+        hit = _cue_pattern(lex.triggers.get(kind, ())).search(folded)
+        if hit is not None:
             if _has(folded, lex.export_cues):
-                return "export", True, m.group(0)
-            return kind, False, m.group(0)
+                return "export", True, hit.group(0)
+            return kind, False, hit.group(0)
     return None, False, ""
 
 
@@ -358,9 +360,14 @@ def _blank(sentence: str, offset: int, mentions: list[Mention]) -> str:
     return "".join(chars)
 
 
-def _attach_details(last: Agreement, sentence: str, lex: Lexicon) -> Agreement:
-    """A sentence naming no instrument after a signing can still state its local content or its
-    counted quantity ("Yılda 120 milyon adet fişek üretilecek")."""
+def _attach_details(last: Agreement, sentence: str, lex: Lexicon, language: str = "en") -> Agreement:
+    """A sentence naming no instrument after a signing can still state its local content, its
+    counted quantity ("Yılda 120 milyon adet fişek üretilecek") or its value ("Its value was put at
+    $45 million"; a turnover or a budget is no value of the deal)."""
+    if last.value is None and _has(fold(sentence), lex.value_cues):
+        money = find_money(sentence, language)
+        if money:
+            last = replace(last, value=money[0].money)
     if last.local_content_pct is None:
         lc = _local_content(sentence, lex)
         if lc is not None:
@@ -586,7 +593,7 @@ def extract_agreements(
         if kind is None:
             # "Local content will reach 40%" after the signing sentence belongs to that agreement.
             if found:
-                found[-1] = _attach_details(found[-1], sentence, lex)
+                found[-1] = _attach_details(found[-1], sentence, lex, doc.language)
                 if found[-1].signed is None and _has(folded, lex.ceremony):
                     # "the signing ceremony held in Jakarta on 11 June"
                     found[-1] = replace(
@@ -594,7 +601,9 @@ def extract_agreements(
                     )
             continue
         earlier = [*found, *([pending] if pending is not None else [])]
-        if trigger in _BARE_HEADS and any(trigger in fold(a.evidence.text) for a in earlier):
+        if trigger in _BARE_HEADS and any(
+            trigger in fold(a.evidence.text) for a in earlier if a.evidence.start != ev_start
+        ):
             specific = False  # "the protocol" again: the one named before
         dates = [(d.start, d.end) for d in find_dates(sentence, default_year=2000)]
         undated = fold(_blank_spans(sentence, dates))
