@@ -104,9 +104,13 @@ def print_errors(data: Path, outputs: Path, score_mod: Any) -> None:
                 hit.add(found)
             elif not any(k in n for n in names for k in keys):
                 spurious.append(f"{p['text']}[{p['label']}]")
-        missed = [f"{e['aliases_in_text'][0]}[{e['label']}]" for e in g["entities"] if e["canonical"] not in hit]
+        missed = [
+            f"{e['aliases_in_text'][0]}[{e['label']}]" for e in g["entities"] if e["canonical"] not in hit
+        ]
         if missed or spurious:
-            print(f"{g['file']}\n  missed: {', '.join(missed)}\n  spurious: {', '.join(dict.fromkeys(spurious))}")
+            print(
+                f"{g['file']}\n  missed: {', '.join(missed)}\n  spurious: {', '.join(dict.fromkeys(spurious))}"
+            )
         gold_ag = [(a["type"], a["parties"]) for a in g["agreements"]]
         pred_ag = [(a["type"], a["parties"]) for a in pred.get("agreements", [])]
         if gold_ag != pred_ag:
