@@ -82,7 +82,15 @@ def build_parser() -> Parser:
     p = command("documents", "every stored document with its metadata")
     p.add_argument("--format", choices=("json", "table"), default="table")
 
-    p = command("entities", "canonical entities with mention and document counts")
+    p = command(
+        "entities",
+        "canonical entities with mention and document counts; `entities merge KEEP OTHER` makes OTHER's "
+        "mentions KEEP's, `entities split ID NAME` gives ID's mentions written NAME an entity of their own "
+        "(both kept across re-ingests)",
+    )
+    p.add_argument("action", nargs="?", choices=("merge", "split"), help="a linking decision")
+    p.add_argument("operands", nargs="*", metavar="ID|NAME", help="merge: KEEP_ID OTHER_ID; split: ID NAME")
+    p.add_argument("--reason", default="", help="why (stored with the decision)")
     p.add_argument("--format", choices=("json", "table"), default="table")
 
     p = command("export-graph", "export the entity graph")
@@ -302,11 +310,48 @@ def cmd_documents(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_entities(args: argparse.Namespace, settings: Settings) -> int:
+    if args.action:
+        return _link_decision(args, settings)
+    if args.operands:
+        raise UsageError(f"entities: unexpected argument {args.operands[0]!r} (merge or split?)")
     rows = _store(settings).entities()
     if args.format == "json":
         _print_json(rows)
     else:
         _table(rows, ["id", "label", "canonical", "mentions", "documents"])
+    return EXIT_OK
+
+
+def _link_decision(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.nlp.decisions import LinkDecision
+    from pipeline.store import now
+
+    if len(args.operands) != 2:
+        usage = "merge KEEP_ID OTHER_ID" if args.action == "merge" else "split ID NAME"
+        raise UsageError(f"entities {args.action}: expected {usage}")
+    first, second = (str(x).strip() for x in args.operands)
+    from pipeline.storage import open_store
+
+    store = open_store(settings, readonly=False)
+    if store.entity_row(first) is None:
+        raise UsageError(f"entities {args.action}: no entity with id {first!r} (see `defintel entities`)")
+    if args.action == "merge":
+        if store.entity_row(second) is None:
+            raise UsageError(f"entities merge: no entity with id {second!r} (see `defintel entities`)")
+        if first == second:
+            raise UsageError("entities merge: the two ids are the same")
+        decision = LinkDecision("merge", second, first, args.reason, now())
+    else:
+        if not second:
+            raise UsageError("entities split: NAME is empty")
+        decision = LinkDecision("split", first, second, args.reason, now())
+    with store.atomic():
+        result = store.decide_link(decision)
+    row = store.entity_row(result) or {"id": result, "canonical": second, "mentions": 0, "documents": 0}
+    if args.format == "json":
+        _print_json(row)
+    else:
+        _table([row], ["id", "label", "canonical", "mentions", "documents"])
     return EXIT_OK
 
 

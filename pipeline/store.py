@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import UsageError
+from pipeline.nlp.decisions import Decisions, LinkDecision, split_id
 from pipeline.records import Analysis, Chunk, Entity
 
 log = logging.getLogger(__name__)
@@ -173,6 +174,20 @@ MIGRATIONS: list[tuple[str, str]] = [
             ON CONFLICT (kind, key) DO NOTHING
         """,
     ),
+    (
+        # An analyst's linking decisions (pipeline/nlp/decisions.py), replayed on every ingest.
+        "0004_link_decisions",
+        """
+        CREATE TABLE link_decisions (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            action TEXT NOT NULL,
+            entity_id TEXT NOT NULL,
+            other TEXT NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',
+            decided_at TEXT NOT NULL
+        )
+        """,
+    ),
 ]
 
 FRONTIER_COLUMNS = frozenset(
@@ -217,8 +232,12 @@ class StoreQueries:
     backends return the same rows by construction."""
 
     db: Any
+    _link_decisions: Decisions | None = None
 
     # Each backend's own (their SQL differs); the shared queries below build on them.
+    def upsert_entities(self, entities: Iterable[Entity]) -> None:
+        raise NotImplementedError
+
     def runs(self, limit: int = 20) -> list[dict[str, Any]]:
         raise NotImplementedError
 
@@ -260,6 +279,123 @@ class StoreQueries:
             (doc_id,),
         )
         return [dict(r) for r in rows]
+
+    def link_decisions(self) -> Decisions:
+        """The analyst's linking decisions in the order taken, with the entity rows merges keep."""
+        rows = self.db.execute(
+            "SELECT action, entity_id, other, reason, decided_at FROM link_decisions ORDER BY seq"
+        ).fetchall()
+        decisions = [LinkDecision(str(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4])) for r in rows]
+        kept = sorted({d.other for d in decisions if d.action == "merge"})
+        canonical: dict[str, Entity] = {}
+        for part in _parts(kept):
+            for r in self.db.execute(
+                f"""SELECT entity_id, label, canonical, aliases, qid, in_registry FROM entities
+                    WHERE entity_id IN ({",".join("?" * len(part))})""",
+                part,
+            ):
+                canonical[str(r[0])] = Entity(
+                    str(r[0]), str(r[1]), str(r[2]), tuple(json.loads(r[3])), r[4], bool(r[5])
+                )
+        return Decisions(decisions, canonical)
+
+    def entity_row(self, entity_id: str) -> dict[str, Any] | None:
+        """One entity as ``entities`` lists it (mention and document counts included), or None."""
+        row = self.db.execute(
+            """SELECT e.entity_id AS id, e.canonical, e.label, e.aliases, e.qid, e.in_registry,
+                      COUNT(m.doc_id) AS mentions, COUNT(DISTINCT m.doc_id) AS documents
+               FROM entities e LEFT JOIN mentions m USING (entity_id)
+               WHERE e.entity_id = ? GROUP BY e.entity_id, e.canonical, e.label, e.aliases, e.qid, e.in_registry""",
+            (entity_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        out = dict(row)
+        out["aliases"] = json.loads(out["aliases"])
+        out["in_registry"] = bool(out["in_registry"])
+        return out
+
+    def apply_link_decisions(self, analysis: Analysis) -> Analysis:
+        """``analysis`` with the analyst's merges and splits applied (read once per store)."""
+        decisions = self._link_decisions
+        if decisions is None:
+            decisions = self.link_decisions()
+            self._link_decisions = decisions
+        return decisions.apply(analysis)
+
+    def decide_link(self, decision: LinkDecision) -> str:
+        """Store a merge or split and apply it to what is stored; returns the resulting entity id.
+        The caller holds the transaction."""
+        self.db.execute(
+            "INSERT INTO link_decisions (action, entity_id, other, reason, decided_at) VALUES (?,?,?,?,?)",
+            (decision.action, decision.entity_id, decision.other, decision.reason, decision.decided_at),
+        )
+        self._link_decisions = None
+        if decision.action == "merge":
+            keep, drop = decision.other, decision.entity_id
+            rows = self.db.execute(
+                "SELECT entity_id, aliases FROM entities WHERE entity_id IN (?, ?)", (keep, drop)
+            ).fetchall()
+            aliases = list(
+                dict.fromkeys(a for r in sorted(rows, key=lambda r: r[0] != keep) for a in json.loads(r[1]))
+            )
+            self.db.execute(
+                "UPDATE entities SET aliases = ? WHERE entity_id = ?",
+                (json.dumps(aliases, ensure_ascii=False), keep),
+            )
+            self.db.execute("UPDATE mentions SET entity_id = ? WHERE entity_id = ?", (keep, drop))
+            self.db.execute("DELETE FROM entities WHERE entity_id = ?", (drop,))
+            canonical = self.db.execute(
+                "SELECT canonical FROM entities WHERE entity_id = ?", (keep,)
+            ).fetchone()
+            for r in self.db.execute(
+                "SELECT agreement_id, parties, party_ids FROM agreements WHERE party_ids LIKE ?",
+                (f'%"{drop}"%',),
+            ).fetchall():
+                ids = [keep if i == drop else i for i in json.loads(r[2])]
+                names = [
+                    canonical[0] if canonical and i == keep else n
+                    for i, n in zip(ids, json.loads(r[1]), strict=False)
+                ]
+                self.db.execute(
+                    "UPDATE agreements SET party_ids = ?, parties = ? WHERE agreement_id = ?",
+                    (
+                        json.dumps(list(dict.fromkeys(ids))),
+                        json.dumps(list(dict.fromkeys(names)), ensure_ascii=False),
+                        r[0],
+                    ),
+                )
+            return keep
+        new_id = split_id(decision.entity_id, decision.other)
+        label_row = self.db.execute(
+            "SELECT label FROM entities WHERE entity_id = ?", (decision.entity_id,)
+        ).fetchone()
+        moved = [
+            (r[0], r[1], r[2])
+            for r in self.db.execute(
+                'SELECT doc_id, start, "end", text FROM mentions WHERE entity_id = ?', (decision.entity_id,)
+            ).fetchall()
+            if Decisions([decision]).resolve(decision.entity_id, str(r[3])) == new_id
+        ]
+        if moved:
+            self.upsert_entities(
+                [
+                    Entity(
+                        new_id,
+                        str(label_row[0]) if label_row else "ORG",
+                        decision.other,
+                        (decision.other,),
+                        None,
+                        False,
+                    )
+                ]
+            )
+        for doc_id, start, end in moved:
+            self.db.execute(
+                'UPDATE mentions SET entity_id = ? WHERE doc_id = ? AND start = ? AND "end" = ?',
+                (new_id, doc_id, start, end),
+            )
+        return new_id
 
     def entities(self) -> list[dict[str, Any]]:
         rows = self.db.execute(
@@ -551,7 +687,9 @@ class Store(StoreQueries):
         minhash: bytes | None,
         duplicate_of: str | None,
     ) -> None:
-        """Upsert a document with its mentions, agreements and entities (caller holds the transaction)."""
+        """Upsert a document with its mentions, agreements and entities (caller holds the transaction);
+        the analyst's linking decisions are applied first."""
+        analysis = self.apply_link_decisions(analysis)
         d = analysis.document
         ts = now()
         self.db.execute(

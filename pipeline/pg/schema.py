@@ -243,4 +243,17 @@ MIGRATIONS: list[tuple[str, str]] = [
             ON CONFLICT (kind, key) DO NOTHING
         """,
     ),
+    (
+        "0007_link_decisions",
+        f"""
+        CREATE TABLE link_decisions (
+            seq BIGSERIAL PRIMARY KEY,
+            action {T} NOT NULL,
+            entity_id {T} NOT NULL,
+            other {T} NOT NULL,
+            reason {T} NOT NULL DEFAULT '',
+            decided_at {T} NOT NULL
+        )
+        """,
+    ),
 ]
