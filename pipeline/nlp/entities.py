@@ -203,12 +203,13 @@ class EntityFinder:
     def _mentions(self, doc: Doc) -> tuple[list[Mention], list[Entity]]:
         bare: dict[tuple[int, int], int] = doc._.get(BARE_KEY) or {}
         found: list[tuple[Span, Entity]] = []
+        ends: dict[tuple[int, int], int] = {}  # spans whose name ends inside their last token ("MMC.")
         lowered = _lowercase_words(doc.text)
         for ent in doc.ents:
             label = EN_LABELS.get(ent.label_) if ent.label_ not in ("ORG", "PERSON", "GPE") else ent.label_
             if label is None:
                 continue
-            pieces = [ent] if ent.kb_id_ else self._hygiene(ent, label, lowered)
+            pieces = [ent] if ent.kb_id_ else self._hygiene(ent, label, lowered, ends)
             for piece in pieces:
                 if not _plausible(piece) or (not piece.kb_id_ and self._statistical_noise(piece)):
                     continue
@@ -217,12 +218,15 @@ class EntityFinder:
                     found.append((piece, entity))
         found = self._within_document(found, attached=doc.lang_ in ("tr", "az"))
         mentions = [
-            Mention(ent.text, e.label, e.canonical, e.entity_id, ent.start_char, ent.end_char)
+            Mention(doc.text[ent.start_char : end], e.label, e.canonical, e.entity_id, ent.start_char, end)
             for ent, e in found
+            for end in [ends.get((ent.start_char, ent.end_char), ent.end_char)]
         ]
         return mentions, list({e.entity_id: e for _, e in found}.values())
 
-    def _hygiene(self, ent: Span, label: str, lowered: frozenset[str]) -> list[Span]:
+    def _hygiene(
+        self, ent: Span, label: str, lowered: frozenset[str], ends: dict[tuple[int, int], int]
+    ) -> list[Span]:
         """A rule or model span cleaned up: ranks and titles before a person's name left out
         ("Orgeneral Zakir Hasanov"), leading dates and sentence-initial common words dropped
         ("Noyabrın 23-də Müdafiə …"), a quote and the case ending after it cut off
@@ -237,10 +241,17 @@ class EntityFinder:
         while end - start > 1 and (
             (label == "PERSON" and normalize(doc[start].text) in self.titles)
             or doc[start].text.lower() in lowered
+            or (_sentence_start(doc, start) and self._common_word(doc[start].text, lowered))
         ):
             start += 1
+        while end - start > 1 and not _capitalised(doc[end - 1].text):
+            end -= 1  # "Sakaryadakı zavodun", "Tanklarla bağlı"
         if label == "PERSON" and normalize(doc[start].text) in self.titles:
             return []
+        if end - start == 1 and label != "ORG" and _sentence_start(doc, start):
+            return []  # a capitalised first word the model alone calls a person or place
+        if any(t.text[:1].islower() and t.lower_ not in _NAME_LINKS for t in doc[start:end]):
+            return []  # a phrase, not a name
         span = doc[start:end]
         text = span.text
         cut = _QUOTE_SUFFIX.search(text)
@@ -249,10 +260,13 @@ class EntityFinder:
         if end_char <= start_char:
             return []
         text = doc.text[start_char:end_char]
+        trimmed = _TRAILING_PUNCT.sub("", text)
+        end_char -= len(text) - len(trimmed)
+        text = trimmed
         words = text.split()
         if (len(words) >= 2 and text.isupper()) or _MODEL_NUMBER.search(text):
             return []
-        if len(words) == 1 and text.lower() in lowered:
+        if len(words) == 1 and self._common_word(text, lowered):
             return []
         pieces: list[tuple[int, int]] = [(start_char, end_char)]
         attached = doc.lang_ in ("tr", "az")
@@ -266,9 +280,20 @@ class EntityFinder:
         out = []
         for a, b in pieces:
             piece = doc.char_span(a, b, label=ent.label_, kb_id=ent.kb_id_, alignment_mode="contract")
+            if piece is not None and piece.end_char != b and b > piece.end_char:
+                piece = doc.char_span(a, b, label=ent.label_, kb_id=ent.kb_id_, alignment_mode="expand")
+                if piece is not None:
+                    ends[(piece.start_char, piece.end_char)] = b
             if piece is not None and len(piece):
                 out.append(piece)
         return out
+
+    def _common_word(self, word: str, lowered: frozenset[str]) -> bool:
+        """A capitalised word whose stem the text also writes in lower case is an ordinary word
+        (``Sənədin`` beside ``sənədi``, ``Raporun`` beside ``rapor``), not a name."""
+        stems = [v for v in self.registry.variants(word) if len(v) >= 4]
+        folded = {normalize(w) for w in lowered}
+        return any(f.startswith(stem) for stem in stems for f in folded)
 
     def _within_document(
         self, found: list[tuple[Span, Entity]], *, attached: bool
@@ -327,6 +352,30 @@ def _not_entities(models_dir: str) -> frozenset[str]:
 
 _QUOTE_SUFFIX = re.compile(r"[\"“”„«»]+[^\W\d_]{0,6}$")
 _MODEL_NUMBER = re.compile(r"^[A-Z][A-Za-z]{0,3}-?\d")
+_TRAILING_PUNCT = re.compile(r"(?:[,;:]+|(?<=[A-ZÇĞİÖŞÜƏ]{2})\.)$")
+# Lower-case words that may stand inside a name ("Makine ve Kimya", "Ministry of Defence", "bin Salman").
+_NAME_LINKS = frozenset(
+    {
+        "ve",
+        "və",
+        "and",
+        "of",
+        "for",
+        "the",
+        "de",
+        "da",
+        "di",
+        "du",
+        "del",
+        "van",
+        "von",
+        "bin",
+        "ibn",
+        "al",
+        "el",
+        "&",
+    }
+)
 _CONJUNCTION = re.compile(r"\s+(?:ve|və|and|&)\s+")
 
 
@@ -342,6 +391,19 @@ def _titles(models_dir: str) -> frozenset[str]:
         return frozenset()
     lines = path.read_text(encoding="utf-8").splitlines()
     return frozenset(normalize(w) for line in lines if not line.startswith("#") for w in line.split())
+
+
+def _sentence_start(doc: Doc, i: int) -> bool:
+    """The token opens the text, a paragraph or a sentence (blank pipelines set no sentence starts)."""
+    if i == 0:
+        return True
+    prev = doc[i - 1]
+    return prev.is_space or "\n" in prev.whitespace_ or prev.text in (".", "!", "?", ":", "…", '"', "“", "«")
+
+
+def _capitalised(word: str) -> bool:
+    """Starts with an upper-case letter or a digit (``Sumqayıt``, ``3M``); punctuation is neither."""
+    return bool(word) and (word[0].isupper() or word[0].isdigit())
 
 
 def _initial(word: str) -> bool:
