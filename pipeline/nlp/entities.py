@@ -244,13 +244,16 @@ class EntityFinder:
             or (_sentence_start(doc, start) and self._common_word(doc[start].text, lowered))
         ):
             start += 1
-        while end - start > 1 and not _capitalised(doc[end - 1].text):
-            end -= 1  # "Sakaryadakı zavodun", "Tanklarla bağlı"
+        while end - start > 1 and not _capitalised(doc[end - 1].text) and doc[end - 2].whitespace_:
+            end -= 1  # "Sakaryadakı zavodun", "Tanklarla bağlı" (not "MMC-nin": a suffix is attached)
         if label == "PERSON" and normalize(doc[start].text) in self.titles:
             return []
         if end - start == 1 and label != "ORG" and _sentence_start(doc, start):
             return []  # a capitalised first word the model alone calls a person or place
-        if any(t.text[:1].islower() and t.lower_ not in _NAME_LINKS for t in doc[start:end]):
+        if any(
+            t.text[:1].islower() and t.lower_ not in _NAME_LINKS and (t.i == 0 or doc[t.i - 1].whitespace_)
+            for t in doc[start:end]
+        ):
             return []  # a phrase, not a name
         span = doc[start:end]
         text = span.text
