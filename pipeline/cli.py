@@ -77,6 +77,11 @@ def build_parser() -> Parser:
     p.add_argument("--type", dest="agreement_type", help="only documents with an agreement of this type")
     p.add_argument("--since", help="published on or after YYYY-MM-DD")
     p.add_argument("--until", help="published on or before YYYY-MM-DD")
+    p.add_argument(
+        "--collapse-stories",
+        action="store_true",
+        help="one row per story (the best-ranked report), its other reports in story_reports",
+    )
     p.add_argument("--format", choices=("json", "table"), default="table")
 
     p = command("documents", "every stored document with its metadata")
@@ -91,6 +96,13 @@ def build_parser() -> Parser:
     p.add_argument("action", nargs="?", choices=("merge", "split"), help="a linking decision")
     p.add_argument("operands", nargs="*", metavar="ID|NAME", help="merge: KEEP_ID OTHER_ID; split: ID NAME")
     p.add_argument("--reason", default="", help="why (stored with the decision)")
+    p.add_argument("--format", choices=("json", "table"), default="table")
+
+    p = command("deals", "agreements consolidated across reports: one row per deal, every report as a source")
+    p.add_argument("--entity", help="only deals with this party (id, name or alias, any language)")
+    p.add_argument("--type", dest="agreement_type", help="only deals of this agreement type")
+    p.add_argument("--since", help="signed (else first reported) on or after YYYY-MM-DD")
+    p.add_argument("--until", help="signed (else first reported) on or before YYYY-MM-DD")
     p.add_argument("--format", choices=("json", "table"), default="table")
 
     p = command("export-graph", "export the entity graph")
@@ -263,22 +275,20 @@ def cmd_extract(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     from pipeline.index.search import Filters, Searcher
 
-    for name in ("since", "until"):
-        value = getattr(args, name)
-        if value:
-            from datetime import date
-
-            try:
-                date.fromisoformat(value)
-            except ValueError:
-                raise UsageError(f"--{name} must be a date YYYY-MM-DD, got {value!r}") from None
+    _check_dates(args)
     languages = tuple(x.strip() for x in (args.lang or "").split(",") if x.strip())
     filters = Filters(languages, args.since, args.until, args.entity, args.agreement_type)
     store = _store(settings)
     from pipeline.storage import pg_searcher
 
     searcher = pg_searcher(settings, store, one_shot=True) or Searcher(settings, store, one_shot=True)
-    hits = searcher.search(args.query, k=args.k, filters=filters)
+    from pipeline.index.search import collapse_stories, with_story_ids
+
+    if args.collapse_stories:
+        # A story takes one row: ask for more documents so that k rows can still be filled.
+        hits = collapse_stories(searcher.search(args.query, k=args.k * 3, filters=filters), store, args.k)
+    else:
+        hits = with_story_ids(searcher.search(args.query, k=args.k, filters=filters), store)
     rows = [h.as_json() for h in hits]
     if args.format == "json":
         _print_json(rows)
@@ -352,6 +362,42 @@ def _link_decision(args: argparse.Namespace, settings: Settings) -> int:
         _print_json(row)
     else:
         _table([row], ["id", "label", "canonical", "mentions", "documents"])
+    return EXIT_OK
+
+
+def _check_dates(args: argparse.Namespace) -> None:
+    from datetime import date
+
+    for name in ("since", "until"):
+        value = getattr(args, name)
+        if value:
+            try:
+                date.fromisoformat(value)
+            except ValueError:
+                raise UsageError(f"--{name} must be a date YYYY-MM-DD, got {value!r}") from None
+
+
+def cmd_deals(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.deals import deal_table_row, deals, entity_ids_named
+    from pipeline.records import AGREEMENT_TYPES
+
+    _check_dates(args)
+    if args.agreement_type and args.agreement_type not in AGREEMENT_TYPES:
+        raise UsageError(
+            f"unknown agreement type {args.agreement_type!r} (choose from {', '.join(AGREEMENT_TYPES)})"
+        )
+    store = _store(settings)
+    entity_ids = None if not args.entity else entity_ids_named(store, args.entity, settings.nlp.models_dir)
+    rows = deals(
+        store, entity_ids=entity_ids, agreement_type=args.agreement_type, since=args.since, until=args.until
+    )
+    if args.format == "json":
+        _print_json([d.as_json() for d in rows])
+    else:
+        _table(
+            [deal_table_row(d) for d in rows],
+            ["signed", "type", "parties", "value", "reports", "languages", "conflicts"],
+        )
     return EXIT_OK
 
 
@@ -479,6 +525,7 @@ COMMANDS = {
     "search": cmd_search,
     "documents": cmd_documents,
     "entities": cmd_entities,
+    "deals": cmd_deals,
     "export-graph": cmd_export_graph,
     "migrate": cmd_migrate,
     "watch": cmd_watch,

@@ -11,10 +11,13 @@ One undirected ``networkx.MultiGraph`` feeds every format, so all exports carry 
 * **co-occurrence edges** (``kind="cooccurrence"``, key ``cooc:A:B``) join entities named in the
   same document: ``weight`` = number of documents, ``documents`` (JSON array of doc ids),
   ``first_seen`` / ``last_seen``;
-* **agreement edges** (``kind="agreement"``, key ``agr:ID:A:B``), one per agreement and pair of
-  parties: ``agreement_type``, ``signed``, ``amount`` + ``currency``, ``quantity``,
-  ``local_content_pct``, the evidence document (``doc_id``, ``url``, ``title``) and ``sentence``
-  with its character span.
+* **agreement edges** (``kind="agreement"``, key ``deal:ID:A:B``), one per deal (an agreement
+  consolidated across every document reporting it, ``pipeline/deals.py``) and pair of parties:
+  ``deal_id``, ``agreement_type``, ``signed``, ``amount`` + ``currency``, ``quantity``,
+  ``local_content_pct``, ``reports`` (= ``weight``), ``languages``, ``sources`` (JSON: every
+  report's document, language, date and sentence), ``first_reported`` / ``last_reported``,
+  ``conflicts`` (JSON, when reports disagree), and the document of the report whose figures the
+  deal shows (``doc_id``, ``url``, ``title``) and its ``sentence`` with its character span.
 
 An attribute the text does not state is left out (not written as an empty or sentinel value).
 Republished near-duplicates are left out unless asked for: a copy is not a second piece of
@@ -282,41 +285,71 @@ def _add_cooccurrences(
 
 
 def _add_agreements(g: nx.MultiGraph[str], store: Store, docs: Mapping[str, _Doc]) -> None:
-    for ag in store.agreements():
-        doc = docs.get(ag["doc_id"])
-        if doc is None:
+    """One edge per deal (agreements consolidated across their reports) and pair of parties.
+
+    The edge carries the deal's values and its sources (the reports whose documents pass the
+    filters); the evidence attributes (``doc_id``, ``url``, ``sentence`` …) are those of the report
+    whose figures the deal shows (else the earliest that passes). A deal none of whose reports passes the filters is left out."""
+    for deal in store.deals():
+        sources = [r for r in deal.reports if r.doc_id in docs]
+        if not sources:
             continue
-        party_ids = list(dict.fromkeys(ag["party_ids"]))
+        lead = deal.lead_report
+        first = lead if lead.doc_id in docs else sources[0]
+        doc = docs[first.doc_id]
         attrs: dict[str, Any] = {
             "kind": "agreement",
-            "label": ag["type"],
-            "weight": 1,
-            "agreement_id": ag["agreement_id"],
-            "agreement_type": ag["type"],
-            "parties": json.dumps(ag["parties"], ensure_ascii=False),
-            "party_ids": json.dumps(party_ids),
+            "label": deal.type,
+            "weight": len(sources),
+            "deal_id": deal.deal_id,
+            "agreement_id": first.agreement_id,
+            "agreement_type": deal.type,
+            "parties": json.dumps(list(deal.parties), ensure_ascii=False),
+            "party_ids": json.dumps(list(deal.party_ids)),
+            "reports": len(sources),
+            "languages": json.dumps(sorted({r.language for r in sources})),
+            "sources": json.dumps(
+                [
+                    {
+                        "doc_id": r.doc_id,
+                        "url": r.url,
+                        "language": r.language,
+                        "published": r.published,
+                        "sentence": r.evidence.text,
+                    }
+                    for r in sources
+                ],
+                ensure_ascii=False,
+            ),
             "doc_id": doc.doc_id,
             "url": doc.url,
             "title": doc.title,
             "language": doc.language,
-            "sentence": ag["evidence_text"],
-            "evidence_start": int(ag["evidence_start"]),
-            "evidence_end": int(ag["evidence_end"]),
+            "sentence": first.evidence.text,
+            "evidence_start": first.evidence.start,
+            "evidence_end": first.evidence.end,
         }
+        dates = sorted(r.published for r in sources if r.published)
         optional = {
-            "signed": ag["signed"],
+            "signed": deal.signed,
             "published": doc.published,
-            "amount": None if ag["amount"] is None else float(ag["amount"]),
-            "currency": ag["currency"],
-            "quantity": ag["quantity"],
-            "subject": ag["subject"],
-            "local_content_pct": None if ag["local_content_pct"] is None else float(ag["local_content_pct"]),
+            "first_reported": dates[0] if dates else None,
+            "last_reported": dates[-1] if dates else None,
+            "amount": None if deal.value is None else float(deal.value.amount),
+            "currency": None if deal.value is None else deal.value.currency,
+            "quantity": deal.quantity,
+            "subject": deal.subject,
+            "local_content_pct": deal.local_content_pct,
+            "conflicts": json.dumps([c.as_json() for c in deal.conflicts], ensure_ascii=False)
+            if deal.conflicts
+            else None,
         }
         attrs.update({k: v for k, v in optional.items() if v is not None})
-        # One edge per pair of parties that are in the graph (an agreement with one known party
-        # has no edge; the FtM export still lists every party an edge carries).
+        # One edge per pair of parties that are in the graph (a deal with one known party has no
+        # edge; the FtM export still lists every party an edge carries).
+        party_ids = list(dict.fromkeys(deal.party_ids))
         for a, b in combinations(sorted(p for p in party_ids if p in g), 2):
-            g.add_edge(a, b, key=f"agr:{ag['agreement_id']}:{a}:{b}", **attrs)
+            g.add_edge(a, b, key=f"deal:{deal.deal_id}:{a}:{b}", **attrs)
 
 
 def _ego(g: nx.MultiGraph[str], centres: Sequence[str], name: str, depth: int) -> nx.MultiGraph[str]:
@@ -418,14 +451,14 @@ def _cytoscape(g: nx.MultiGraph[str], path: Path) -> None:
 
 # -- FollowTheMoney ------------------------------------------------------------------------------
 def ftm_entities(g: nx.MultiGraph[str]) -> Iterator[dict[str, Any]]:
-    """FollowTheMoney entities: one per node, one Contract per agreement with a link to each
-    party, and an UnknownLink per co-occurring pair."""
+    """FollowTheMoney entities: one per node, one Contract per deal with a link to each party, and
+    an UnknownLink per co-occurring pair."""
     for node, a in g.nodes(data=True):
         yield _ftm_node(node, a)
     contracts: dict[str, tuple[dict[str, Any], set[str]]] = {}
     for u, v, key, a in g.edges(keys=True, data=True):
         if a["kind"] == "agreement":
-            contracts.setdefault(a["agreement_id"], (a, set()))[1].update((u, v))
+            contracts.setdefault(a["deal_id"], (a, set()))[1].update((u, v))
             continue
         props = {
             "subject": [u],
@@ -438,8 +471,8 @@ def ftm_entities(g: nx.MultiGraph[str]) -> Iterator[dict[str, Any]]:
             props["startDate"] = [a["first_seen"]]
             props["endDate"] = [a["last_seen"]]
         yield {"id": "cooc-" + sha1(key), "schema": "UnknownLink", "properties": props}
-    for agreement_id, (a, parties) in contracts.items():
-        yield from _ftm_contract(g, agreement_id, a, sorted(parties))
+    for deal_id, (a, parties) in contracts.items():
+        yield from _ftm_contract(g, deal_id, a, sorted(parties))
 
 
 def _ftm_node(node: str, a: Mapping[str, Any]) -> dict[str, Any]:
@@ -458,14 +491,15 @@ def _ftm_node(node: str, a: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _ftm_contract(
-    g: nx.MultiGraph[str], agreement_id: str, a: Mapping[str, Any], parties: Sequence[str]
+    g: nx.MultiGraph[str], deal_id: str, a: Mapping[str, Any], parties: Sequence[str]
 ) -> Iterator[dict[str, Any]]:
-    contract_id = "agr-" + agreement_id
+    contract_id = "deal-" + deal_id
+    sources = json.loads(a["sources"])
     names = [g.nodes[p]["canonical"] for p in parties]
     props: dict[str, list[str]] = {
         "title": [f"{a['agreement_type'].replace('_', ' ')}: {' – '.join(names)}"],
         "type": [a["agreement_type"]],
-        "sourceUrl": [a["url"]],
+        "sourceUrl": list(dict.fromkeys(r["url"] for r in sources)),
         "description": [a["sentence"]],
     }
     if "signed" in a:
@@ -479,23 +513,33 @@ def _ftm_contract(
         notes.append(f"quantity: {a['quantity']}")
     if "local_content_pct" in a:
         notes.append(f"local content: {_number(a['local_content_pct'])}%")
+    notes.append(f"reported by {len(sources)} document(s) in {', '.join(json.loads(a['languages']))}")
+    for c in json.loads(a.get("conflicts", "[]")):
+        values = "; ".join(
+            f"{json.dumps(v['value'], ensure_ascii=False)} ({len(v['doc_ids'])})" for v in c["values"]
+        )
+        notes.append(f"reports disagree on {c['field']}: {values}")
     if notes:
         props["notes"] = notes
     if "subject" in a:
         props["summary"] = [a["subject"]]
     yield {"id": contract_id, "schema": "Contract", "properties": props}
     for party in parties:
-        common = {"role": ["party"], "sourceUrl": [a["url"]]}
+        common = {
+            "role": ["party"],
+            "sourceUrl": props["sourceUrl"],
+            "recordId": [r["doc_id"] for r in sources],
+        }
         if "signed" in a:
             common["date"] = [a["signed"]]
         if g.nodes[party]["type"] == "GPE":
             # A country (an export's buyer) is a Territory, not a LegalEntity, so it cannot be a
             # ContractAward supplier; an UnknownLink still ties it to the contract.
             link = {"subject": [party], "object": [contract_id], **common}
-            yield {"id": "party-" + sha1(agreement_id, party), "schema": "UnknownLink", "properties": link}
+            yield {"id": "party-" + sha1(deal_id, party), "schema": "UnknownLink", "properties": link}
         else:
             award = {"contract": [contract_id], "supplier": [party], **common}
-            yield {"id": "party-" + sha1(agreement_id, party), "schema": "ContractAward", "properties": award}
+            yield {"id": "party-" + sha1(deal_id, party), "schema": "ContractAward", "properties": award}
 
 
 def _number(x: float) -> str:
@@ -533,6 +577,7 @@ EDGE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("documents:string[]", "documents"),
     ("firstSeen:date", "first_seen"),
     ("lastSeen:date", "last_seen"),
+    ("dealId", "deal_id"),
     ("agreementId", "agreement_id"),
     ("agreementType", "agreement_type"),
     ("signed:date", "signed"),
@@ -540,6 +585,10 @@ EDGE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("currency", "currency"),
     ("quantity", "quantity"),
     ("localContentPct:double", "local_content_pct"),
+    ("reports:int", "reports"),
+    ("languages:string[]", "languages"),
+    ("firstReported:date", "first_reported"),
+    ("lastReported:date", "last_reported"),
     ("docId", "doc_id"),
     ("url", "url"),
     ("sentence", "sentence"),

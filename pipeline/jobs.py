@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from pipeline.config import CrawlSettings, Settings
+from pipeline.consolidate import Consolidator
 from pipeline.crawl.crawler import Crawler, Outcome
 from pipeline.crawl.discovery import Listed, classify, feed_links, html_hrefs, sitemap_links
 from pipeline.crawl.errors import FetchError, RobotsDisallowed
@@ -193,6 +194,9 @@ class Ingestor:
         )
         self.vectors = open_vectors(settings, store, self.embedder)  # FAISS files or pgvector rows
         self.dedup = Deduplicator(store)
+        self.consolidator = Consolidator(store, self.embedder, lock=_consolidate_lock(store))
+        self._changed: list[str] = []  # documents stored (new, changed or demoted) in this batch
+        self.consolidate_seconds = 0.0  # time spent recomputing deals and stories
         self.preparer = Preparer(settings, self._known, self.embedder)
         self.pool = PreparePool(settings, self.preparer, worker_count(settings.ingest.workers))
 
@@ -223,6 +227,20 @@ class Ingestor:
                 "index reconciled: %d orphan vectors removed, %d missing added", len(orphans), len(missing)
             )
             self.vectors.save(index_dir(self.settings))
+        self.consolidate_pending()
+
+    def consolidate_pending(self) -> None:
+        """Deals and stories of documents stored without them (an older store, a lost update)."""
+        pending = self.store.docs_to_consolidate()
+        if pending:
+            with self.store.atomic():
+                done = self.consolidator.update(pending)
+            log.info(
+                "consolidated %d documents: %d deals, %d story ids changed",
+                len(pending),
+                done.deals_changed,
+                done.stories_changed,
+            )
 
     def _reconcile_rows(self) -> None:
         """PostgreSQL: vectors are written in their chunks' transaction, so only chunks stored by an
@@ -232,6 +250,7 @@ class Ingestor:
             texts = [passage_text(c["title"], c["text"]) for c in missing]
             self.vectors.add([c["vec_id"] for c in missing], self.embedder.passages(texts))
             log.info("index reconciled: %d chunks without a vector embedded", len(missing))
+        self.consolidate_pending()
 
     def store_batch(self, results: Sequence[Result], hooks: Sequence[Hooks], report: RunReport) -> None:
         """Store one prepared batch in one transaction; the vector index follows after the commit.
@@ -260,6 +279,7 @@ class Ingestor:
         self, results: Sequence[Result], hooks: Sequence[Hooks], report: RunReport, *, shared: bool
     ) -> None:
         changes: list[tuple[list[int], list[int], Vectors]] = []
+        self._changed = []
         with self.store.atomic():
             if shared:
                 # Entity rows are shared by every worker's documents: take them in one global order
@@ -277,6 +297,12 @@ class Ingestor:
                     continue
                 if change is not None:
                     changes.append(change)
+            # Deals and stories of the documents stored above, in the same transaction.
+            changed, self._changed = self._changed, []
+            if changed:
+                t = time.perf_counter()
+                self.consolidator.update(changed)
+                self.consolidate_seconds += time.perf_counter() - t
         for removed, added, vectors in changes:
             self.vectors.remove(removed)
             self.vectors.add(added, vectors)
@@ -313,6 +339,7 @@ class Ingestor:
             removed, added = self.store.replace_chunks(doc_id, result.chunks)
         if hook.stored is not None:
             hook.stored(doc_id)
+        self._changed.extend([doc_id, dup.demoted] if dup.demoted else [doc_id])
         # Seen by the next document of this batch too (same connection, same transaction).
         self.dedup.remember(doc_id, dup, doc.published)
         if dup.duplicate_of or dup.demoted:
@@ -326,6 +353,14 @@ class Ingestor:
 
 # A batch that deadlocked with another worker's is stored again, up to this many times in all.
 BATCH_TRIES = 4
+
+
+def _consolidate_lock(store: Any) -> int | None:
+    if not is_postgres(store):
+        return None
+    from pipeline.pg.schema import CONSOLIDATE_LOCK
+
+    return CONSOLIDATE_LOCK
 
 
 def ingest(
@@ -629,8 +664,11 @@ class _Run:
         for stage, seconds in batch.seconds.items():
             self.time(stage, seconds)
         t = time.perf_counter()
+        before = self.ingestor.consolidate_seconds
         self.ingestor.store_batch(batch.results, hooks, self.report)
-        self.time("store", time.perf_counter() - t)
+        consolidate = self.ingestor.consolidate_seconds - before
+        self.time("store", time.perf_counter() - t - consolidate)
+        self.time("consolidate", consolidate)
 
     def fail(self, source: str, error: str, retry: str | None = None) -> None:
         self.report.failed += 1

@@ -15,6 +15,7 @@ from typing import Any
 from pipeline.errors import UsageError
 from pipeline.nlp.decisions import Decisions, LinkDecision, split_id
 from pipeline.records import Analysis, Chunk, Entity
+from pipeline.store_deals import DEALS_STORIES_SQL, DealStoryQueries
 
 log = logging.getLogger(__name__)
 
@@ -188,6 +189,8 @@ MIGRATIONS: list[tuple[str, str]] = [
         )
         """,
     ),
+    # Deals consolidated across reports and story clusters (pipeline/store_deals.py, consolidate.py).
+    ("0005_deals_stories", DEALS_STORIES_SQL.format(T="TEXT", B="BLOB")),
 ]
 
 FRONTIER_COLUMNS = frozenset(
@@ -226,7 +229,7 @@ def _watchlist_row(r: Any) -> dict[str, Any]:
     return row
 
 
-class StoreQueries:
+class StoreQueries(DealStoryQueries):
     """The queries both stores run with the same SQL (``?`` placeholders; the PostgreSQL wrapper
     translates them): the SQLite ``Store`` and ``pipeline.pg.store.PgStore`` inherit them, so the two
     backends return the same rows by construction."""
@@ -259,8 +262,10 @@ class StoreQueries:
 
     def documents(self) -> list[dict[str, Any]]:
         rows = self.db.execute(
-            """SELECT doc_id, url, language, title, published, author, duplicate_of, source, first_seen, last_seen
-               FROM documents ORDER BY published IS NULL, published, doc_id"""
+            """SELECT d.doc_id, d.url, d.language, d.title, d.published, d.author, d.duplicate_of, d.source,
+                      d.first_seen, d.last_seen, s.story_id
+               FROM documents d LEFT JOIN stories s ON s.doc_id = d.doc_id
+               ORDER BY d.published IS NULL, d.published, d.doc_id"""
         )
         return [dict(r) for r in rows]
 
@@ -402,7 +407,7 @@ class StoreQueries:
             """SELECT e.entity_id AS id, e.canonical, e.label, e.aliases, e.qid, e.in_registry,
                       COUNT(m.doc_id) AS mentions, COUNT(DISTINCT m.doc_id) AS documents
                FROM entities e JOIN mentions m USING (entity_id)
-               GROUP BY e.entity_id ORDER BY documents DESC, mentions DESC, e.canonical"""
+               GROUP BY e.entity_id ORDER BY documents DESC, mentions DESC, e.canonical, e.entity_id"""
         )
         out = []
         for r in rows:

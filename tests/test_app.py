@@ -84,6 +84,18 @@ def test_search_page_without_query_shows_counts(open_app) -> None:  # type: igno
     assert at.sidebar.radio(key="nav").value == "search"
 
 
+def test_search_cards_collapse_a_story_into_one_card(open_app, ingested: Settings) -> None:  # type: ignore[no-untyped-def]
+    at = open_app()
+    at.text_input(key="query").input("Baykar TB2 Bakü lisanslı üretim").run()
+    assert not at.exception
+    cards = _cards(at)
+    docs = [re.search(r"doc=([0-9a-f]{40})", c).group(1) for c in cards]  # type: ignore[union-attr]
+    stories = _store(ingested).story_ids(docs)
+    assert len(set(stories.values())) == len(docs)  # one card per story
+    folded = next(c for c in cards if "<details" in c)
+    assert re.search(r"\+\d+ reports in \d languages", folded)
+
+
 def test_cross_lingual_search_shows_cards_with_highlights_and_facts(open_app) -> None:  # type: ignore[no-untyped-def]
     at = open_app()
     at.text_input(key="query").input("Azərsilah patron istehsalı").run()
@@ -182,10 +194,18 @@ def test_entity_page(open_app, ingested: Settings) -> None:  # type: ignore[no-u
 
 
 def test_agreements_table_with_usd_and_filters(open_app, ingested: Settings) -> None:  # type: ignore[no-untyped-def]
-    total = len(_store(ingested).agreements())
+    total = len(_store(ingested).deals())  # one row per deal, however many pages report it
+    assert total < len(_store(ingested).agreements())
     at = open_app(page="agreements")
     table = _frame(at, "ag_table")
     assert len(table) == total
+    # a deal several pages report: its report count and languages, conflicts marked, sources listed
+    baykar = table[table["parties"].str.contains("Baykar") & (table["type"] == "licence_production")]
+    assert baykar["reports"].max() == 5 and "⚠ value" in set(baykar["conflicts"])
+    labels = [e.label for e in at.expander]
+    assert any("Baykar" in label and "5 reports (az, en, tr)" in label and "⚠" in label for label in labels)
+    sources = "\n".join(m.value for m in at.markdown)
+    assert "94,000,000 USD (1 report)" in sources and "96,000,000 USD (4 reports)" in sources
     eur = table[table["currency"] == "EUR"].iloc[0]
     assert eur["value_usd"] == pytest.approx(eur["value"] * 1.08)
     at.multiselect(key="ag_types").set_value(["contract"]).run()

@@ -15,6 +15,7 @@ from pipeline.config import Settings
 from pipeline.errors import UsageError
 from pipeline.graph import build_graph
 from pipeline.store import Store
+from tests.conftest import CORPUS
 
 
 def test_highlight_escapes_and_marks_accent_insensitively() -> None:
@@ -121,7 +122,7 @@ def test_queries_over_the_ingested_corpus(ingested: Settings) -> None:
     assert sorted(zipfile.ZipFile(io.BytesIO(data)).namelist()) == ["edges.csv", "nodes.csv"]
     assert queries.export_bytes(g, "graphml")[1].startswith(b"<?xml")
     runs = queries.run_rows(store)
-    assert runs[0]["status"] == "finished" and runs[0]["new"] == 33
+    assert runs[0]["status"] == "finished" and runs[0]["new"] == len(list(CORPUS.glob("*.html")))
     assert queries.run_failures(store) == []
 
 

@@ -4,6 +4,7 @@ documents, entities, agreements and graph as the embedded store."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from collections.abc import Iterator
@@ -149,6 +150,8 @@ def test_corpus_in_postgres_has_the_same_documents_entities_agreements(
     key = lambda a: a["agreement_id"]  # noqa: E731
     assert sorted(pg.agreements(), key=key) == sorted(lite.agreements(), key=key)
     assert pg.cooccurrences() == lite.cooccurrences()
+    untimed = lambda deals: [dataclasses.replace(d, first_seen=None, updated=None) for d in deals]  # noqa: E731
+    assert untimed(pg.deals()) == untimed(lite.deals()) and len(pg.deals()) > 0
     doc = lite.documents()[0]["doc_id"]
     assert pg.mentions(doc) == lite.mentions(doc)
     assert {k: v for k, v in (pg.document(doc) or {}).items() if not k.endswith("_seen")} == {

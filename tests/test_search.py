@@ -107,15 +107,17 @@ def test_a_filter_excluding_the_top_hits_still_returns_k(ingested: Settings) -> 
     store = Store(ingested.data_path)
     searcher = Searcher(ingested, store)
     top = searcher.search("Azersilah cartridge production line in Baku", k=10)
-    top_dates = sorted(h.published for h in top[:5] if h.published)
-    # Only documents published after every one of the top-5 unfiltered hits.
-    since = top_dates[-1] + "z"  # sorts after that date, before the next day
+    # Only the five latest documents (a date filter that excludes most of the top-5 unfiltered hits).
+    dates = sorted(d["published"] for d in store.documents() if d["published"])
+    since = dates[-6] + "z"  # sorts after that date, before the next day
     allowed = [d for d in store.documents() if (d["published"] or "") > since]
     k = min(5, len(allowed))
     assert k >= 3, "the corpus should hold a few later documents"
+    excluded = {h.doc_id for h in top[:5] if (h.published or "") <= since}
+    assert len(excluded) >= 3, "the filter should exclude most of the top hits"
     hits = searcher.search("Azersilah cartridge production line in Baku", k=k, filters=Filters(since=since))
     assert len(hits) == k
-    assert not {h.doc_id for h in hits} & {h.doc_id for h in top[:5]}
+    assert not {h.doc_id for h in hits} & excluded and all((h.published or "") > since for h in hits)
     for mode in ("dense", "lexical"):
         got = searcher.search("Azersilah cartridge", k=k, filters=Filters(since=since), mode=mode)
         assert all((h.published or "") > since for h in got)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.app.rates import UsdRates
+from pipeline.records import Deal
 from pipeline.store import Store
 
 if TYPE_CHECKING:  # imported where used, so the search page loads without networkx
@@ -115,6 +116,96 @@ def agreement_rows(store: Store, rates: UsdRates) -> list[dict[str, Any]]:
         )
         rows.append(row)
     return rows
+
+
+def deal_rows(store: Store, rates: UsdRates, entity_id: str | None = None) -> list[dict[str, Any]]:
+    """One row per deal (an agreement consolidated across its reports), latest first.
+
+    ``reports`` counts the documents reporting it, ``languages`` their languages, ``conflicts``
+    names the fields the reports disagree on ("" when they agree); ``evidence``, ``title`` and
+    ``url`` are the report whose figures the row shows. ``deal_id`` keys the sources list."""
+    rows = []
+    for deal in store.deals(entity_ids=None if entity_id is None else [entity_id]):
+        lead = deal.lead_report
+        amount = None if deal.value is None else deal.value.amount
+        currency = None if deal.value is None else deal.value.currency
+        row: dict[str, Any] = {
+            "date": deal.signed or deal.first_reported,
+            "type": deal.type,
+            "parties": " · ".join(deal.parties),
+            "value": amount,
+            "currency": currency,
+        }
+        if rates:
+            row["value_usd"] = rates.to_usd(amount, currency)
+        row.update(
+            {
+                "reports": len(deal.reports),
+                "languages": ", ".join(deal.languages),
+                "conflicts": ", ".join(c.field for c in deal.conflicts),
+                "signed": deal.signed,
+                "quantity": deal.quantity,
+                "local_content_pct": deal.local_content_pct,
+                "first_reported": deal.first_reported,
+                "last_reported": deal.last_reported,
+                "title": store.document_meta([lead.doc_id]).get(lead.doc_id, {}).get("title"),
+                "url": lead.url,
+                "evidence": lead.evidence.text,
+                "deal_id": deal.deal_id,
+                "party_ids": list(deal.party_ids),
+            }
+        )
+        rows.append(row)
+    return rows
+
+
+def filter_deals(
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    types: Sequence[str] = (),
+    languages: Sequence[str] = (),
+    party: str = "",
+    since: date | None = None,
+    until: date | None = None,
+) -> list[dict[str, Any]]:
+    """Deal rows passing every filter: a language when any report is in it; the date is the
+    signing date, else the first report's."""
+    shaped = [{**r, "language": r["languages"], "published": r["first_reported"]} for r in rows]
+    wanted = set(languages)
+    kept = filter_agreements(shaped, types=types, party=party, since=since, until=until)
+    out = []
+    for r in kept:
+        if wanted and not wanted & {x.strip() for x in r["languages"].split(",")}:
+            continue
+        r.pop("language"), r.pop("published")
+        out.append(r)
+    return out
+
+
+def deal_sources(store: Store, deal: Deal) -> list[dict[str, Any]]:
+    """The reports of one deal: document, language, date and the sentence stating it."""
+    meta = store.document_meta([r.doc_id for r in deal.reports])
+    return [
+        {
+            "doc_id": r.doc_id,
+            "title": meta.get(r.doc_id, {}).get("title", ""),
+            "language": r.language,
+            "published": r.published,
+            "url": r.url,
+            "evidence": r.evidence.text,
+        }
+        for r in deal.reports
+    ]
+
+
+def story_groups(store: Store, docs: Sequence[Mapping[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Document rows grouped by story, in the order of each story's first row (a story's reports
+    shown together as one card)."""
+    story_of = store.story_ids([d["doc_id"] for d in docs])
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for d in docs:
+        groups.setdefault(story_of.get(d["doc_id"], d["doc_id"]), []).append(dict(d))
+    return list(groups.values())
 
 
 def filter_agreements(

@@ -30,6 +30,7 @@ CSS = (
     "vertical-align:middle}"
     ".di-badge{color:#fff;border-radius:0.3em;padding:0.05em 0.45em;font-size:0.75em;font-weight:700}"
     ".di-snip mark{background:#ffe066;padding:0 0.1em}"
+    ".di-story{font-size:0.85em;color:#444}.di-story summary{cursor:pointer;color:#1c7ed6}"
     ".di-chip{display:inline-block;border-radius:1em;padding:0 0.6em;margin:0.1em;font-size:0.8em;"
     "color:#111;text-decoration:none}"
     "</style>"
@@ -113,10 +114,29 @@ def chip(name: str, label: str, href: str) -> str:
     return a(href, esc(name), cls="di-chip", style=f"background:{colour}")
 
 
+def story_more(others: Sequence[Mapping[str, Any]]) -> str:
+    """ "+3 reports in 2 languages", expandable to the story's other documents (a ``<details>``)."""
+    if not others:
+        return ""
+    langs = sorted({str(o["language"]) for o in others})
+    n = len(others)
+    summary = f"+{n} report{'s' if n != 1 else ''} in {len(langs)} language{'s' if len(langs) != 1 else ''}"
+    items = "".join(
+        f"<li>{esc(str(o['language']).upper())} · {esc(o.get('published') or 'undated')} · "
+        f"{a(link('document', doc=str(o['doc_id'])), esc(o.get('title') or '(untitled)'))}</li>"
+        for o in others
+    )
+    return f'<details class="di-story"><summary>{esc(summary)}</summary><ul>{items}</ul></details>'
+
+
 def result_card(
-    hit: Mapping[str, Any], entities: Sequence[Mapping[str, Any]], agreements: Sequence[str]
+    hit: Mapping[str, Any],
+    entities: Sequence[Mapping[str, Any]],
+    agreements: Sequence[str],
+    story: Sequence[Mapping[str, Any]] = (),
 ) -> str:
-    """One search result: linked title, source, date, language badge, highlighted snippet, facts."""
+    """One search result: linked title, source, date, language badge, highlighted snippet, facts;
+    ``story``: the story's other documents, collapsed under "+N reports in M languages"."""
     source = urlsplit(hit["url"]).netloc or hit["url"]
     parts = [
         '<div class="di-card">',
@@ -131,6 +151,8 @@ def result_card(
         parts.append(f"<div>{chips}</div>")
     if agreements:
         parts.append(f'<div style="font-size:0.85em">Agreements: {esc(", ".join(agreements))}</div>')
+    if story:
+        parts.append(story_more(story))
     parts.append("</div>")
     return "".join(parts)
 

@@ -254,17 +254,24 @@ def search_page(ctx: Context) -> None:
         entity=choice.entity or None,
         agreement_type=choice.agreement_type or None,
     )
+    from pipeline.index.search import collapse_stories
+
     with st.spinner("Searching…"):
         searcher = _searcher(ctx.settings, ctx.settings.data_dir, ctx.settings.index.embedder, ctx.version)
-        hits = searcher.search(query, k=choice.k, filters=filters)
+        # One card per story (its other reports folded into it): ask for more to fill k cards.
+        hits = collapse_stories(searcher.search(query, k=choice.k * 3, filters=filters), ctx.store, choice.k)
     st.subheader(f"{len(hits)} result{'s' if len(hits) != 1 else ''}")
     if not hits:
         st.caption("No document matches; try fewer filters.")
     _html(render.CSS)
     for hit in hits:
         facts = queries.doc_facts(ctx.store, hit.doc_id)
+        story = [
+            {"doc_id": m.doc_id, "title": m.title, "language": m.language, "published": m.published}
+            for m in hit.story
+        ]
         with st.container(border=True):
-            _html(render.result_card(hit.as_json(), facts.entities, facts.agreement_types))
+            _html(render.result_card(hit.as_json(), facts.entities, facts.agreement_types, story))
 
 
 def document_page(ctx: Context) -> None:
@@ -398,10 +405,12 @@ def entity_page(ctx: Context) -> None:
             .properties(height=220)
         )
         st.altair_chart(chart, width="stretch")
+    # One line per story: its first document, the others folded under "+N reports in M languages".
     items = "".join(
-        f"<li>{render.lang_badge(d['language'])} {render.esc(d['published'] or 'undated')} · "
-        f"{render.a(render.link('document', doc=d['doc_id']), render.esc(d['title']))}</li>"
-        for d in profile.documents
+        f"<li>{render.lang_badge(g[0]['language'])} {render.esc(g[0]['published'] or 'undated')} · "
+        f"{render.a(render.link('document', doc=g[0]['doc_id']), render.esc(g[0]['title']))}"
+        f"{render.story_more(g[1:])}</li>"
+        for g in queries.story_groups(ctx.store, profile.documents)
     )
     _html(f"<div><ul>{items}</ul></div>")
     st.subheader("Co-occurring entities")
@@ -415,47 +424,52 @@ def entity_page(ctx: Context) -> None:
         _html(f"<div>{chips}</div>")
     else:
         st.caption("Never named together with another entity.")
-    st.subheader(f"Agreements it is party to ({len(profile.agreements)})")
-    if profile.agreements:
+    deals = queries.deal_rows(ctx.store, ctx.rates, entity_id=entity_id)
+    st.subheader(f"Deals it is party to ({len(deals)})")
+    if deals:
+        columns = [
+            "date",
+            "type",
+            "parties",
+            "value",
+            "currency",
+            "reports",
+            "languages",
+            "conflicts",
+            "title",
+        ]
         st.dataframe(
-            pd.DataFrame(
-                [
-                    {
-                        "type": a["type"],
-                        "parties": " · ".join(a["parties"]),
-                        "signed": a["signed"],
-                        "value": a["amount"],
-                        "currency": a["currency"],
-                        "title": a["title"],
-                    }
-                    for a in profile.agreements
-                ]
-            ),
+            pd.DataFrame([{c: d[c] for c in columns} for d in deals]),
             hide_index=True,
             key="ent_agreements",
+            column_config={"value": st.column_config.NumberColumn("value", format="%,.0f")},
         )
+
+
+MAX_SOURCE_LISTS = 60
 
 
 def agreements_page(ctx: Context) -> None:
     pd = _pandas()
 
     st.header("Agreements")
-    rows = queries.agreement_rows(ctx.store, ctx.rates)
+    rows = queries.deal_rows(ctx.store, ctx.rates)
     c1, c2, c3 = st.columns(3)
     types = c1.multiselect("Type", list(AGREEMENT_TYPES), key="ag_types")
     langs = c2.multiselect("Language", list(LANGS), format_func=lambda c: LANGS[c], key="ag_langs")
     party = c3.text_input("Party contains", key="ag_party")
     since, until = _date_range("ag")
-    shown = queries.filter_agreements(
-        rows, types=types, languages=langs, party=party, since=since, until=until
-    )
+    shown = queries.filter_deals(rows, types=types, languages=langs, party=party, since=since, until=until)
     st.caption(
-        f"{len(shown)} of {len(rows)} agreements · click a column header to sort · date = signing date, "
-        "else publication date"
+        f"{len(shown)} of {len(rows)} deals (one row per deal, however many pages report it) · click a "
+        "column header to sort · date = signing date, else first report · ⚠ conflicts: the reports "
+        "disagree on these fields (all values under Sources)"
         + ("" if ctx.rates else " · add an [app.usd_rates] table to the config for a USD column")
     )
     frame = pd.DataFrame(shown, columns=list(rows[0]) if rows else ["type"])
-    frame = frame.drop(columns=[c for c in ("party_ids", "doc_id") if c in frame.columns])
+    if "conflicts" in frame.columns:
+        frame["conflicts"] = frame["conflicts"].map(lambda c: f"⚠ {c}" if c else "")
+    frame = frame.drop(columns=[c for c in ("party_ids", "deal_id") if c in frame.columns])
     if "url" in frame.columns:
         frame["url"] = frame["url"].map(render.safe_url)
     st.dataframe(
@@ -476,6 +490,41 @@ def agreements_page(ctx: Context) -> None:
         mime="text/csv",
         key="ag_csv",
     )
+    _deal_sources(ctx, shown)
+
+
+def _deal_sources(ctx: Context, shown: list[dict[str, Any]]) -> None:
+    """Each deal's reports, expandable: the deals several pages report or whose reports disagree."""
+    several = [d for d in shown if d["reports"] > 1 or d["conflicts"]][:MAX_SOURCE_LISTS]
+    if not several:
+        return
+    st.subheader("Sources")
+    _html(render.CSS)
+    by_id = {x.deal_id: x for x in ctx.store.deals()}
+    for d in several:
+        flag = f" · ⚠ reports disagree on {d['conflicts']}" if d["conflicts"] else ""
+        label = f"{d['date'] or 'undated'} · {d['type']} · {d['parties']} — {d['reports']} reports ({d['languages']}){flag}"
+        with st.expander(label):
+            deal = by_id[d["deal_id"]]
+            for c in deal.conflicts:
+                values = "; ".join(
+                    f"{render.esc(_conflict_text(v.value))} ({len(v.doc_ids)} report{'s' if len(v.doc_ids) != 1 else ''})"
+                    for v in c.values
+                )
+                _html(f"<div>⚠ <b>{render.esc(c.field)}</b>: {values}</div>")
+            items = "".join(
+                f"<li>{render.lang_badge(r['language'])} {render.esc(r['published'] or 'undated')} · "
+                f"{render.a(render.link('document', doc=r['doc_id']), render.esc(r['title']))}"
+                f"<br><i>{render.esc(r['evidence'])}</i></li>"
+                for r in queries.deal_sources(ctx.store, deal)
+            )
+            _html(f"<ul>{items}</ul>")
+
+
+def _conflict_text(value: object) -> str:
+    if isinstance(value, dict):
+        return f"{value.get('amount', 0):,.0f} {value.get('currency', '')}"
+    return str(value)
 
 
 def timeline_page(ctx: Context) -> None:

@@ -36,6 +36,7 @@ Everything per chunk that a query needs besides the vectors lives in a saved sna
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -62,6 +63,7 @@ from pipeline.index.snapshot import (
 from pipeline.index.vectors import VectorIndex
 from pipeline.records import AGREEMENT_TYPES, Hit
 from pipeline.store import Store
+from pipeline.store_deals import DealStoryQueries
 
 log = logging.getLogger(__name__)
 
@@ -593,3 +595,31 @@ def prepare_search(
     first search afterwards only loads it (seconds at 100k chunks otherwise); nothing to do when
     the saved snapshot is current."""
     load_or_build(index_dir(settings), store, vectors, normaliser)
+
+
+def collapse_stories(hits: Sequence[Hit], store: DealStoryQueries, k: int | None = None) -> list[Hit]:
+    """Results with each story shown once: its best-ranked document, carrying the story's other
+    documents (every one the store holds, found by this query or not) in ``story``.
+
+    Callers that show ``k`` cards ask the searcher for more hits (a story's reports take one card)."""
+    story_of = store.story_ids([h.doc_id for h in hits])
+    members = store.story_members(sorted(set(story_of.values())))
+    out: list[Hit] = []
+    seen: set[str] = set()
+    for h in hits:
+        story = story_of.get(h.doc_id)
+        if story is None:
+            out.append(h)
+        elif story not in seen:
+            seen.add(story)
+            others = tuple(m for m in members.get(story, []) if m.doc_id != h.doc_id)
+            out.append(dataclasses.replace(h, story_id=story, story=others))
+        if k is not None and len(out) == k:
+            break
+    return out
+
+
+def with_story_ids(hits: Sequence[Hit], store: DealStoryQueries) -> list[Hit]:
+    """The same results, each with its document's story id (nothing collapsed)."""
+    story_of = store.story_ids([h.doc_id for h in hits])
+    return [dataclasses.replace(h, story_id=story_of.get(h.doc_id)) for h in hits]

@@ -104,6 +104,7 @@ def migrate_to_postgres(
         if name is not None:
             dst.ensure_embedder(name, dim)
         _copy(src, dst, vectors, progress or (lambda table, n: None))
+        _consolidate(settings, src, dst, name)
         from pipeline.pg import stats
 
         stats.refresh(dst)
@@ -205,6 +206,25 @@ def _copy(src: Store, dst: PgStore, vectors: dict[int, Any], progress: Callable[
                     sql, [(*(r[c] for c in cols), urlsplit(r["url"]).netloc.lower()) for r in part]
                 )
             progress("frontier", len(part))
+
+
+def _consolidate(settings: Settings, src: Store, dst: PgStore, embedder: str | None) -> None:
+    """Deals and stories of the copied documents, computed in the database (where other sources'
+    documents may join them); the data dir's embeddings of evidence and leads are copied first, so
+    nothing is embedded again when the embedders agree."""
+    from pipeline.consolidate import Consolidator
+    from pipeline.index.embedders import make_embedder
+    from pipeline.pg.schema import CONSOLIDATE_LOCK
+
+    rows = src.db.execute("SELECT key, doc_id, embedder, vector FROM signal_vectors").fetchall()
+    for part in _batches(rows):
+        with dst.atomic():
+            dst.put_signal_vectors([(r[0], r[1], r[2], bytes(r[3])) for r in part])
+    ix = settings.index
+    model = make_embedder(embedder or ix.embedder, ix.e5_model_dir, ix.e5_runtime, threads=ix.threads)
+    doc_ids = [str(r[0]) for r in src.db.execute("SELECT doc_id FROM documents ORDER BY doc_id")]
+    with dst.atomic():
+        Consolidator(dst, model, lock=CONSOLIDATE_LOCK).update(doc_ids)
 
 
 def _keys(db: Any, sql: str) -> set[Any]:

@@ -21,6 +21,7 @@ Never edit a migration that has shipped: add a new one.
 from __future__ import annotations
 
 from pipeline.store import AGREEMENT_KEY
+from pipeline.store_deals import DEALS_STORIES_SQL
 
 T = 'TEXT COLLATE "C"'
 EMBEDDING_DIM = 384
@@ -32,6 +33,8 @@ MIGRATION_LOCK = 0x0DEF1E7
 # the vector column) and refreshing the searcher's statistics.
 EMBEDDER_LOCK = 0x0DEF1E8
 STATS_LOCK = 0x0DEF1E9
+# Consolidating deals and stories (pipeline/consolidate.py): one worker at a time.
+CONSOLIDATE_LOCK = 0x0DEF1EA
 
 MIGRATIONS: list[tuple[str, str]] = [
     (
@@ -256,4 +259,6 @@ MIGRATIONS: list[tuple[str, str]] = [
         )
         """,
     ),
+    # Deals consolidated across reports and story clusters (pipeline/store_deals.py, consolidate.py).
+    ("0008_deals_stories", DEALS_STORIES_SQL.format(T=T, B="BYTEA")),
 ]

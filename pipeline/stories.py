@@ -1,0 +1,135 @@
+"""Story clusters: the articles that report one event — republications, wire stories re-edited by
+another outlet, one press release in Turkish and in Azerbaijani — grouped under one story id.
+
+Signals over pairs of documents published at most ``WINDOW_DAYS`` apart (a hard limit when both
+dates are known): a republication link (``duplicate_of``), MinHash similarity of the bodies (the
+signatures dedup already stored; a re-edited copy keeps part of its shingles), a deal both report
+(as a share of the deals either reports: the deal matching already links reports across languages), the overlap of the organisations and
+people they name, and the similarity of their headline + lead in the index's embedder (scaled per
+embedder, like deal evidence). Clustering is average-linkage, best pair first, as for deals.
+The benchmark is ``benchmarks/deals_bench.py`` (its story section).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+import numpy as np
+import numpy.typing as npt
+
+from pipeline.deals import similarity_bonus
+from pipeline.records import StoryDoc, sha1
+
+WINDOW_DAYS = 3
+THRESHOLD = 2.0
+LEAD_CHARS = 400
+
+Vectors = npt.NDArray[np.float32]
+
+
+def lead_text(title: str, text: str) -> str:
+    """Headline + the first words of the body: what tells one event from another."""
+    body = text[len(title) :] if text.startswith(title) else text
+    return f"{title}. {body.strip()[:LEAD_CHARS]}"
+
+
+def _day(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(value[:10]) if value else None
+    except ValueError:
+        return None
+
+
+def minhash_similarity(a: bytes | None, b: bytes | None) -> float:
+    if not a or not b or len(a) != len(b):
+        return 0.0
+    va, vb = np.frombuffer(a, dtype=np.uint64), np.frombuffer(b, dtype=np.uint64)
+    return float((va == vb).mean())
+
+
+def story_pair_score(a: StoryDoc, b: StoryDoc, *, republished: bool, similarity: float) -> float | None:
+    """How strongly two documents look like reports of one event; None: they cannot be."""
+    da, db = _day(a.published), _day(b.published)
+    apart = None if da is None or db is None else abs((da - db).days)
+    if apart is not None and apart > WINDOW_DAYS and not republished:
+        return None
+    score = 3.0 if republished else 0.0
+    # Re-edited copies keep a part of their 5-word shingles; unrelated texts share almost none.
+    score += 3.0 * min(1.0, max(0.0, (minhash_similarity(a.minhash, b.minhash) - 0.05) / 0.35))
+    # Deals both report, as a share of those either reports: the same signing is the news of both
+    # (a later article recalling one of the deals as background shares only part of them).
+    deals = a.deal_ids | b.deal_ids
+    if deals:
+        score += 1.5 * len(a.deal_ids & b.deal_ids) / len(deals)
+    ents = a.entity_ids | b.entity_ids
+    if ents:
+        score += 1.25 * len(a.entity_ids & b.entity_ids) / len(ents)
+    score += similarity
+    if apart is None:
+        score -= 0.5  # an undated page joins a story on stronger evidence only
+    return score
+
+
+def _root(doc_id: str, duplicate_of: dict[str, str | None]) -> str:
+    seen = {doc_id}
+    while (nxt := duplicate_of.get(doc_id)) and nxt not in seen:
+        seen.add(nxt)
+        doc_id = nxt
+    return doc_id
+
+
+def cluster_stories(
+    docs: Sequence[StoryDoc], vectors: dict[str, Vectors], embedder: str
+) -> list[list[StoryDoc]]:
+    """Group documents into stories. Deterministic for a given input."""
+    items = sorted(docs, key=lambda d: d.doc_id)
+    dup = {d.doc_id: d.duplicate_of for d in items}
+    order = sorted(range(len(items)), key=lambda i: (items[i].published or "", items[i].doc_id))
+    keys = [f"doc:{d.doc_id}" for d in items]
+    have = [i for i, k in enumerate(keys) if k in vectors]
+    sims: dict[tuple[int, int], float] = {}
+    if len(have) > 1:
+        m = np.stack([vectors[keys[i]] for i in have])
+        cos = m @ m.T
+        sims = {(x, y): float(cos[p, q]) for p, x in enumerate(have) for q, y in enumerate(have) if x < y}
+    scores: dict[tuple[int, int], float | None] = {}
+    for pos, i in enumerate(order):
+        di = _day(items[i].published)
+        for j in order[pos + 1 :]:
+            dj = _day(items[j].published)
+            a, b = (i, j) if i < j else (j, i)
+            republished = _root(items[a].doc_id, dup) == _root(items[b].doc_id, dup)
+            if di is not None and dj is not None and (dj - di).days > WINDOW_DAYS and not republished:
+                continue  # dates sorted: only republications can still be in range (rare, checked)
+            sim = similarity_bonus(sims[(a, b)], embedder) if (a, b) in sims else 0.0
+            scores[(a, b)] = story_pair_score(items[a], items[b], republished=republished, similarity=sim)
+
+    def score(i: int, j: int) -> float | None:
+        return scores.get((i, j) if i < j else (j, i))
+
+    group = list(range(len(items)))
+    members: dict[int, list[int]] = {i: [i] for i in range(len(items))}
+    ranked = sorted(
+        ((s, p) for p, s in scores.items() if s is not None and s >= THRESHOLD), key=lambda x: (-x[0], x[1])
+    )
+    for _, (i, j) in ranked:
+        gi, gj = group[i], group[j]
+        if gi == gj:
+            continue
+        cross = [score(x, y) for x in members[gi] for y in members[gj]]
+        if any(s is None for s in cross):
+            continue
+        if sum(s for s in cross if s is not None) / len(cross) < THRESHOLD:
+            continue
+        keep, gone = (gi, gj) if gi < gj else (gj, gi)
+        for x in members[gone]:
+            group[x] = keep
+        members[keep].extend(members.pop(gone))
+    return [[items[i] for i in sorted(ms)] for _, ms in sorted(members.items())]
+
+
+def story_id(members: Sequence[StoryDoc]) -> str:
+    """The id of a story: from its earliest document, so it stays while later reports join."""
+    first = min(members, key=lambda d: (d.published or "9999", d.doc_id))
+    return sha1("story", first.doc_id)
