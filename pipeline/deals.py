@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from pipeline.linkage import average_linkage
 from pipeline.records import Conflict, ConflictValue, Deal, Money, StoredAgreement, sha1
 
 if TYPE_CHECKING:
@@ -221,32 +222,11 @@ def cluster_agreements(
         )
         scores[(i, j)] = pair_score(a, b, ctx)
 
-    def score(i: int, j: int) -> float | None:
-        pair = (i, j) if i < j else (j, i)
-        if pair not in scores:
-            # No shared party: not a hard "no" (extraction may name a party differently), adds 0.
-            return 0.0 if items[i].doc_id != items[j].doc_id else None
-        return scores[pair]
-
-    group = list(range(len(items)))
-    members: dict[int, list[int]] = {i: [i] for i in range(len(items))}
-    ranked = sorted(
-        ((s, p) for p, s in scores.items() if s is not None and s >= THRESHOLD), key=lambda x: (-x[0], x[1])
+    # A pair with no shared party is not a hard "no" (extraction may name a party differently): 0.
+    clusters = average_linkage(
+        len(items), scores, THRESHOLD, missing=0.0, exclusive=[a.doc_id for a in items]
     )
-    for _, (i, j) in ranked:
-        gi, gj = group[i], group[j]
-        if gi == gj:
-            continue
-        cross = [score(x, y) for x in members[gi] for y in members[gj]]
-        if any(s is None for s in cross):
-            continue
-        if sum(s for s in cross if s is not None) / len(cross) < THRESHOLD:
-            continue
-        keep, gone = (gi, gj) if gi < gj else (gj, gi)
-        for x in members[gone]:
-            group[x] = keep
-        members[keep].extend(members.pop(gone))
-    return [[items[i] for i in sorted(ms)] for _, ms in sorted(members.items())]
+    return [[items[i] for i in c] for c in clusters]
 
 
 def _report_order(a: StoredAgreement) -> tuple[str, str, str]:

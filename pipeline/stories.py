@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pipeline.deals import similarity_bonus
+from pipeline.linkage import average_linkage
 from pipeline.records import StoryDoc, sha1
 
 WINDOW_DAYS = 3
@@ -105,28 +106,8 @@ def cluster_stories(
             sim = similarity_bonus(sims[(a, b)], embedder) if (a, b) in sims else 0.0
             scores[(a, b)] = story_pair_score(items[a], items[b], republished=republished, similarity=sim)
 
-    def score(i: int, j: int) -> float | None:
-        return scores.get((i, j) if i < j else (j, i))
-
-    group = list(range(len(items)))
-    members: dict[int, list[int]] = {i: [i] for i in range(len(items))}
-    ranked = sorted(
-        ((s, p) for p, s in scores.items() if s is not None and s >= THRESHOLD), key=lambda x: (-x[0], x[1])
-    )
-    for _, (i, j) in ranked:
-        gi, gj = group[i], group[j]
-        if gi == gj:
-            continue
-        cross = [score(x, y) for x in members[gi] for y in members[gj]]
-        if any(s is None for s in cross):
-            continue
-        if sum(s for s in cross if s is not None) / len(cross) < THRESHOLD:
-            continue
-        keep, gone = (gi, gj) if gi < gj else (gj, gi)
-        for x in members[gone]:
-            group[x] = keep
-        members[keep].extend(members.pop(gone))
-    return [[items[i] for i in sorted(ms)] for _, ms in sorted(members.items())]
+    clusters = average_linkage(len(items), scores, THRESHOLD, missing=None)
+    return [[items[i] for i in c] for c in clusters]
 
 
 def story_id(members: Sequence[StoryDoc]) -> str:

@@ -393,3 +393,36 @@ def test_graph_exports_carry_one_edge_per_deal_with_its_sources(ingested: Settin
     assert len(tb2["properties"]["sourceUrl"]) == 5
     assert any("disagree on value" in n for n in tb2["properties"]["notes"])
     store.close()
+
+
+def test_average_linkage_does_not_chain_and_respects_exclusive_keys() -> None:
+    from pipeline.linkage import average_linkage
+
+    # 0-1 strong, 1-2 strong, 0-2 forbidden: 2 may not join the group of 0 and 1.
+    chain = {(0, 1): 5.0, (1, 2): 4.0, (0, 2): None}
+    assert average_linkage(3, chain, 2.0, missing=0.0) == [[0, 1], [2]]
+    # One strong pair is not enough when the other pairs between the groups are missing (0).
+    assert average_linkage(4, {(0, 1): 3.0, (2, 3): 3.0, (1, 2): 2.5}, 2.0, missing=0.0) == [[0, 1], [2, 3]]
+    # missing=None: every pair between two groups must be scored.
+    assert average_linkage(3, {(0, 1): 3.0, (1, 2): 3.0}, 2.0, missing=None) == [[0, 1], [2]]
+    assert average_linkage(3, {(0, 1): 3.0, (1, 2): 3.0, (0, 2): 2.0}, 2.0, missing=None) == [[0, 1, 2]]
+    # Items with the same exclusive key (one document's instruments) never share a group.
+    assert average_linkage(
+        3, {(0, 1): 3.0, (1, 2): 3.0, (0, 2): 3.0}, 2.0, missing=0.0, exclusive=["a", "b", "a"]
+    ) == [
+        [0, 1],
+        [2],
+    ]
+
+
+# The quality gate: benchmarks/deals_bench.py's scoring on the corpus, hashing embedder. Floors
+# from issue #20 (deals P >= 0.95, R >= 0.90; stories P >= 0.95, R >= 0.80).
+DEAL_FLOORS = {"deals": (0.95, 0.90), "stories": (0.95, 0.80)}
+
+
+def test_deal_and_story_clustering_stay_above_their_floors(ingested: Settings) -> None:
+    from benchmarks.deals_bench import score
+
+    result = score(ingested.data_path, CORPUS)
+    for part, (p, r) in DEAL_FLOORS.items():
+        assert result[part]["p"] >= p and result[part]["r"] >= r, (part, result[part], result["errors"])
