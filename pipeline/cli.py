@@ -87,7 +87,15 @@ def build_parser() -> Parser:
     p = command("documents", "every stored document with its metadata")
     p.add_argument("--format", choices=("json", "table"), default="table")
 
-    p = command("entities", "canonical entities with mention and document counts")
+    p = command(
+        "entities",
+        "canonical entities with mention and document counts; `entities merge KEEP OTHER` makes OTHER's "
+        "mentions KEEP's, `entities split ID NAME` gives ID's mentions written NAME an entity of their own "
+        "(both kept across re-ingests)",
+    )
+    p.add_argument("action", nargs="?", choices=("merge", "split"), help="a linking decision")
+    p.add_argument("operands", nargs="*", metavar="ID|NAME", help="merge: KEEP_ID OTHER_ID; split: ID NAME")
+    p.add_argument("--reason", default="", help="why (stored with the decision)")
     p.add_argument("--format", choices=("json", "table"), default="table")
 
     p = command("deals", "agreements consolidated across reports: one row per deal, every report as a source")
@@ -117,6 +125,31 @@ def build_parser() -> Parser:
     p = command("migrate", "copy the data dir's embedded store into PostgreSQL (idempotent; prints counts)")
     p.add_argument("--to", required=True, metavar="DSN", help="postgresql://user:password@host:port/database")
     p.add_argument("--format", choices=("json", "table"), default="table")
+
+    p = command("watch", "watchlists: what is new for the entities, queries and agreement types you follow")
+    wsub = p.add_subparsers(dest="watch_command", metavar="ACTION", parser_class=Parser, required=True)
+
+    def action(name: str, help_: str) -> argparse.ArgumentParser:
+        w = wsub.add_parser(name, help=help_, description=help_)
+        _global_options(w, suppress=True)
+        return w
+
+    w = action("add", "create a watchlist, or add entities, queries and types to one")
+    w.add_argument("name", metavar="NAME")
+    w.add_argument(
+        "--entity", action="append", default=[], help="any name or alias, any language (repeatable)"
+    )
+    w.add_argument("--query", action="append", default=[], help="a search query, matched in every language")
+    w.add_argument("--type", dest="types", action="append", default=[], help="an agreement type (repeatable)")
+    w.add_argument("--format", choices=("json", "text"), default="text")
+    w = action("list", "every watchlist")
+    w.add_argument("--format", choices=("json", "text"), default="text")
+    w = action("remove", "delete a watchlist")
+    w.add_argument("name", metavar="NAME")
+    w = action("digest", "what is new for a watchlist since its last digest (or --since)")
+    w.add_argument("name", metavar="NAME")
+    w.add_argument("--since", help="look back from this date (YYYY-MM-DD) or ISO time; keeps the list's mark")
+    w.add_argument("--format", choices=("json", "md", "atom"), default="md")
 
     p = command("app", "start the Streamlit front end")
     p.add_argument("--port", type=int, default=8501)
@@ -287,11 +320,48 @@ def cmd_documents(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_entities(args: argparse.Namespace, settings: Settings) -> int:
+    if args.action:
+        return _link_decision(args, settings)
+    if args.operands:
+        raise UsageError(f"entities: unexpected argument {args.operands[0]!r} (merge or split?)")
     rows = _store(settings).entities()
     if args.format == "json":
         _print_json(rows)
     else:
         _table(rows, ["id", "label", "canonical", "mentions", "documents"])
+    return EXIT_OK
+
+
+def _link_decision(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.nlp.decisions import LinkDecision
+    from pipeline.store import now
+
+    if len(args.operands) != 2:
+        usage = "merge KEEP_ID OTHER_ID" if args.action == "merge" else "split ID NAME"
+        raise UsageError(f"entities {args.action}: expected {usage}")
+    first, second = (str(x).strip() for x in args.operands)
+    from pipeline.storage import open_store
+
+    store = open_store(settings, readonly=False)
+    if store.entity_row(first) is None:
+        raise UsageError(f"entities {args.action}: no entity with id {first!r} (see `defintel entities`)")
+    if args.action == "merge":
+        if store.entity_row(second) is None:
+            raise UsageError(f"entities merge: no entity with id {second!r} (see `defintel entities`)")
+        if first == second:
+            raise UsageError("entities merge: the two ids are the same")
+        decision = LinkDecision("merge", second, first, args.reason, now())
+    else:
+        if not second:
+            raise UsageError("entities split: NAME is empty")
+        decision = LinkDecision("split", first, second, args.reason, now())
+    with store.atomic():
+        result = store.decide_link(decision)
+    row = store.entity_row(result) or {"id": result, "canonical": second, "mentions": 0, "documents": 0}
+    if args.format == "json":
+        _print_json(row)
+    else:
+        _table([row], ["id", "label", "canonical", "mentions", "documents"])
     return EXIT_OK
 
 
@@ -374,6 +444,48 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK if report.ok else EXIT_INTERNAL
 
 
+def cmd_watch(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline import watch
+    from pipeline.storage import open_store
+
+    store = open_store(settings, readonly=False)
+    try:
+        action = args.watch_command
+        if action == "add":
+            wl = watch.save_watchlist(store, settings, args.name, args.entity, args.query, args.types)
+            if args.format == "json":
+                _print_json(wl.as_json())
+            else:
+                print(_watch_line(wl))
+        elif action == "list":
+            lists = watch.list_watchlists(store)
+            if args.format == "json":
+                _print_json([wl.as_json() for wl in lists])
+            else:
+                for wl in lists:
+                    print(_watch_line(wl))
+        elif action == "remove":
+            watch.remove_watchlist(store, args.name)
+            print(f"removed watchlist {args.name}", file=sys.stderr)
+        else:
+            from pipeline.watch_render import atom, markdown
+
+            digest = watch.take_digest(settings, store, args.name, since=args.since)
+            if args.format == "json":
+                _print_json(digest.as_json())
+            else:
+                sys.stdout.write(markdown(digest) if args.format == "md" else atom(digest))
+    finally:
+        store.close()
+    return EXIT_OK
+
+
+def _watch_line(wl: Any) -> str:
+    parts = [f"entity {e.canonical}" for e in wl.entities]
+    parts += [f"query {q!r}" for q in wl.queries] + [f"type {t}" for t in wl.types]
+    return f"{wl.name}: " + "; ".join(parts) + f" (last digest {wl.last_digest or 'never'})"
+
+
 # How `defintel app` starts Streamlit (benchmarks/app_startup_bench.py starts its baseline the same way).
 STREAMLIT_FLAGS = (
     "--server.headless",
@@ -416,6 +528,7 @@ COMMANDS = {
     "deals": cmd_deals,
     "export-graph": cmd_export_graph,
     "migrate": cmd_migrate,
+    "watch": cmd_watch,
     "app": cmd_app,
 }
 

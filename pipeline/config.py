@@ -41,6 +41,8 @@ class CrawlSettings:
     max_hosts: int = 8
     max_redirects: int = 5
     max_links_per_page: int = 500
+    revisit_after_s: float = 86400.0  # known articles asked again (conditional GET) after this; 0 = every run
+    revisit_until_days: float = 30.0  # ... weekly from day 7, never after this age (0 = never revisit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +84,13 @@ class StoreSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class WatchSettings:
+    write_after_ingest: bool = True  # every watchlist's digest into <data_dir>/digests/ after an ingest
+    query_min_z: float = 4.0  # a watched query matches a document semantically from this dense z-score
+    feed_days: int = 30  # the Atom feed an ingest writes holds the matches of this many days
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     data_dir: str = "data"
     sources: str = "corpus/sources.toml"
@@ -91,6 +100,7 @@ class Settings:
     ingest: IngestSettings = field(default_factory=IngestSettings)
     app: AppSettings = field(default_factory=AppSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
+    watch: WatchSettings = field(default_factory=WatchSettings)
 
     @property
     def data_path(self) -> Path:
@@ -108,6 +118,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "ingest": IngestSettings,
     "app": AppSettings,
     "store": StoreSettings,
+    "watch": WatchSettings,
 }
 EMBEDDERS = ("e5-small", "hashing")
 STORE_BACKENDS = ("auto", "sqlite", "postgres")

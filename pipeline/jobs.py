@@ -45,7 +45,7 @@ from pipeline.crawl.sources import ROOT, Seed, Source, argument_seed, load_sourc
 from pipeline.crawl.throttle import HostThrottle
 from pipeline.crawl.urls import article_links, host_of, is_url
 from pipeline.dedup import Deduplicator
-from pipeline.errors import DocumentError, UsageError
+from pipeline.errors import DefintelError, DocumentError, UsageError
 from pipeline.extract import decode_html
 from pipeline.index.chunking import passage_text
 from pipeline.index.embedders import Embedder, Vectors, make_embedder
@@ -98,6 +98,10 @@ class RunReport(IngestReport):
     # stored them (dropped here, done there).
     worker: str = ""
     lease_lost: int = 0
+    revisited: int = 0  # known articles asked again this run (conditional GET; [crawl] revisit_after_s)
+    digests: int = (
+        0  # watchlist digests written to <data_dir>/digests at the end ([watch] write_after_ingest)
+    )
     # Seconds per stage: extract/nlp/fingerprint summed over the worker processes (or in-process);
     # read, wait (for prepared batches: workers, or the in-process prepare), embed, store,
     # index_save and search_snapshot in the main process.
@@ -419,6 +423,9 @@ def ingest(
             else:
                 prepare_search(settings, store, ingestor.vectors)  # a first search then only loads it
             run.time("search_snapshot", time.perf_counter() - t)
+            t = time.perf_counter()
+            report.digests = _write_digests(settings, store, shared)
+            run.time("digests", time.perf_counter() - t)
             report.stages = {k: round(v, 2) for k, v in sorted(run.stages.items())}
             status = "finished"
         finally:
@@ -428,6 +435,24 @@ def ingest(
             summary = {k: v for k, v in report.as_json().items() if k != "failures"}
             log.info("run %d %s: %s", run_id, status, summary)
     return report
+
+
+def _write_digests(settings: Settings, store: Any, shared: _Shared | None) -> int:
+    """Every watchlist's digest into ``<data_dir>/digests`` (``[watch] write_after_ingest``); on
+    PostgreSQL by the last worker of a crawl to finish. A digest that cannot be written is logged:
+    the run's documents are stored already."""
+    if not settings.watch.write_after_ingest:
+        return 0
+    if shared is not None and shared.leases.others_running():
+        log.info("watch digests left to the workers still running")
+        return 0
+    from pipeline.watch import write_digests
+
+    try:
+        return len(write_digests(settings, store)) // 3
+    except (DefintelError, OSError) as exc:
+        log.warning("watch digests not written: %s", exc)
+        return 0
 
 
 @contextmanager
@@ -683,6 +708,8 @@ class _CrawlRun:
                     self._submit(item)
                 elif row is not None:  # counted in waiting/dead from the frontier at the end
                     self._not_due(seed.url, row)
+            with self.store.atomic():
+                self.report.revisited += self.frontier.revisit(list(self.sources))
             for item in self.frontier.resume(list(self.sources)):
                 self._submit(item)
             for outcome in self.crawler.outcomes():
@@ -936,6 +963,8 @@ class _SharedCrawl(_CrawlRun):
                     _, row = self.frontier.seed(seed.url, seed.kind)
                 if row is not None:
                     self._not_due(seed.url, row)
+            with self.store.atomic():
+                self.report.revisited += self.frontier.revisit(sources)
             while True:
                 # Hold no more URLs than the next batch needs: the rest stays free for other workers.
                 if self.crawler.outstanding + len(self.run.batch) < max(

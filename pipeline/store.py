@@ -13,12 +13,23 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import UsageError
+from pipeline.nlp.decisions import Decisions, LinkDecision, split_id
 from pipeline.records import Analysis, Chunk, Entity
 from pipeline.store_deals import DEALS_STORIES_SQL, DealStoryQueries
 
 log = logging.getLogger(__name__)
 
 DB_NAME = "defintel.sqlite3"
+
+# An agreement's identity for the watch digests (SQL over ``agreements a``, the same on both
+# backends): the document and every fact, so a corrected value, date or party is a new key.
+# Migrations back-fill with it: never change it.
+AGREEMENT_KEY = (
+    "a.doc_id || '|' || a.type || '|' || a.party_ids || '|' || COALESCE(a.signed, '') || '|' || "
+    "COALESCE(CAST(a.amount AS TEXT), '') || '|' || COALESCE(a.currency, '') || '|' || "
+    "COALESCE(a.subject, '') || '|' || COALESCE(a.quantity, '') || '|' || "
+    "COALESCE(CAST(a.local_content_pct AS TEXT), '')"
+)
 
 # Named migrations, applied in order and recorded in schema_migrations. Never edit one that has
 # shipped: add a new one.
@@ -127,8 +138,59 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE runs ADD COLUMN pid INTEGER
         """,
     ),
+    (
+        # Watchlists (pipeline/watch.py) and the change log their digests read: one event when a
+        # document is first stored, one when an agreement's facts are first seen (its key: the
+        # document and every fact of the agreement, so a corrected value is a new event). The
+        # events of the documents and agreements stored before this migration are back-filled.
+        "0003_watchlists",
+        f"""
+        CREATE TABLE watchlists (
+            name TEXT PRIMARY KEY,
+            entities TEXT NOT NULL DEFAULT '[]',
+            queries TEXT NOT NULL DEFAULT '[]',
+            types TEXT NOT NULL DEFAULT '[]',
+            created TEXT NOT NULL,
+            updated TEXT NOT NULL,
+            mark INTEGER NOT NULL DEFAULT 0,
+            start_mark INTEGER NOT NULL DEFAULT 0,
+            visit_mark INTEGER NOT NULL DEFAULT 0,
+            last_digest TEXT
+        );
+        CREATE TABLE watch_events (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL,
+            key TEXT NOT NULL,
+            doc_id TEXT NOT NULL,
+            at TEXT NOT NULL
+        );
+        CREATE UNIQUE INDEX watch_events_key ON watch_events(kind, key);
+        CREATE INDEX watch_events_doc ON watch_events(doc_id);
+        INSERT INTO watch_events (kind, key, doc_id, at)
+            SELECT 'document', doc_id, doc_id, first_seen FROM documents ORDER BY first_seen, doc_id;
+        INSERT INTO watch_events (kind, key, doc_id, at)
+            SELECT 'agreement', {AGREEMENT_KEY}, a.doc_id, d.first_seen
+            FROM agreements a JOIN documents d USING (doc_id) WHERE true
+            ORDER BY d.first_seen, a.doc_id, a.evidence_start
+            ON CONFLICT (kind, key) DO NOTHING
+        """,
+    ),
+    (
+        # An analyst's linking decisions (pipeline/nlp/decisions.py), replayed on every ingest.
+        "0004_link_decisions",
+        """
+        CREATE TABLE link_decisions (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            action TEXT NOT NULL,
+            entity_id TEXT NOT NULL,
+            other TEXT NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',
+            decided_at TEXT NOT NULL
+        )
+        """,
+    ),
     # Deals consolidated across reports and story clusters (pipeline/store_deals.py, consolidate.py).
-    ("0003_deals_stories", DEALS_STORIES_SQL.format(T="TEXT", B="BLOB")),
+    ("0005_deals_stories", DEALS_STORIES_SQL.format(T="TEXT", B="BLOB")),
 ]
 
 FRONTIER_COLUMNS = frozenset(
@@ -154,14 +216,31 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def _parts(values: Sequence[str], size: int = 500) -> Iterator[list[str]]:
+    """``values`` in slices that stay under SQLite's bound-parameter limit."""
+    for i in range(0, len(values), size):
+        yield list(values[i : i + size])
+
+
+def _watchlist_row(r: Any) -> dict[str, Any]:
+    row = dict(r)
+    for key in ("entities", "queries", "types"):
+        row[key] = json.loads(row[key])
+    return row
+
+
 class StoreQueries(DealStoryQueries):
     """The queries both stores run with the same SQL (``?`` placeholders; the PostgreSQL wrapper
     translates them): the SQLite ``Store`` and ``pipeline.pg.store.PgStore`` inherit them, so the two
     backends return the same rows by construction."""
 
     db: Any
+    _link_decisions: Decisions | None = None
 
     # Each backend's own (their SQL differs); the shared queries below build on them.
+    def upsert_entities(self, entities: Iterable[Entity]) -> None:
+        raise NotImplementedError
+
     def runs(self, limit: int = 20) -> list[dict[str, Any]]:
         raise NotImplementedError
 
@@ -205,6 +284,123 @@ class StoreQueries(DealStoryQueries):
             (doc_id,),
         )
         return [dict(r) for r in rows]
+
+    def link_decisions(self) -> Decisions:
+        """The analyst's linking decisions in the order taken, with the entity rows merges keep."""
+        rows = self.db.execute(
+            "SELECT action, entity_id, other, reason, decided_at FROM link_decisions ORDER BY seq"
+        ).fetchall()
+        decisions = [LinkDecision(str(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4])) for r in rows]
+        kept = sorted({d.other for d in decisions if d.action == "merge"})
+        canonical: dict[str, Entity] = {}
+        for part in _parts(kept):
+            for r in self.db.execute(
+                f"""SELECT entity_id, label, canonical, aliases, qid, in_registry FROM entities
+                    WHERE entity_id IN ({",".join("?" * len(part))})""",
+                part,
+            ):
+                canonical[str(r[0])] = Entity(
+                    str(r[0]), str(r[1]), str(r[2]), tuple(json.loads(r[3])), r[4], bool(r[5])
+                )
+        return Decisions(decisions, canonical)
+
+    def entity_row(self, entity_id: str) -> dict[str, Any] | None:
+        """One entity as ``entities`` lists it (mention and document counts included), or None."""
+        row = self.db.execute(
+            """SELECT e.entity_id AS id, e.canonical, e.label, e.aliases, e.qid, e.in_registry,
+                      COUNT(m.doc_id) AS mentions, COUNT(DISTINCT m.doc_id) AS documents
+               FROM entities e LEFT JOIN mentions m USING (entity_id)
+               WHERE e.entity_id = ? GROUP BY e.entity_id, e.canonical, e.label, e.aliases, e.qid, e.in_registry""",
+            (entity_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        out = dict(row)
+        out["aliases"] = json.loads(out["aliases"])
+        out["in_registry"] = bool(out["in_registry"])
+        return out
+
+    def apply_link_decisions(self, analysis: Analysis) -> Analysis:
+        """``analysis`` with the analyst's merges and splits applied (read once per store)."""
+        decisions = self._link_decisions
+        if decisions is None:
+            decisions = self.link_decisions()
+            self._link_decisions = decisions
+        return decisions.apply(analysis)
+
+    def decide_link(self, decision: LinkDecision) -> str:
+        """Store a merge or split and apply it to what is stored; returns the resulting entity id.
+        The caller holds the transaction."""
+        self.db.execute(
+            "INSERT INTO link_decisions (action, entity_id, other, reason, decided_at) VALUES (?,?,?,?,?)",
+            (decision.action, decision.entity_id, decision.other, decision.reason, decision.decided_at),
+        )
+        self._link_decisions = None
+        if decision.action == "merge":
+            keep, drop = decision.other, decision.entity_id
+            rows = self.db.execute(
+                "SELECT entity_id, aliases FROM entities WHERE entity_id IN (?, ?)", (keep, drop)
+            ).fetchall()
+            aliases = list(
+                dict.fromkeys(a for r in sorted(rows, key=lambda r: r[0] != keep) for a in json.loads(r[1]))
+            )
+            self.db.execute(
+                "UPDATE entities SET aliases = ? WHERE entity_id = ?",
+                (json.dumps(aliases, ensure_ascii=False), keep),
+            )
+            self.db.execute("UPDATE mentions SET entity_id = ? WHERE entity_id = ?", (keep, drop))
+            self.db.execute("DELETE FROM entities WHERE entity_id = ?", (drop,))
+            canonical = self.db.execute(
+                "SELECT canonical FROM entities WHERE entity_id = ?", (keep,)
+            ).fetchone()
+            for r in self.db.execute(
+                "SELECT agreement_id, parties, party_ids FROM agreements WHERE party_ids LIKE ?",
+                (f'%"{drop}"%',),
+            ).fetchall():
+                ids = [keep if i == drop else i for i in json.loads(r[2])]
+                names = [
+                    canonical[0] if canonical and i == keep else n
+                    for i, n in zip(ids, json.loads(r[1]), strict=False)
+                ]
+                self.db.execute(
+                    "UPDATE agreements SET party_ids = ?, parties = ? WHERE agreement_id = ?",
+                    (
+                        json.dumps(list(dict.fromkeys(ids))),
+                        json.dumps(list(dict.fromkeys(names)), ensure_ascii=False),
+                        r[0],
+                    ),
+                )
+            return keep
+        new_id = split_id(decision.entity_id, decision.other)
+        label_row = self.db.execute(
+            "SELECT label FROM entities WHERE entity_id = ?", (decision.entity_id,)
+        ).fetchone()
+        moved = [
+            (r[0], r[1], r[2])
+            for r in self.db.execute(
+                'SELECT doc_id, start, "end", text FROM mentions WHERE entity_id = ?', (decision.entity_id,)
+            ).fetchall()
+            if Decisions([decision]).resolve(decision.entity_id, str(r[3])) == new_id
+        ]
+        if moved:
+            self.upsert_entities(
+                [
+                    Entity(
+                        new_id,
+                        str(label_row[0]) if label_row else "ORG",
+                        decision.other,
+                        (decision.other,),
+                        None,
+                        False,
+                    )
+                ]
+            )
+        for doc_id, start, end in moved:
+            self.db.execute(
+                'UPDATE mentions SET entity_id = ? WHERE doc_id = ? AND start = ? AND "end" = ?',
+                (new_id, doc_id, start, end),
+            )
+        return new_id
 
     def entities(self) -> list[dict[str, Any]]:
         rows = self.db.execute(
@@ -250,6 +446,165 @@ class StoreQueries(DealStoryQueries):
             names = [r[1], *json.loads(r[2])]
             if any(normalize(n) in normalized_names for n in names) or r[0] in normalized_names:
                 out.append(str(r[0]))
+        return out
+
+    # -- watchlists (pipeline/watch.py) -------------------------------------------------------
+    def record_watch_events(self, doc_id: str) -> None:
+        """Note a stored document and its agreements in the change log the digests read (inside
+        ``save_analysis``'s transaction): first storage, and agreement facts never seen before."""
+        ts = now()
+        self.db.execute(
+            """INSERT INTO watch_events (kind, key, doc_id, at) VALUES ('document', ?, ?, ?)
+               ON CONFLICT (kind, key) DO NOTHING""",
+            (doc_id, doc_id, ts),
+        )
+        self.db.execute(
+            f"""INSERT INTO watch_events (kind, key, doc_id, at)
+                SELECT 'agreement', {AGREEMENT_KEY}, a.doc_id, ? FROM agreements a WHERE a.doc_id = ?
+                ORDER BY a.evidence_start ON CONFLICT (kind, key) DO NOTHING""",
+            (ts, doc_id),
+        )
+
+    def watch_mark(self) -> int:
+        """The newest change-log position (a digest taken now covers everything up to it)."""
+        row = self.db.execute("SELECT MAX(seq) FROM watch_events").fetchone()
+        return int(row[0] or 0)
+
+    def watch_events(self, after: int, upto: int, since: str | None = None) -> list[dict[str, Any]]:
+        """Change-log rows with ``after < seq <= upto`` (and ``at >= since`` when given), oldest first."""
+        sql = "SELECT seq, kind, key, doc_id, at FROM watch_events WHERE seq > ? AND seq <= ?"
+        params: list[Any] = [after, upto]
+        if since:
+            sql += " AND at >= ?"
+            params.append(since)
+        return [dict(r) for r in self.db.execute(sql + " ORDER BY seq", params)]
+
+    def watchlists(self) -> list[dict[str, Any]]:
+        rows = self.db.execute("SELECT * FROM watchlists ORDER BY name")
+        return [_watchlist_row(r) for r in rows]
+
+    def watchlist(self, name: str) -> dict[str, Any] | None:
+        row = self.db.execute("SELECT * FROM watchlists WHERE name = ?", (name,)).fetchone()
+        return None if row is None else _watchlist_row(row)
+
+    def save_watchlist(self, name: str, entities: list[Any], queries: list[str], types: list[str]) -> None:
+        """Create a watchlist (its mark at the newest change: it reports what comes after) or
+        replace what an existing one follows (its mark kept)."""
+        ts, mark = now(), self.watch_mark()
+        self.db.execute(
+            """INSERT INTO watchlists (name, entities, queries, types, created, updated, mark, start_mark,
+                   visit_mark)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (name) DO UPDATE SET entities = excluded.entities, queries = excluded.queries,
+                   types = excluded.types, updated = excluded.updated""",
+            (
+                name,
+                json.dumps(entities, ensure_ascii=False),
+                json.dumps(queries, ensure_ascii=False),
+                json.dumps(types),
+                ts,
+                ts,
+                mark,
+                mark,
+                mark,
+            ),
+        )
+
+    def delete_watchlist(self, name: str) -> bool:
+        cur = self.db.execute("DELETE FROM watchlists WHERE name = ?", (name,))
+        return bool(cur.rowcount)
+
+    def set_visit_mark(self, name: str, mark: int) -> None:
+        """The app's "seen up to here" for a list (its own: digests keep their mark)."""
+        self.db.execute("UPDATE watchlists SET visit_mark = ? WHERE name = ?", (mark, name))
+
+    def set_watch_mark(self, name: str, mark: int, at: str) -> None:
+        self.db.execute("UPDATE watchlists SET mark = ?, last_digest = ? WHERE name = ?", (mark, at, name))
+
+    def watch_documents(self, doc_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """documents rows (with text) of these ids."""
+        out: dict[str, dict[str, Any]] = {}
+        for part in _parts(doc_ids):
+            rows = self.db.execute(
+                f"""SELECT doc_id, url, language, title, published, author, duplicate_of, text FROM documents
+                    WHERE doc_id IN ({",".join("?" * len(part))})""",
+                part,
+            )
+            out.update({r["doc_id"]: dict(r) for r in rows})
+        return out
+
+    def watch_mentions(self, doc_ids: Sequence[str]) -> list[tuple[str, str, int, int]]:
+        """(doc_id, entity_id, start, end) of every mention in these documents, in text order."""
+        out: list[tuple[str, str, int, int]] = []
+        for part in _parts(doc_ids):
+            rows = self.db.execute(
+                f"""SELECT doc_id, entity_id, start, "end" FROM mentions
+                    WHERE doc_id IN ({",".join("?" * len(part))}) ORDER BY doc_id, start""",
+                part,
+            )
+            out.extend((r[0], r[1], int(r[2]), int(r[3])) for r in rows)
+        return out
+
+    def watch_agreements(self, doc_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Agreements of these documents with their change-log key (``watch_key``)."""
+        out: list[dict[str, Any]] = []
+        for part in _parts(doc_ids):
+            rows = self.db.execute(
+                f"""SELECT a.*, {AGREEMENT_KEY} AS watch_key FROM agreements a
+                    WHERE a.doc_id IN ({",".join("?" * len(part))}) ORDER BY a.doc_id, a.evidence_start""",
+                part,
+            )
+            for r in rows:
+                row = dict(r)
+                row["parties"] = json.loads(row["parties"])
+                row["party_ids"] = json.loads(row["party_ids"])
+                out.append(row)
+        return out
+
+    def entities_first_seen(self, entity_ids: Sequence[str]) -> dict[str, tuple[int, str]]:
+        """(change-log position, time) of the first stored document mentioning each entity."""
+        out: dict[str, tuple[int, str]] = {}
+        for part in _parts(entity_ids):
+            rows = self.db.execute(
+                f"""SELECT m.entity_id, MIN(e.seq), MIN(e.at) FROM mentions m
+                    JOIN watch_events e ON e.kind = 'document' AND e.key = m.doc_id
+                    WHERE m.entity_id IN ({",".join("?" * len(part))}) GROUP BY m.entity_id""",
+                part,
+            )
+            out.update({r[0]: (int(r[1]), str(r[2])) for r in rows})
+        return out
+
+    def entity_rows(self, entity_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """``entities`` rows (INTERFACE shape) of these ids."""
+        out = []
+        for part in _parts(entity_ids):
+            rows = self.db.execute(
+                f"""SELECT e.entity_id AS id, e.canonical, e.label, e.aliases,
+                          COUNT(m.doc_id) AS mentions, COUNT(DISTINCT m.doc_id) AS documents
+                   FROM entities e JOIN mentions m USING (entity_id)
+                   WHERE e.entity_id IN ({",".join("?" * len(part))})
+                   GROUP BY e.entity_id, e.canonical, e.label, e.aliases""",
+                part,
+            )
+            for r in rows:
+                row = dict(r)
+                row["aliases"] = json.loads(row["aliases"])
+                out.append(row)
+        return sorted(out, key=lambda r: (-r["documents"], -r["mentions"], r["canonical"]))
+
+    def revisit_candidates(self, sources: Sequence[str]) -> list[dict[str, Any]]:
+        """Article URLs of these sources fetched and stored before, with what the revisit schedule
+        needs: when each was fetched, first seen, and its document's published date."""
+        out: list[dict[str, Any]] = []
+        for part in _parts(sources):
+            rows = self.db.execute(
+                f"""SELECT f.url, f.fetched_at, f.first_seen, d.published FROM frontier f
+                    JOIN documents d ON d.doc_id = f.doc_id
+                    WHERE f.source IN ({",".join("?" * len(part))}) AND f.status = 'done'
+                    AND f.kind IN ('page', 'link') ORDER BY f.url""",
+                part,
+            )
+            out.extend(dict(r) for r in rows)
         return out
 
     def frontier_set(self, url: str, **fields: Any) -> None:
@@ -337,7 +692,9 @@ class Store(StoreQueries):
         minhash: bytes | None,
         duplicate_of: str | None,
     ) -> None:
-        """Upsert a document with its mentions, agreements and entities (caller holds the transaction)."""
+        """Upsert a document with its mentions, agreements and entities (caller holds the transaction);
+        the analyst's linking decisions are applied first."""
+        analysis = self.apply_link_decisions(analysis)
         d = analysis.document
         ts = now()
         self.db.execute(
@@ -398,6 +755,7 @@ class Store(StoreQueries):
                 for a in analysis.agreements
             ],
         )
+        self.record_watch_events(d.doc_id)
 
     def upsert_entities(self, entities: Iterable[Entity]) -> None:
         for e in entities:

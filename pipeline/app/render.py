@@ -226,3 +226,36 @@ def external_link(url: str | None, text: str = "Original page ↗") -> str:
     if href is None:
         return f"<span>{esc(url or '')}</span>"
     return a(href, esc(text), new_tab=True)
+
+
+def watch_card(doc: Mapping[str, Any]) -> str:
+    """One new document of a watchlist: linked title (the document page), source, language, date,
+    why it matched, and the evidence sentence."""
+    source = urlsplit(doc["url"]).netloc or doc["url"]
+    why = "".join(f'<span class="di-chip" style="background:#e8eefc">{esc(m)}</span>' for m in doc["matched"])
+    evidence = doc["evidence"][0]["text"] if doc["evidence"] else ""
+    parts = [
+        '<div style="margin-bottom:1.1rem">',
+        f"<div>{lang_badge(doc['language'])} ",
+        a(link("document", doc=doc["doc_id"]), f"<b>{esc(doc['title'] or '(untitled)')}</b>"),
+        "</div>",
+        f'<div style="color:#666;font-size:0.85em">{esc(source)} · {esc(doc["published"] or "undated")} · {why}</div>',
+        f'<div style="{EVIDENCE_STYLE};display:inline">{esc(evidence)}</div>',
+        "</div>",
+    ]
+    return "".join(parts)
+
+
+def deal_card(deal: Mapping[str, Any], headline: str) -> str:
+    """One new or corrected deal of a watchlist: headline, evidence, link to its report."""
+    report = deal["reports"][0]
+    change = "corrected" if deal.get("change") == "changed" else "new"
+    parts = [
+        '<div style="margin-bottom:1.1rem">',
+        f"<div>{lang_badge(report['language'])} <b>{esc(headline)}</b> ({esc(change)}) ",
+        a(link("document", doc=report["doc_id"]), "report"),
+        "</div>",
+        f'<div style="{EVIDENCE_STYLE};display:inline">{esc(report["evidence"]["text"])}</div>',
+        "</div>",
+    ]
+    return "".join(parts)

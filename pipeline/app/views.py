@@ -660,6 +660,116 @@ def status_page(ctx: Context) -> None:
         st.caption("No failures recorded in the last runs.")
 
 
+@st.cache_data(show_spinner="Looking for what is new…", max_entries=16)
+def _watch_digest(
+    _settings: Settings, data_dir: str, name: str, after: int, updated: str, version: str
+) -> Any:
+    """The list's digest since the app's last visit (moves no mark); one store connection per call."""
+    from pipeline.storage import open_store
+    from pipeline.watch import take_digest
+
+    store = open_store(_settings, readonly=True)
+    try:
+        return take_digest(_settings, store, name, after=after)
+    finally:
+        store.close()
+
+
+def _watch_write(ctx: Context, action: Callable[[Any], Any]) -> bool:
+    """Run ``action`` on a writable store (the session's own is read-only); errors shown on the page."""
+    from pipeline.storage import open_store
+
+    try:
+        store = open_store(ctx.settings, readonly=False)
+        try:
+            action(store)
+        finally:
+            store.close()
+    except DefintelError as exc:
+        st.error(str(exc))
+        return False
+    return True
+
+
+def _lines(text: str) -> list[str]:
+    return [x.strip() for x in text.splitlines() if x.strip()]
+
+
+def watchlists_page(ctx: Context) -> None:
+    from pipeline import watch
+    from pipeline.watch_render import deal_headline
+
+    st.header("Watchlists")
+    _html(render.CSS)
+    lists = {wl.name: wl for wl in watch.list_watchlists(ctx.store)}
+    new = "➕ New list"
+    choice = st.selectbox("Watchlist", [*lists, new], key="watch_pick")
+    wl = lists.get(str(choice))
+    with st.expander("Create or edit", expanded=wl is None), st.form("watch_form"):
+        name = st.text_input("Name", value=wl.name if wl else "", key="watch_name")
+        ents = st.text_area(
+            "Entities (one per line, any alias, any language)",
+            value="\n".join(e.name for e in wl.entities) if wl else "",
+            key="watch_entities",
+        )
+        qs = st.text_area(
+            "Search queries (one per line)",
+            value="\n".join(wl.queries) if wl else "",
+            key="watch_queries",
+        )
+        types = st.multiselect(
+            "Agreement types",
+            list(AGREEMENT_TYPES),
+            default=list(wl.types) if wl else [],
+            key="watch_types",
+        )
+        if st.form_submit_button("Save") and _watch_write(
+            ctx,
+            lambda store: watch.save_watchlist(
+                store, ctx.settings, name.strip(), _lines(ents), _lines(qs), types, replace=True
+            ),
+        ):
+            st.success(f"Saved watchlist {name.strip()}")
+            _watch_digest.clear()
+            st.rerun()
+    if wl is None:
+        if not lists:
+            st.info("No watchlist yet: create one above (or with `defintel watch add`).")
+        return
+    if st.button("Delete this list", key="watch_delete") and _watch_write(
+        ctx, lambda store: watch.remove_watchlist(store, wl.name)
+    ):
+        st.rerun()
+    digest = _watch_digest(
+        ctx.settings, ctx.settings.data_dir, wl.name, wl.visit_mark, wl.updated, ctx.version
+    )
+    st.subheader(
+        f"New since your last visit: {len(digest.documents)} documents, {len(digest.deals)} deals, "
+        f"{len(digest.entities_new)} new entities"
+    )
+    if digest.empty:
+        st.caption("Nothing new since your last visit.")
+    for doc in digest.documents:
+        _html(render.watch_card(doc))
+    if digest.deals:
+        st.markdown("**Deals**")
+        for deal in digest.deals:
+            _html(render.deal_card(deal, deal_headline(deal)))
+    if digest.entities_new:
+        st.markdown("**Entities named for the first time beside the ones you watch**")
+        _html(
+            "".join(
+                render.chip(e["canonical"], e["label"], render.link("entity", id=e["id"]))
+                for e in digest.entities_new
+            )
+        )
+    if not digest.empty and st.button("Mark all as seen", key="watch_seen"):
+        upto = digest.mark[1]
+        if _watch_write(ctx, lambda store: store.set_visit_mark(wl.name, upto)):
+            _watch_digest.clear()
+            st.rerun()
+
+
 PAGES: dict[str, tuple[str, Callable[[Context], None]]] = {
     "search": ("Search", search_page),
     "document": ("Document", document_page),
@@ -667,6 +777,7 @@ PAGES: dict[str, tuple[str, Callable[[Context], None]]] = {
     "agreements": ("Agreements", agreements_page),
     "timeline": ("Timeline", timeline_page),
     "graph": ("Graph", graph_page),
+    "watch": ("Watchlists", watchlists_page),
     "status": ("Ingestion status", status_page),
 }
 

@@ -85,6 +85,21 @@ class Frontier:
             self.store.frontier_set(url, kind=kind, status="pending")
         return FrontierItem.of(row, kind), None
 
+    def revisit(self, sources: Sequence[str]) -> int:
+        """Queue the known articles of these sources that are due to be asked again (conditional GET:
+        their validators go with them); how many. See ``revisit_due`` for the schedule."""
+        at = datetime.now(UTC)
+        due = [
+            r["url"]
+            for r in self.store.revisit_candidates(sources)
+            if revisit_due(r["fetched_at"], r["first_seen"], r["published"], at, self.policy)
+        ]
+        for url in due:
+            self.store.frontier_set(url, status="pending")
+        if due:
+            log.info("%d known articles due to be asked again", len(due))
+        return len(due)
+
     def resume(self, sources: Sequence[str]) -> list[FrontierItem]:
         """URLs of these sources left pending by an earlier (maybe killed) run, or due again."""
         return [FrontierItem.of(r) for r in self.store.frontier_due(sources, now())]
@@ -185,3 +200,37 @@ class Frontier:
 
     def _requeue_children(self, source: str) -> None:
         self.store.frontier_requeue(source, SITEMAP)
+
+
+WEEK_DAYS = 7
+
+
+def revisit_due(
+    fetched_at: str | None, first_seen: str | None, published: str | None, at: datetime, policy: CrawlSettings
+) -> bool:
+    """Is a stored article due to be asked again? Every ``revisit_after_s`` in its first week,
+    every 7 × that up to ``revisit_until_days``, then never; its age counts from its published date
+    (else from when it was first seen). ``revisit_after_s = 0``: every run; ``revisit_until_days =
+    0``: never."""
+    if policy.revisit_until_days <= 0:
+        return False
+    if policy.revisit_after_s <= 0:
+        return True
+    born = _when(published) or _when(first_seen) or at
+    age_days = (at - born).total_seconds() / 86400
+    if age_days >= policy.revisit_until_days:
+        return False
+    interval = policy.revisit_after_s * (1 if age_days < WEEK_DAYS else WEEK_DAYS)
+    last = _when(fetched_at)
+    return last is None or (at - last).total_seconds() >= interval
+
+
+def _when(value: str | None) -> datetime | None:
+    """An ISO date or time as an aware datetime (a date is midnight UTC), None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -135,9 +135,17 @@ class Filters:
     until: str | None = None
     entity: str | None = None
     agreement_type: str | None = None
+    doc_ids: frozenset[str] | None = None  # only these documents (the watch digests' new documents)
 
     def active(self) -> bool:
-        return bool(self.languages or self.since or self.until or self.entity or self.agreement_type)
+        return bool(
+            self.languages
+            or self.since
+            or self.until
+            or self.entity
+            or self.agreement_type
+            or self.doc_ids is not None
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,6 +367,10 @@ class Searcher:
             keep &= _member(len(snap.doc_ids), snap.docs_with_entities(entity_ids))
         if f.agreement_type:
             keep &= _member(len(snap.doc_ids), snap.docs_with_agreement(f.agreement_type))
+        if f.doc_ids is not None:
+            index = snap.doc_index()
+            wanted_docs = np.array([index[d] for d in f.doc_ids if d in index], dtype=np.int32)
+            keep &= _member(len(snap.doc_ids), wanted_docs)
         rows: Rows = np.flatnonzero(keep[snap.row_doc]).astype(np.int64)
         return rows
 

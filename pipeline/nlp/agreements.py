@@ -19,6 +19,7 @@ from typing import Any
 from pipeline.dates import find_dates
 from pipeline.errors import UsageError
 from pipeline.nlp.money import find_money, find_percentages, parse_number
+from pipeline.nlp.registry import Registry
 from pipeline.records import Agreement, Document, Mention, Span
 from pipeline.segment import sentences
 from pipeline.textnorm import fold
@@ -45,6 +46,22 @@ class Lexicon:
     reference_nouns: tuple[tuple[str, ...], ...]
     separate: tuple[str, ...]
     counters: tuple[str, ...]
+    minutes: tuple[str, ...]
+    export_cues: tuple[str, ...]
+    sale_cues: tuple[str, ...]
+    framework: tuple[str, ...]
+    reporting: tuple[str, ...]
+    source_before: tuple[str, ...]
+    source_after: tuple[str, ...]
+    venue: tuple[str, ...]
+    parent_before: tuple[str, ...]
+    parent_after: tuple[str, ...]
+    state_nouns: tuple[str, ...]
+    demonyms: dict[str, str]
+    component: tuple[str, ...]
+    product_before: tuple[str, ...]
+    ceremony: tuple[str, ...]
+    value_cues: tuple[str, ...]
 
 
 @lru_cache(maxsize=4)
@@ -58,7 +75,7 @@ def load_lexicon(models_dir: str) -> Lexicon:
     number = r"\d[\d.,]*(?:\s+(?:milyon|million|milyar|billion|bin|thousand|min|mln))?"
     quantity = re.compile(
         # Greedy: the furthest unit word within four words ("120 milyon adet fişek", "36 adet zırhlı araç").
-        rf"(?<![\w.,]){number}\s+(?:[\w.,-]+\s+){{0,4}}(?:{'|'.join(map(re.escape, units))})\w*"
+        rf"(?<![\w.,]){number}\s+(?:[\w.,()-]+\s+){{0,4}}(?:{'|'.join(map(re.escape, units))})\w*"
     )
     return Lexicon(
         priority=tuple(data["priority"]),
@@ -75,7 +92,27 @@ def load_lexicon(models_dir: str) -> Lexicon:
         reference_nouns=tuple(tuple(fold(c) for c in v) for v in data["reference_nouns"].values()),
         separate=tuple(fold(c) for c in data["separate_cues"]),
         counters=tuple(fold(c) for c in data["counter_words"]),
+        minutes=_folded(data, "minutes_cues"),
+        export_cues=_folded(data, "export_cues"),
+        sale_cues=_folded(data, "sale_cues"),
+        framework=_folded(data, "framework_cues"),
+        reporting=_folded(data, "reporting_cues"),
+        source_before=_folded(data, "source_before"),
+        source_after=_folded(data, "source_after"),
+        venue=_folded(data, "venue_nouns"),
+        parent_before=_folded(data, "parent_before"),
+        parent_after=_folded(data, "parent_after"),
+        state_nouns=_folded(data, "state_nouns"),
+        demonyms={fold(k): v for k, v in data.get("demonyms", {}).items()},
+        component=_folded(data, "component_cues"),
+        product_before=_folded(data, "product_before"),
+        ceremony=_folded(data, "ceremony_cues"),
+        value_cues=_folded(data, "value_cues"),
     )
+
+
+def _folded(data: dict[str, Any], key: str) -> tuple[str, ...]:
+    return tuple(fold(c) for c in data.get(key, ()))
 
 
 @lru_cache(maxsize=256)
@@ -96,23 +133,43 @@ def _first_pos(folded: str, cues: tuple[str, ...]) -> int | None:
     return None if m is None else m.start()
 
 
-def _type_of(folded: str, lex: Lexicon) -> tuple[str | None, bool]:
-    """(type, specific): the earliest specific instrument named in the sentence ("signed a memorandum
-    … on training" is an MoU), else contract, else other. Generic words (agreement, saziş) often
-    refer back to an instrument named earlier."""
-    best: tuple[int, str] | None = None
+_BARE_HEADS = ("protokol", "protocol", "memorandum", "mou")
+
+
+def _type_of(folded: str, lex: Lexicon) -> tuple[str | None, bool, str]:
+    """(type, specific, trigger): the earliest specific instrument named in the sentence ("signed a
+    memorandum … on training" is an MoU), else contract, else other. Generic words (agreement,
+    saziş) often refer back to an instrument named earlier; a generic word next to an export cue
+    ("yurt dışı satış sözleşmesi", "ixracına dair müqavilə") names an export. A protocol recording
+    a meeting's results is no memorandum but "other"."""
+    best: tuple[int, str, str] | None = None
     for kind in lex.priority:
         if kind in GENERIC:
             continue
-        pos = _first_pos(folded, lex.triggers.get(kind, ()))
-        if pos is not None and (best is None or pos < best[0]):
-            best = (pos, kind)
+        for m in _cue_pattern(lex.triggers.get(kind, ())).finditer(folded):
+            if _has(folded[max(0, m.start() - 30) : m.start()], lex.component):
+                continue  # "a deal that includes technology transfer" is no transfer agreement
+            if best is None or m.start() < best[0]:
+                best = (m.start(), kind, m.group(0))
+            break
     if best is not None:
-        return best[1], True
+        pos, kind, trigger = best
+        if kind == "other_explicit":
+            return "other", True, trigger
+        if (
+            kind == "mou"
+            and trigger in ("protokol", "protocol")
+            and _has(folded[max(0, pos - 45) : pos + 40], lex.minutes)
+        ):
+            return "other", True, trigger
+        return kind, True, trigger
     for kind in GENERIC:
-        if _has(folded, lex.triggers.get(kind, ())):
-            return kind, False
-    return None, False
+        hit = _cue_pattern(lex.triggers.get(kind, ())).search(folded)
+        if hit is not None:
+            if _has(folded, lex.export_cues):
+                return "export", True, hit.group(0)
+            return kind, False, hit.group(0)
+    return None, False, ""
 
 
 def _weekdays() -> dict[str, int]:
@@ -125,23 +182,46 @@ def _weekdays() -> dict[str, int]:
     return out
 
 
-def _signed(sentence: str, published: date | None, lex: Lexicon) -> str | None:
-    hits = find_dates(sentence, default_year=published.year if published else None)
+def _reported(folded: str, start: int, end: int, language: str, lex: Lexicon) -> bool:
+    """Whether a date belongs to a statement about the signing ("announced in March 2022 that it
+    had signed", "iyunun 11-də etdiyi paylaşımda … imzalanmış"), not to the signing itself. English
+    puts the reporting verb before its date, Turkish and Azerbaijani after it; a signing verb in
+    between claims the date for the signing."""
+    if language == "en":
+        window = folded[max(0, start - 45) : start]
+        cut = max((m.end() for m in _cue_pattern(lex.concluded).finditer(window)), default=0)
+        return _has(window[cut:], lex.reporting)
+    window = folded[end : end + 45]
+    m = _cue_pattern(lex.concluded).search(window)
+    return _has(window[: m.start()] if m else window, lex.reporting)
+
+
+def _signed(
+    sentence: str, published: date | None, lex: Lexicon, language: str = "en", year: int | None = None
+) -> str | None:
+    """The signing date a sentence states: a written date, else "yesterday"/a weekday counted back
+    from the publication date. ``year`` completes a day and month when no publication date is known."""
+    folded = fold(sentence)
+    hits = [
+        h
+        for h in find_dates(sentence, default_year=published.year if published else year)
+        if not _reported(folded, h.start, h.end, language, lex)
+    ]
     if hits:
         day = hits[0].value
-        if not hits[0].has_year and published is not None and day > published:
+        year_only = published is not None and (published.month, published.day) == (1, 1)
+        if not hits[0].has_year and published is not None and day > published and not year_only:
             day = day.replace(year=day.year - 1)  # "signed on 28 December" in a January article
         return day.isoformat()
     if published is None:
         return None
-    folded = fold(sentence)
     for back, words in _RELATIVE.items():
         if any(re.search(rf"(?<![\w]){re.escape(fold(w))}(?![\w])", folded) for w in words):
             return (published - timedelta(days=back)).isoformat()
     last_week = _first_pos(folded, lex.last_week)
     for name, weekday in _weekdays().items():
         m = re.search(rf"(?<![\w]){re.escape(name)}", folded)
-        if m is None:
+        if m is None or _reported(folded, m.start(), m.end(), language, lex):
             continue
         if last_week is not None:
             if not 0 <= m.start() - last_week <= 30:
@@ -176,14 +256,96 @@ def _quantity(sentence: str, lex: Lexicon, taken: list[tuple[int, int]]) -> str 
     return None
 
 
-def _parties(mentions: list[Mention], countries: frozenset[str]) -> list[Mention]:
+_NUMBER_BEFORE = re.compile(
+    r"(?:(?<![\d.,])\d{1,3}|(?<![\w])one|two|three|four|five|six|seven|eight|nine|ten|twelve|dozens? of|iki|üç|dört|dörd|beş|altı|on)\s*$"
+)
+_GENITIVE = re.compile(r"(?:['’]s|['’]?n?[ıiuüə]n)$")
+_LOCATIVE = re.compile(r"(?:['’]?[dt][ae]|['’]?[dt]ə|['’]?n?[dt][ae]ki|n?[dt]əki)$")
+
+
+def _within(after: str, cues: tuple[str, ...], words: int) -> bool:
+    """A cue starts within the first ``words`` words of ``after``."""
+    alternation = "|".join(re.escape(c) for c in cues) or "(?!)"
+    return re.match(rf"^\W*(?:[^\W_][^\s]*\s+){{0,{words}}}?(?:{alternation})", after) is not None
+
+
+def _argument_mentions(mentions: list[Mention], text: str, lex: Lexicon) -> list[Mention]:
+    """Mentions that can be the sides of an instrument: not a news source ("Report informs,
+    citing EZDA"), not the venue ("at the IndoDefence show", "Konseyi Toplantısı'nda"), not the
+    body another one is under ("… Center under the Agency", "Bakanlığı'na bağlı ASFAT"), not a
+    product counted in the deal ("four Ada class ships")."""
+    out = []
+    for m in mentions:
+        before = fold(text[max(0, m.start - 40) : m.start]).rstrip()
+        after = fold(text[m.end : m.end + 45])
+        if any(before.endswith(c) or before.endswith(c + " the") for c in lex.source_before):
+            continue
+        if _within(after, lex.source_after, 1) or _within(after, lex.venue, 1):
+            continue
+        if any(before.endswith(c) for c in lex.parent_before) or _within(after, lex.parent_after, 0):
+            continue
+        if m.label == "ORG" and (
+            _NUMBER_BEFORE.search(before) or any(before.endswith(c) for c in lex.product_before)
+        ):
+            continue
+        out.append(m)
+    return out
+
+
+def _state_mentions(
+    sentence: str, offset: int, lex: Lexicon, registry: Registry | None, existing: list[Mention]
+) -> list[Mention]:
+    """Countries named by their people's adjective next to a state office: "the Turkish president",
+    "his Estonian counterpart", "the Azerbaijani and Turkish governments" sign for their country."""
+    if registry is None or not lex.demonyms:
+        return []
+    out: list[Mention] = []
+    nouns = "|".join(re.escape(n) for n in lex.state_nouns)
+    for m in re.finditer(r"\b([A-Z][a-z]+)\b", sentence):
+        country = lex.demonyms.get(fold(m.group(1)))
+        if country is None:
+            continue
+        tail = fold(sentence[m.end() : m.end() + 60])
+        if not re.match(rf"^(?:\s+(?:and\s+)?[\w-]+){{0,4}}?\s+(?:{nouns})(?![\w-])", tail):
+            continue
+        host = next((e for e in existing if e.start <= offset + m.start() < e.end), None)
+        if host is not None and not re.match(
+            rf"^\W*(?:[\w-]+\s+){{0,2}}?(?:{nouns})\b",
+            fold(sentence[host.end - offset : host.end - offset + 40]),
+        ):
+            continue  # "Turkish Aerospace" is a company, "Turkish National Defense Minister" the country
+        entity = registry.lookup(country, attached=False)
+        if entity is None or any(e.entity_id == entity.entity_id for e in existing + out):
+            continue
+        start = offset + m.start()
+        out.append(
+            Mention(m.group(1), "GPE", entity.canonical, entity.entity_id, start, start + len(m.group(1)))
+        )
+    return out
+
+
+def _home_country(m: Mention) -> bool:
+    """A country named as something's owner ("Türkiye'nin mühimmat devi MKE", "Azerbaijan's
+    Ministry of Defence", "the arm of Türkiye's defence industry") or as a place ("Türkiye'de"):
+    not a side of the deal when organisations are."""
+    if fold(m.text) == fold(m.canonical):
+        return False
+    return _LOCATIVE.search(m.text) is not None or _GENITIVE.search(m.text) is not None
+
+
+def _parties(
+    mentions: list[Mention], countries: frozenset[str], text: str = "", kind: str | None = None
+) -> list[Mention]:
     orgs = [m for m in mentions if m.label == "ORG"]
     places = [m for m in mentions if m.entity_id in countries]
     # A country is a party when no organisation stands for it (an export "to Azerbaijan"); a lone
-    # country with no organisation is a place name, not the sides of a deal.
+    # country with no organisation is a place name, not the sides of a deal. For an export the
+    # buyer's country is a party beside the organisations.
     if not orgs and len({p.entity_id for p in places}) < 2:
         return []
-    chosen = orgs + places if len(orgs) < 2 else orgs
+    if orgs:
+        places = [p for p in places if not _home_country(p)]
+    chosen = orgs + places if len(orgs) < 2 or kind == "export" else orgs
     unique: dict[str, Mention] = {}
     for m in chosen:
         unique.setdefault(m.entity_id, m)
@@ -198,9 +360,14 @@ def _blank(sentence: str, offset: int, mentions: list[Mention]) -> str:
     return "".join(chars)
 
 
-def _attach_details(last: Agreement, sentence: str, lex: Lexicon) -> Agreement:
-    """A sentence naming no instrument after a signing can still state its local content or its
-    counted quantity ("Yılda 120 milyon adet fişek üretilecek")."""
+def _attach_details(last: Agreement, sentence: str, lex: Lexicon, language: str = "en") -> Agreement:
+    """A sentence naming no instrument after a signing can still state its local content, its
+    counted quantity ("Yılda 120 milyon adet fişek üretilecek") or its value ("Its value was put at
+    $45 million"; a turnover or a budget is no value of the deal)."""
+    if last.value is None and _has(fold(sentence), lex.value_cues):
+        money = find_money(sentence, language)
+        if money:
+            last = replace(last, value=money[0].money)
     if last.local_content_pct is None:
         lc = _local_content(sentence, lex)
         if lc is not None:
@@ -253,30 +420,51 @@ def _conflicts(a: Agreement, b: Agreement) -> bool:
 
 
 def _same_instrument(
-    found: list[Agreement], candidate: Agreement, specific: bool, countries: frozenset[str]
+    found: list[Agreement],
+    candidate: Agreement,
+    specific: bool,
+    countries: frozenset[str],
+    generic: list[bool] | None = None,
 ) -> int | None:
     """Index of an earlier agreement this sentence talks about again, if any (most recent first).
 
-    Same type (or a generic word such as "the contract"), organisations that are a subset or a
-    superset of the earlier ones, and no conflicting amount or date: "Otokar signed an export
-    contract with Azerbaijan" followed by "the contract with Azerbaijan's Ministry of Defence…" is
-    one instrument."""
+    Same type (or a generic word such as "the contract", or an earlier record that only had a
+    generic word: "the agreement" then "the export contract"), organisations that are a subset or a
+    superset of the earlier ones (countries that overlap when neither names an organisation), and
+    no conflicting amount or date: "Otokar signed an export contract with Azerbaijan" followed by
+    "the contract with Azerbaijan's Ministry of Defence…" is one instrument."""
     orgs = {i for i in candidate.party_ids if i not in countries}
+    states = {i for i in candidate.party_ids if i in countries}
     for i in range(len(found) - 1, -1, -1):
         a = found[i]
         prev = {p for p in a.party_ids if p not in countries}
+        prev_states = {p for p in a.party_ids if p in countries}
         if _conflicts(a, candidate):
             continue
-        if (a.type == candidate.type or not specific) and (orgs <= prev or (prev and prev <= orgs)):
+        if states and prev_states and not states & prev_states:
+            continue  # two agreements with different countries (a sale to Qatar, one to Ukraine)
+        # A generic word refers back to anything; a specific one may only retype a record named by a
+        # generic word when it names organisations of that record (or the record names none).
+        loose = not specific or (generic is not None and generic[i] and (bool(orgs) or not prev))
+        if (a.type == candidate.type or loose) and (orgs <= prev or (prev and prev <= orgs)):
             return i
         if not specific and len(prev) < 2 and orgs:
             return i  # "The contract, signed with the ministry…" names the other side of the one before
     return None
 
 
-def _merge(old: Agreement, new: Agreement, concluded: bool, countries: frozenset[str]) -> Agreement:
-    """Fill what the first statement did not say; keep the more specific parties; the evidence is
-    the concluding sentence that states the most about the instrument."""
+def _named(a: Agreement) -> int:
+    """How many of the agreement's parties its evidence sentence names."""
+    ev = fold(a.evidence.text)
+    return sum(1 for p in a.parties if fold(p) in ev)
+
+
+def _merge(
+    old: Agreement, new: Agreement, concluded: bool, countries: frozenset[str], upgrade: bool = False
+) -> Agreement:
+    """Fill what the first statement did not say; keep the more specific parties (and type, when the
+    first statement only had a generic word); the evidence is the concluding sentence that states
+    the most about the instrument."""
     merged = replace(
         old,
         **{
@@ -284,74 +472,218 @@ def _merge(old: Agreement, new: Agreement, concluded: bool, countries: frozenset
             for k in ("signed", "value", "quantity", "local_content_pct", "subject")
         },
     )
+    if upgrade:
+        merged = replace(merged, type=new.type)
     pairs = dict(zip(old.party_ids, old.parties, strict=True)) | dict(
         zip(new.party_ids, new.parties, strict=True)
     )
-    if sum(1 for i in pairs if i not in countries) >= 2:
+    if sum(1 for i in pairs if i not in countries) >= 2 and merged.type != "export":
         pairs = {i: n for i, n in pairs.items() if i not in countries} or pairs
     merged = replace(merged, party_ids=tuple(pairs), parties=tuple(pairs.values()))
-    if concluded and _stated(new) > _stated(old):
+    if concluded and (_stated(new), len(new.parties)) > (_stated(old), len(old.parties)):
         merged = replace(merged, evidence=new.evidence)
     return merged
 
 
+_QUOTES = re.compile(r"[“”\"«»„]")
+_CLAUSE_BREAK = re.compile(r",\s+(?:and|while|ve|və)\s+|;\s+")
+
+
+def _clauses(text: str, start: int, end: int, lex: Lexicon) -> list[tuple[int, int]]:
+    """A sentence that concludes two instruments in two clauses ("the ministers signed a letter of
+    intent, and the agencies signed a protocol") is read clause by clause; otherwise whole."""
+    parts: list[tuple[int, int]] = []
+    cut = start
+    for m in _CLAUSE_BREAK.finditer(text, start, end):
+        parts.append((cut, m.start()))
+        cut = m.end()
+    parts.append((cut, end))
+    if len(parts) < 2:
+        return [(start, end)]
+
+    def states_one(a: int, b: int) -> bool:
+        folded = fold(text[a:b])
+        return _type_of(folded, lex)[0] is not None and _has(folded, lex.concluded)
+
+    if sum(states_one(a, b) for a, b in parts) < 2:
+        return [(start, end)]
+    # Keep a clause with no instrument of its own attached to the one before it.
+    merged: list[tuple[int, int]] = []
+    for a, b in parts:
+        if merged and not states_one(a, b):
+            merged[-1] = (merged[-1][0], b)
+        else:
+            merged.append((a, b))
+    return merged
+
+
+_PAIR = re.compile(r"(?<![\w])(?:arasinda\w*|between|ile|ila)(?![\w])")
+
+
+def _framework(folded: str, lex: Lexicon) -> bool:
+    """ "Under the agreement between A and B" presupposes a concluded one: the instrument word right
+    before a framework word ("razılaşmaya əsasən", "anlaşma çerçevesinde") in a sentence naming a pair."""
+    if _PAIR.search(folded) is None:
+        return False
+    triggers = [t for kind in lex.priority for t in lex.triggers.get(kind, ())]
+    heads = "|".join(re.escape(t) for t in sorted(set(triggers), key=len, reverse=True))
+    cues = "|".join(re.escape(c) for c in lex.framework) or "(?!)"
+    if re.search(rf"(?<![\w])(?:{heads})\w*\s+(?:{cues})", folded):
+        return True
+    return re.search(rf"(?<![\w])(?:{cues})\s+(?:\w+\s+){{0,2}}(?:{heads})", folded) is not None
+
+
+def _doc_year(text: str, published: date | None) -> int | None:
+    """The latest year a document mentions: the year of a day and month when no publication date is known."""
+    if published is not None:
+        return published.year
+    years = [int(y) for y in re.findall(r"(?<!\d)(19[89]\d|20[0-4]\d)(?!\d)", text)]
+    return max(years) if years else None
+
+
+def _blank_spans(text: str, spans: list[tuple[int, int]]) -> str:
+    chars = list(text)
+    for s, e in spans:
+        chars[s:e] = " " * (e - s)
+    return "".join(chars)
+
+
+def _count(folded: str, trigger_pos: int, lex_counts: dict[str, int]) -> int:
+    """How many instruments a plural names ("two export contracts", "2 mühimmat tedarik sözleşmesi")."""
+    head = folded[max(0, trigger_pos - 40) : trigger_pos].split()[-3:]
+    for word in head:
+        if word in lex_counts:
+            return lex_counts[word]
+    return 1
+
+
 def extract_agreements(
-    doc: Document, mentions: list[Mention], models_dir: str, countries: frozenset[str] = frozenset()
+    doc: Document,
+    mentions: list[Mention],
+    models_dir: str,
+    countries: frozenset[str] = frozenset(),
+    registry: Registry | None = None,
 ) -> list[Agreement]:
     lex = load_lexicon(models_dir)
+    counts = _counts(models_dir)
     published = date.fromisoformat(doc.published) if doc.published else None
+    year = _doc_year(doc.text, published)
     body_start = len(doc.title) + 2 if doc.text.startswith(doc.title) else 0
     found: list[Agreement] = []
+    generic: list[bool] = []  # the record's type came from a generic word only
     pending: Agreement | None = None  # concluded, but its parties are only "the sides" so far
-    for start, end in sentences(doc.text):
-        if start < body_start:
-            continue
+    state_counts: dict[str, tuple[int, Mention]] = {}
+    for m in mentions:
+        if m.entity_id in countries:
+            n, first = state_counts.get(m.entity_id, (0, m))
+            state_counts[m.entity_id] = (n + 1, first)
+    units = [
+        (s, e, ev)
+        for ev in sentences(doc.text)
+        if ev[0] >= body_start
+        for s, e in _clauses(doc.text, ev[0], ev[1], lex)
+    ]
+    for start, end, (ev_start, ev_end) in units:
         sentence = doc.text[start:end]
-        folded = fold(sentence)
-        kind, specific = _type_of(folded, lex)
-        if kind == "other" and _subject(folded, lex) == "training":
-            kind = "training"  # "the protocol under which 250 officers will be trained"
+        folded = _QUOTES.sub("", fold(sentence))
+        kind, specific, trigger = _type_of(folded, lex)
+        protocol = kind == "mou" and trigger in ("protokol", "protocol")
+        if ((kind == "other" and not specific) or protocol) and _subject(folded, lex) == "training":
+            kind = "training"  # "the agreement/protocol under which 250 officers will be trained"
         if kind is None:
             # "Local content will reach 40%" after the signing sentence belongs to that agreement.
             if found:
-                found[-1] = _attach_details(found[-1], sentence, lex)
+                found[-1] = _attach_details(found[-1], sentence, lex, doc.language)
+                if found[-1].signed is None and _has(folded, lex.ceremony):
+                    # "the signing ceremony held in Jakarta on 11 June"
+                    found[-1] = replace(
+                        found[-1], signed=_signed(sentence, published, lex, doc.language, year)
+                    )
             continue
-        concluded = _has(folded, lex.concluded)
-        if _has(folded, lex.negation) or (not concluded and _has(folded, lex.pending_cues)):
+        earlier = [*found, *([pending] if pending is not None else [])]
+        if trigger in _BARE_HEADS and any(
+            trigger in fold(a.evidence.text) for a in earlier if a.evidence.start != ev_start
+        ):
+            specific = False  # "the protocol" again: the one named before
+        dates = [(d.start, d.end) for d in find_dates(sentence, default_year=2000)]
+        undated = fold(_blank_spans(sentence, dates))
+        concluded = _has(folded, lex.concluded) or _framework(folded, lex)
+        if _has(undated, lex.negation) or (not concluded and _has(folded, lex.pending_cues)):
             continue
         money = find_money(sentence, doc.language)
-        signed = _signed(sentence, published, lex)
+        signed = _signed(sentence, published, lex, doc.language, year)
         if signed is None and found and _has(folded, lex.same_day):
             signed = found[-1].signed
-        parties = _parties([m for m in mentions if start <= m.start and m.end <= end], countries)
+        inside = [m for m in mentions if start <= m.start and m.end <= end]
+        args = _argument_mentions(inside, doc.text, lex)
+        states = _state_mentions(sentence, start, lex, registry, args)
+        # "Turkish National Defense Minister" is the country, not an organisation "Turkish National"
+        args = [a for a in args if not any(a.start <= x.start < a.end for x in states)] + states
+        two = re.search(r"\b(?:two|both) countries(?!['’])|iki ülke(?!nin)|iki ölkə(?!nin)", folded)
+        if two and not any(a.label == "ORG" for a in args):
+            known = {m.entity_id for m in args}
+            for _, (_, first) in sorted(state_counts.items(), key=lambda kv: -kv[1][0])[:2]:
+                if (
+                    first.entity_id not in known
+                    and len({m.entity_id for m in args if m.entity_id in countries}) < 2
+                ):
+                    args.append(replace(first, start=start, end=start))
+        parties = _parties(args, countries, doc.text, kind)
+        buyers = [a for a in args if a.entity_id in countries and not (parties and _home_country(a))]
+        sold = bool(buyers) or _has(folded, lex.export_cues)
+        counted = _quantity(sentence, lex, [(m.start, m.end) for m in find_money(sentence, doc.language)])
+        sale = _has(folded, lex.sale_cues) or (counted is not None and bool(buyers))
+        if not specific and kind in GENERIC and sale and sold:
+            kind = "export"  # a sale or delivery to a country: "satış kontraktı … Endonezya ile"
+            specific = True
+            parties = _parties(args, countries, doc.text, kind)
+        value = money[0].money if money else None
+        trigger_pos = _first_pos(folded, (trigger,)) if trigger else None
+        copies = _count(folded, trigger_pos, counts) if trigger_pos is not None else 1
+        if copies > 1:
+            value = None  # one amount for several instruments belongs to none of them
         candidate = Agreement(
             type=kind,
             parties=tuple(p.canonical for p in parties),
             party_ids=tuple(p.entity_id for p in parties),
-            evidence=Span(sentence, start, end),
+            evidence=Span(doc.text[ev_start:ev_end], ev_start, ev_end),
             signed=signed,
-            value=money[0].money if money else None,
+            value=value,
             quantity=_quantity(
                 sentence,
                 lex,
-                [(m.start, m.end) for m in money]
-                + [(d.start, d.end) for d in find_dates(sentence, default_year=2000)],
+                [(m.start, m.end) for m in money] + dates,
             ),
             local_content_pct=_local_content(sentence, lex),
             subject=_subject(folded, lex),
         )
         if pending is not None and parties and (not specific or kind == pending.type):
-            found.append(_merge(pending, candidate, False, countries))
+            found.append(_merge(pending, candidate, concluded, countries))
+            generic.append(False)
             pending = None
             continue
         separate = _has(folded, lex.separate)
+        if copies > 1:
+            same_kind = [
+                i
+                for i, a in enumerate(found)
+                if a.type == kind and set(a.party_ids) == set(candidate.party_ids)
+            ]
+            if len(same_kind) >= copies:  # "2 sözleşme" again: the two named before
+                for i in same_kind[-copies:]:
+                    found[i] = _merge(found[i], candidate, False, countries)
+                continue
         previous = (
-            _same_instrument(found, candidate, specific, countries)
-            if (parties or not concluded) and not separate
+            _same_instrument(found, candidate, specific, countries, generic)
+            if (parties or not concluded) and not separate and copies == 1
             else None
         )
         if previous is not None:
-            found[previous] = _merge(found[previous], candidate, concluded, countries)
+            upgrade = specific and generic[previous] and candidate.type != found[previous].type
+            if not concluded:  # a mere mention ("the Kaan deal casts doubt on …") adds no sides
+                candidate = replace(candidate, parties=(), party_ids=())
+            found[previous] = _merge(found[previous], candidate, concluded, countries, upgrade)
+            generic[previous] = generic[previous] and not specific
             continue
         if not concluded:
             continue
@@ -360,12 +692,16 @@ def extract_agreements(
                 (
                     i
                     for i in range(len(found) - 1, -1, -1)
-                    if found[i].type == kind and not _conflicts(found[i], candidate)
+                    if found[i].type == kind
+                    and not _conflicts(found[i], candidate)
+                    and (trigger not in _BARE_HEADS or trigger in fold(found[i].evidence.text))
                 ),
                 None,
             )
             if separate:
                 same = None
+            if same is None and not specific and found and not separate:
+                same = len(found) - 1  # "bu müqavilə bağlanan": the instrument just named
             if same is not None:  # "the memorandum was signed on 24 June": the one named before
                 found[same] = _merge(found[same], candidate, concluded, countries)
             else:
@@ -382,11 +718,19 @@ def extract_agreements(
                     parties=(*candidate.parties, extra.canonical),
                     party_ids=(*candidate.party_ids, extra.entity_id),
                 )
-        found.append(candidate)
+        for _ in range(copies):
+            found.append(candidate)
+            generic.append(not specific)
     if pending is not None and found:
         # Nobody named the sides again: they are the ones of the instrument signed just before.
         found.append(replace(pending, parties=found[-1].parties, party_ids=found[-1].party_ids))
     return found
+
+
+@lru_cache(maxsize=4)
+def _counts(models_dir: str) -> dict[str, int]:
+    data = json.loads((Path(models_dir) / "agreements.json").read_text(encoding="utf-8"))
+    return {fold(k): int(v) for k, v in data.get("count_words", {}).items()}
 
 
 def _subject(folded: str, lex: Lexicon) -> str | None:

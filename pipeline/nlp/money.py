@@ -20,7 +20,7 @@ _SCALE_WORDS = {
 }  # fmt: skip
 _SCALE = r"(?:thousand|million|billion|milyon\w*|milyar\w*|mlrd\.?|mln\.?|mn|bn|bin|min|m|b|k)(?![\w])"
 _CUR_WORDS = [
-    (r"abş\s+dollar\w*|amerikan\s+dolar\w*|us\s+dollar\w*|dolar\w*|dollar\w*|usd", "USD"),
+    (r"abş\s+dollar\w*|abd\s+dolar\w*|amerikan\s+dolar\w*|us\s+dollar\w*|dolar\w*|dollar\w*|usd", "USD"),
     (r"avro\w*|euro\w*|eur", "EUR"),
     (r"türk\s+lira\w*|lira\w*|tl|try", "TRY"),
     (r"manat\w*|azn", "AZN"),
@@ -34,6 +34,15 @@ _CODE = r"USD|EUR|AZN|TRY|GBP|RUB"
 _AFTER = re.compile(rf"(?P<num>{_NUM})\s*(?P<scale>{_SCALE})?\s*(?P<cur>{_CUR_WORD})(?![\w])", re.IGNORECASE)
 _BEFORE = re.compile(
     rf"(?P<cur>{_SYMBOL}|(?<![\w])(?:{_CODE}))\s?(?P<num>{_NUM})\s*(?P<scale>{_SCALE})?", re.IGNORECASE
+)
+# "11 milyon 950 bin 760 dolarlık": an amount spelled as a chain of scaled parts, summed.
+_CHAIN = re.compile(
+    rf"(?P<num>(?:\d+(?:[.,]\d+)?\s+(?:milyar|milyon|bin|min|billion|million|thousand)\s+){{2,3}}\d*)"
+    rf"\s*(?P<cur>{_CUR_WORD})(?![\w])",
+    re.IGNORECASE,
+)
+_CHAIN_PART = re.compile(
+    r"(\d+(?:[.,]\d+)?)\s+(milyar|milyon|bin|min|billion|million|thousand)|(\d+)\s*$", re.I
 )
 _PERCENT = re.compile(
     r"(?:%\s?(?P<a>\d+(?:[.,]\d+)?)|(?P<b>\d+(?:[.,]\d+)?)\s?(?:%|per\s?cent|percent|faiz))"
@@ -92,6 +101,15 @@ def _currency(token: str) -> str | None:
 def find_money(text: str, language: str) -> list[MoneyMatch]:
     """Every amount with a currency in ``text``, in order, non-overlapping."""
     found: list[MoneyMatch] = []
+    for m in _CHAIN.finditer(text):
+        currency = _currency(m.group("cur"))
+        total = 0.0
+        for part in _CHAIN_PART.finditer(m.group("num")):
+            raw, word, units = part.groups()
+            number = parse_number(raw or units, language, bool(word))
+            total += (number or 0.0) * (_scale(word) if word else 1.0)
+        if currency is not None and total:
+            found.append(MoneyMatch(m.start(), m.end(), Money(round(total, 2), currency)))
     for pattern in (_BEFORE, _AFTER):
         for m in pattern.finditer(text):
             if any(m.start() < f.end and f.start < m.end() for f in found):

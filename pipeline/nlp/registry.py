@@ -1,4 +1,4 @@
-"""The entity registry (``models/entities.jsonl``) and linking of names to canonical ids.
+"""The entity registry (``models/entities.jsonl`` + people, media and places files) and linking of names to canonical ids.
 
 Known entities keep their registry id in every language. A name in no list gets an id derived
 from its normalised form without attached suffix, so the same company found on a Turkish and an
@@ -50,30 +50,38 @@ class Registry:
         self._prefix_index: dict[str, list[str]] = {}
         for key in self._by_alias:
             self._prefix_index.setdefault(key[:4], []).append(key)
+        legal = "|".join(org_words[0])
+        self._legal_tail = (
+            re.compile(rf"(?:[\s,]+(?:{legal}|Anonim\s+Şirketi|Anonim\s+Şirkəti))+$") if legal else None
+        )
+        # People's full names by a spelling-independent key: İsmayıl Dəmir finds İsmail Demir.
+        self._person_keys: dict[str, str] = {}
+        surnames: dict[str, set[str]] = {}
+        for entry in entries:
+            if entry.entity.label == "PERSON":
+                for alias in entry.entity.aliases:
+                    if len(alias.split()) >= 2:
+                        self._person_keys.setdefault(transliteration_key(alias), entry.entity.entity_id)
+                        surnames.setdefault(transliteration_key(alias.split()[-1]), set()).add(
+                            entry.entity.entity_id
+                        )
+        # A surname that only one listed person has (Subianto, Görgün; not Aliyev).
+        self._surnames = {k: next(iter(v)) for k, v in surnames.items() if len(v) == 1}
 
     @classmethod
     def load(cls, models_dir: Path, *, with_geo: bool = True) -> Registry:
-        """The hand-written registry, plus countries and cities from bundled geo data."""
-        path = models_dir / "entities.jsonl"
+        """The hand-written registry files (``REGISTRY_FILES``; the first is required), plus countries
+        and cities from bundled geo data. An alias already taken by an earlier entry stays with it."""
         entries = []
         iso: set[str] = set()
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except OSError as exc:
-            raise UsageError(f"cannot read the entity registry {path}: {exc}") from None
-        for n, line in enumerate(lines, 1):
-            if not line.strip():
+        for i, filename in enumerate(REGISTRY_FILES):
+            path = models_dir / filename
+            if i and not path.exists():
                 continue
-            try:
-                row = json.loads(line)
-                by_lang = {k: tuple(v) for k, v in row["aliases"].items()}
-                aliases = tuple(dict.fromkeys([row["canonical"], *(a for v in by_lang.values() for a in v)]))
-                entity = Entity(row["id"], row["label"], row["canonical"], aliases, row.get("qid"), True)
-            except (ValueError, KeyError, TypeError, AttributeError) as exc:
-                raise UsageError(f"{path}:{n}: bad registry row ({exc})") from None
-            entries.append(RegistryEntry(entity, by_lang, str(row.get("kind", ""))))
-            if row.get("iso"):
-                iso.add(str(row["iso"]))
+            for entry, code in _read_registry_file(path):
+                entries.append(entry)
+                if code:
+                    iso.add(code)
         if with_geo:
             entries.extend(_geo_entries(entries, frozenset(iso)))
         return cls(
@@ -107,7 +115,27 @@ class Registry:
             entity_id = self._by_alias.get(candidate)
             if entity_id:
                 return self.entries[entity_id].entity
+        bare = self.without_legal_form(name)
+        if bare != name:
+            return self.lookup(bare, attached=attached)
         return None
+
+    def without_legal_form(self, name: str) -> str:
+        """``Makine ve Kimya Endüstrisi A.Ş.`` → ``Makine ve Kimya Endüstrisi`` (a bare legal form stays)."""
+        if self._legal_tail is None:
+            return name
+        bare = self._legal_tail.sub("", name).strip(" ,")
+        return bare if bare and bare != name else name
+
+    def person_by_key(self, name: str) -> Entity | None:
+        """The listed person whose full name has the same transliteration key, or, for a surname
+        alone, the one listed person with that surname."""
+        words = name.split()
+        if len(words) >= 2 and len(words[0].rstrip(".")) > 1:
+            entity_id = self._person_keys.get(transliteration_key(name))
+        else:
+            entity_id = self._surnames.get(transliteration_key(words[-1])) if words else None
+        return None if entity_id is None else self.entries[entity_id].entity
 
     def variants(self, name: str) -> list[str]:
         """Normalised forms a name may stand for: as written, without a separated suffix, and
@@ -121,14 +149,18 @@ class Registry:
         return list(dict.fromkeys(out))
 
     def link(self, name: str, label: str, *, attached: bool = True) -> Entity:
-        """Registry entity for a name, or a content-derived entity for an unlisted one."""
+        """Registry entity for a name, or a content-derived entity for an unlisted one.
+
+        An unlisted name's id comes from its transliteration key without the legal form, so the az,
+        tr and en spellings of one person or company meet (Zakir Həsənov = Zakir Hasanov; Aqil
+        Qurbanov = Agil Gurbanov; X A.Ş. = X Anonim Şirketi = X)."""
         found = self.lookup(name, attached=attached)
+        if found is None and label == "PERSON":
+            found = self.person_by_key(strip_suffix(name))
         if found is not None:
             return found
         canonical = strip_suffix(name)
-        # People's names are transliterated between az/tr/en (Məmmədli, Memmedli, Mammadli): their
-        # id comes from a spelling-independent key; organisations keep their folded spelling.
-        key = transliteration_key(canonical) if label == "PERSON" else normalize(canonical)
+        key = transliteration_key(self.without_legal_form(canonical) if label == "ORG" else canonical)
         return Entity(
             entity_id="x-" + sha1(key)[:12],
             label=label,
@@ -136,6 +168,31 @@ class Registry:
             aliases=(canonical,),
             in_registry=False,
         )
+
+
+# The domain's own names first, then state institutions and alliances, heads of state and officials,
+# news media, regions and seas.
+REGISTRY_FILES = ("entities.jsonl", "institutions.jsonl", "people.jsonl", "media.jsonl", "places.jsonl")
+
+
+def _read_registry_file(path: Path) -> list[tuple[RegistryEntry, str]]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise UsageError(f"cannot read the entity registry {path}: {exc}") from None
+    out = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            by_lang = {k: tuple(v) for k, v in row["aliases"].items()}
+            aliases = tuple(dict.fromkeys([row["canonical"], *(a for v in by_lang.values() for a in v)]))
+            entity = Entity(row["id"], row["label"], row["canonical"], aliases, row.get("qid"), True)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise UsageError(f"{path}:{n}: bad registry row ({exc})") from None
+        out.append((RegistryEntry(entity, by_lang, str(row.get("kind", ""))), str(row.get("iso") or "")))
+    return out
 
 
 def load_suffixes(models_dir: Path) -> tuple[str, ...]:
@@ -191,7 +248,8 @@ _TRANSLIT = (
     ("zh", "j"),
     ("gh", "g"),
     ("j", "c"),
-    ("q", "g"),
+    ("q", "k"),
+    ("g", "k"),
     ("x", "h"),
     ("w", "v"),
     ("y", "i"),

@@ -176,7 +176,7 @@ class PgSearcher:
         if f.entity:
             ids = self.aliases.ids
             entity_ids = sorted({e for v in self._variants(f.entity) for e in ids.get(v, ())})
-        return filter_conditions(
+        where, params = filter_conditions(
             "c",
             languages=f.languages,
             since=f.since,
@@ -184,6 +184,10 @@ class PgSearcher:
             entity_ids=entity_ids,
             agreement_type=f.agreement_type,
         )
+        if f.doc_ids is not None:
+            where.append("c.doc_id = ANY(?)")
+            params.append(sorted(f.doc_ids))
+        return where, params
 
     def allowed_count(self, f: Filters) -> int:
         where, params = self.filter_sql(f)

@@ -229,7 +229,9 @@ class PgStore(StoreQueries):
         minhash: bytes | None,
         duplicate_of: str | None,
     ) -> None:
-        """Upsert a document with its mentions, agreements and entities (caller holds the transaction)."""
+        """Upsert a document with its mentions, agreements and entities (caller holds the transaction);
+        the analyst's linking decisions are applied first."""
+        analysis = self.apply_link_decisions(analysis)
         d = analysis.document
         ts = now()
         self.db.execute(
@@ -295,6 +297,7 @@ class PgStore(StoreQueries):
                 for a in analysis.agreements
             ],
         )
+        self.record_watch_events(d.doc_id)
 
     def upsert_entities(self, entities: Iterable[Entity]) -> None:
         for e in entities:

@@ -1,0 +1,195 @@
+"""Agreement failure classes seen on real news, each pinned with sentences written for this test.
+
+Every sentence here is synthetic (authored for the tests, not taken from any article); the
+organisations are real, the deals invented.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.config import NlpSettings
+from pipeline.nlp.analyze import Analyzer
+from pipeline.records import Analysis, Document
+from tests.conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def analyzer() -> Analyzer:
+    return Analyzer(NlpSettings(models_dir=str(ROOT / "models")))
+
+
+def run(analyzer: Analyzer, lang: str, body: str, published: str | None = "2025-03-14") -> Analysis:
+    title = "Synthetic test"
+    doc = Document("d", "https://x.example/a", lang, title, published, None, f"{title}\n\n{body}")
+    return analyzer.analyze([doc])[0]
+
+
+def summary(a: Analysis) -> list[tuple[str, set[str]]]:
+    return [(x.type, set(x.party_ids)) for x in a.agreements]
+
+
+@pytest.mark.parametrize(
+    ("lang", "text"),
+    [
+        ("tr", "Roketsan ile Azersilah arasında dün bir iş birliği protokolü imzalandı."),
+        ("tr", "Aselsan ve Azersilah, savunma elektroniği alanında bir niyet mektubu imzaladı."),
+        ("az", "Aselsan ilə Azərsilah arasında dünən niyyət məktubu imzalanıb."),
+        ("en", "Havelsan and Azersilah signed a letter of intent on simulator maintenance yesterday."),
+        ("en", "Roketsan and Azersilah signed a protocol for cooperation in composite materials."),
+    ],
+)
+def test_protocols_and_letters_of_intent_are_memoranda(analyzer: Analyzer, lang: str, text: str) -> None:
+    a = run(analyzer, lang, text)
+    assert [x.type for x in a.agreements] == ["mou"]
+
+
+def test_a_protocol_recording_a_meeting_is_other(analyzer: Analyzer) -> None:
+    a = run(
+        analyzer,
+        "az",
+        "Aselsan ilə Azərsilah arasında əməkdaşlıq haqqında saziş imzalanıb. Sonda iclasın nəticələrinə dair "
+        "protokol imzalanıb.",
+    )
+    assert a.agreements[0].type == "other"
+    assert all(x.type != "mou" for x in a.agreements)
+
+
+@pytest.mark.parametrize(
+    ("lang", "text", "buyer"),
+    [
+        ("az", "Aselsan Qazaxıstan ilə 40 ədəd termal kameranın satış kontraktını imzalayıb.", "kazakhstan"),
+        (
+            "tr",
+            "Otokar, Kenya ile 30 adet zırhlı aracın satışını kapsayan bir anlaşma imzaladı.",
+            "country-ke",
+        ),
+        ("en", "Otokar signed a contract for the sale of 40 armored vehicles to Kenya.", "country-ke"),
+    ],
+)
+def test_a_sale_to_a_country_is_an_export_and_the_buyer_country_a_party(
+    analyzer: Analyzer, lang: str, text: str, buyer: str
+) -> None:
+    a = run(analyzer, lang, text)
+    assert len(a.agreements) == 1
+    assert a.agreements[0].type == "export"
+    assert buyer in a.agreements[0].party_ids
+
+
+def test_a_cooperation_agreement_that_eases_exports_is_no_export(analyzer: Analyzer) -> None:
+    a = run(
+        analyzer,
+        "tr",
+        "Aselsan ile Roketsan arasında imzalanan iş birliği anlaşması, ürünlerin Kenya'ya ihracatını "
+        "kolaylaştıracak.",
+    )
+    assert [x.type for x in a.agreements] == ["other"]
+
+
+@pytest.mark.parametrize(
+    ("lang", "text"),
+    [
+        ("tr", "Roketsan ile Azersilah dün bir sözleşme imzaladı. Sözleşmenin değeri 45 milyon dolar."),
+        ("en", "Roketsan and Azersilah signed a contract yesterday. Its value was put at $45 million."),
+        ("az", "Roketsan ilə Azərsilah dünən müqavilə imzalayıb. Müqavilənin dəyəri 45 milyon dollardır."),
+    ],
+)
+def test_a_value_stated_in_the_next_sentence_is_attached(analyzer: Analyzer, lang: str, text: str) -> None:
+    a = run(analyzer, lang, text)
+    assert len(a.agreements) == 1
+    value = a.agreements[0].value
+    assert value is not None and (value.amount, value.currency) == (45_000_000, "USD")
+
+
+def test_a_turnover_is_not_the_value_of_the_deal(analyzer: Analyzer) -> None:
+    a = run(
+        analyzer,
+        "en",
+        "Roketsan and Azersilah signed a contract yesterday. Roketsan had a turnover of $376 million.",
+    )
+    assert [x.value for x in a.agreements] == [None]
+
+
+def test_sentences_about_one_instrument_merge_into_one_record(analyzer: Analyzer) -> None:
+    a = run(
+        analyzer,
+        "az",
+        "Türkiyə və Qazaxıstan arasında imzalanmış razılaşmaya əsasən, Qazaxıstana 20 ədəd pilotsuz uçuş aparatı "
+        "göndəriləcək. Qazaxıstan ilə imzaladığımız müqavilə çərçivəsində aparatlar Qazaxıstana ixrac ediləcək. "
+        "Nazir müqavilənin imzalanmasına töhfə verən qurumlara təşəkkür edib.",
+    )
+    assert summary(a) == [("export", {"turkiye", "kazakhstan"})]
+    assert a.agreements[0].evidence.text.startswith("Türkiyə və Qazaxıstan")
+
+
+@pytest.mark.parametrize(
+    ("lang", "text"),
+    [
+        ("en", "MKE plans to sign a protocol with Azersilah on ammunition training next year."),
+        ("en", "Aselsan and Azersilah are in talks over a letter of intent on radios."),
+        ("tr", "Aselsan'ın Azersilah ile niyet mektubu imzalaması planlanıyor."),
+        ("az", "Roketsan ilə Azərsilah arasında protokolun imzalanması gözlənilir."),
+    ],
+)
+def test_plans_talks_and_intentions_are_not_agreements(analyzer: Analyzer, lang: str, text: str) -> None:
+    assert run(analyzer, lang, text).agreements == ()
+
+
+def test_ministers_sign_for_their_countries(analyzer: Analyzer) -> None:
+    a = run(
+        analyzer,
+        "en",
+        "The Turkish Defence Minister and his Azerbaijani counterpart signed a letter of intent in Baku.",
+    )
+    assert summary(a) == [("mou", {"turkiye", "azerbaijan"})]
+
+
+def test_two_instruments_in_two_clauses_of_one_sentence(analyzer: Analyzer) -> None:
+    a = run(
+        analyzer,
+        "en",
+        "At the ceremony, the Turkish president and his Azerbaijani counterpart signed a letter of intent, "
+        "and Roketsan and Azersilah signed a protocol for cooperation in propellant production.",
+    )
+    assert summary(a) == [("mou", {"turkiye", "azerbaijan"}), ("mou", {"roketsan", "azersilah"})]
+    assert a.agreements[0].evidence == a.agreements[1].evidence  # the stated sentence, whole
+
+
+def test_a_news_source_and_a_venue_are_not_parties(analyzer: Analyzer) -> None:
+    a = run(
+        analyzer,
+        "en",
+        "Roketsan signed a memorandum of understanding with Azersilah at the IDEF fair, Report informs, "
+        "citing Aselsan.",
+    )
+    assert summary(a) == [("mou", {"roketsan", "azersilah"})]
+
+
+def test_the_date_of_an_announcement_is_not_the_signing_date(analyzer: Analyzer) -> None:
+    en = run(
+        analyzer, "en", "Aselsan announced on 3 March that it had signed an export contract with Azersilah."
+    )
+    az = run(
+        analyzer,
+        "az",
+        "Nazir martın 3-də etdiyi paylaşımda Aselsan ilə Azərsilah arasında imzalanmış müqavilədən danışıb.",
+    )
+    assert [x.signed for x in en.agreements] == [None]
+    assert [x.signed for x in az.agreements] == [None]
+    signed = run(analyzer, "en", "On 3 March Aselsan signed an export contract with Azersilah.")
+    assert [x.signed for x in signed.agreements] == ["2025-03-03"]
+
+
+def test_an_amount_spelled_in_parts(analyzer: Analyzer) -> None:
+    a = run(
+        analyzer,
+        "tr",
+        "Aselsan ile Azersilah arasında 11 milyon 950 bin 760 dolarlık bir sözleşme imzalandı.",
+    )
+    value = a.agreements[0].value
+    assert value is not None and (value.amount, value.currency) == (11_950_760, "USD")
+
+
+def test_a_month_name_is_no_modal_verb(analyzer: Analyzer) -> None:
+    a = run(analyzer, "en", "On May 2, 2024 Roketsan signed a memorandum of understanding with Azersilah.")
+    assert [(x.type, x.signed) for x in a.agreements] == [("mou", "2024-05-02")]
