@@ -75,12 +75,18 @@ class Consolidator:
         self.embedder = embedder
         self.lock = lock  # PostgreSQL advisory lock key, or None
 
-    def update(self, doc_ids: Sequence[str]) -> Consolidation:
-        """Recompute what these documents touch (caller holds the transaction)."""
+    def update(self, doc_ids: Sequence[str], *, changed: bool = True) -> Consolidation:
+        """Recompute what these documents touch (caller holds the transaction).
+
+        ``changed``: the documents' text may have changed since their signals (lead vector,
+        figures, evidence vectors) were kept, so those are computed again; False when only their
+        deals and stories are missing (a migrated store)."""
         if not doc_ids:
             return Consolidation()
         if self.lock is not None:
             self.store.db.execute("SELECT pg_advisory_xact_lock(?)", (self.lock,))
+        if changed:
+            self.store.delete_signal_vectors(doc_ids)
         deals = self._deals(doc_ids)
         stories = self._stories(doc_ids)
         return Consolidation(deals, stories)
@@ -104,16 +110,22 @@ class Consolidator:
         return out
 
     def _figures(self, doc_ids: Sequence[str]) -> dict[str, frozenset[str]]:
-        """Each document's figures (``stories.figures``), kept beside the vectors once computed."""
+        """Each document's figures (``stories.figures``) outside its agreements' evidence sentences,
+        kept beside the vectors once computed."""
         keys = {f"fig:{d}": d for d in doc_ids}
         stored = self.store.signal_vectors(list(keys), FIGURES)
         out = {keys[k]: figures_from_blob(v) for k, v in stored.items()}
+        missing = [k for k in sorted(keys) if k not in stored]
+        # Figures of a document's agreements are the deal signal's: counted there, not twice (an
+        # article recalling a deal's value and quantity is not therefore the same story).
+        stated: dict[str, set[str]] = {}
+        for a in self.store.stored_agreements([keys[k] for k in missing]):
+            stated.setdefault(a.doc_id, set()).update(figures(a.evidence.text))
         rows = []
-        for k in sorted(keys):
-            if k not in stored:
-                values = figures(self.store.document_text(keys[k]))
-                out[keys[k]] = values
-                rows.append((k, keys[k], FIGURES, figures_blob(values)))
+        for k in missing:
+            values = figures(self.store.document_text(keys[k])) - stated.get(keys[k], set())
+            out[keys[k]] = values
+            rows.append((k, keys[k], FIGURES, figures_blob(values)))
         self.store.put_signal_vectors(rows)
         return out
 

@@ -332,17 +332,21 @@ def deals(
     since: str | None = None,
     until: str | None = None,
     changed_since: str | None = None,
+    doc_ids: Sequence[str] | None = None,
 ) -> list[Deal]:
     """Stored deals, latest first: the function watchlists, the CLI and the app read deals through.
 
     ``entity_ids``: a party is one of them; ``since``/``until``: the deal's date (signed, else first
-    reported) in the range; ``changed_since``: new or changed at or after this ISO timestamp."""
+    reported) in the range; ``changed_since``: new or changed at or after this ISO timestamp (the
+    store's clock, ``updated``); ``doc_ids``: reported by one of these documents (a digest's new
+    or changed documents). Every filter given must hold."""
     return store.deals(
         entity_ids=entity_ids,
         agreement_type=agreement_type,
         since=since,
         until=until,
         changed_since=changed_since,
+        doc_ids=doc_ids,
     )
 
 

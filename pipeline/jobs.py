@@ -234,7 +234,7 @@ class Ingestor:
         pending = self.store.docs_to_consolidate()
         if pending:
             with self.store.atomic():
-                done = self.consolidator.update(pending)
+                done = self.consolidator.update(pending, changed=False)
             log.info(
                 "consolidated %d documents: %d deals, %d story ids changed",
                 len(pending),

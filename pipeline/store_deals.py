@@ -306,12 +306,14 @@ class DealStoryQueries:
         since: str | None = None,
         until: str | None = None,
         changed_since: str | None = None,
-        doc_id: str | None = None,
+        doc_ids: Sequence[str] | None = None,
+        deal_ids: Sequence[str] | None = None,
     ) -> list[Deal]:
         """Stored deals passing every filter, latest first (by signing date, else first report).
 
         ``entity_ids``: a party is one of them (an empty list matches nothing); ``changed_since``:
-        created or changed at or after this timestamp; ``doc_id``: reported by this document."""
+        created or changed at or after this timestamp; ``doc_ids``: reported by one of these documents;
+        ``deal_ids``: one of these deals."""
         where: list[str] = []
         params: list[str] = []
         if entity_ids is not None:
@@ -332,9 +334,16 @@ class DealStoryQueries:
         if changed_since:
             where.append("updated >= ?")
             params.append(changed_since)
-        if doc_id:
-            where.append("deal_id IN (SELECT deal_id FROM deal_reports WHERE doc_id = ?)")
-            params.append(doc_id)
+        if doc_ids is not None:
+            ids = sorted(set(doc_ids))
+            where.append(
+                f"deal_id IN (SELECT deal_id FROM deal_reports WHERE doc_id IN ({_marks(len(ids)) or 'NULL'}))"
+            )
+            params.extend(ids)
+        if deal_ids is not None:
+            ids = sorted(set(deal_ids))
+            where.append(f"deal_id IN ({_marks(len(ids)) or 'NULL'})")
+            params.extend(ids)
         sql = "SELECT body, first_seen, updated FROM deals" + (
             " WHERE " + " AND ".join(where) if where else ""
         )
@@ -434,6 +443,11 @@ class DealStoryQueries:
             )
             out.update({str(r[0]): bytes(r[1]) for r in rows})
         return out
+
+    def delete_signal_vectors(self, doc_ids: Sequence[str]) -> None:
+        """Forget the kept signals of these documents (their text changed)."""
+        for part in _chunks(sorted(set(doc_ids))):
+            self.db.execute(f"DELETE FROM signal_vectors WHERE doc_id IN ({_marks(len(part))})", part)
 
     def put_signal_vectors(self, rows: Sequence[tuple[str, str, str, bytes]]) -> None:
         """(key, doc_id, embedder, float32 bytes) rows."""

@@ -250,6 +250,8 @@ def test_deals_and_stories_stored_and_recomputed_incrementally(any_store: Any) -
     )
     stories = store.story_ids([tr.document.doc_id, en.document.doc_id])
     assert len(set(stories.values())) == 1  # the same signing in two languages, two days apart
+    assert deals(store, doc_ids=[en.document.doc_id]) == [deal] and deals(store, doc_ids=["nope"]) == []
+    assert store.deals(deal_ids=[deal.deal_id]) == [deal] and store.deals(deal_ids=[]) == []
     first_updated = deal.updated
     assert first_updated is not None and deals(store, changed_since=first_updated) == [deal]
 

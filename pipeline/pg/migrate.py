@@ -224,7 +224,7 @@ def _consolidate(settings: Settings, src: Store, dst: PgStore, embedder: str | N
     model = make_embedder(embedder or ix.embedder, ix.e5_model_dir, ix.e5_runtime, threads=ix.threads)
     doc_ids = [str(r[0]) for r in src.db.execute("SELECT doc_id FROM documents ORDER BY doc_id")]
     with dst.atomic():
-        Consolidator(dst, model, lock=CONSOLIDATE_LOCK).update(doc_ids)
+        Consolidator(dst, model, lock=CONSOLIDATE_LOCK).update(doc_ids, changed=False)
 
 
 def _keys(db: Any, sql: str) -> set[Any]:
