@@ -452,3 +452,22 @@ def test_story_figures_are_written_the_same_in_every_language(text: str, expecte
     from pipeline.stories import figures
 
     assert figures(text) == expected
+
+
+def test_a_changed_document_gets_its_signals_computed_again(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    first = analysis(
+        "d", "2025-02-18", "Otokar signed a contract for 36 vehicles, 14 trucks and 9 radars.", amount=1e6
+    )
+    save(store, first)
+    key = f"doc:{first.document.doc_id}"
+    before = store.signal_vectors([key], "hashing")[key]
+    text = first.document.text.replace("36 vehicles", "48 armoured vehicles")
+    doc = Document(
+        first.document.doc_id, first.document.url, "en", first.document.title, "2025-02-18", None, text
+    )
+    save(store, Analysis(doc, first.mentions, ()))
+    assert store.signal_vectors([key], "hashing")[key] != before
+    fig = f"fig:{doc.doc_id}"
+    assert b"48" in store.signal_vectors([fig], "figures")[fig]
+    store.close()
