@@ -13,8 +13,10 @@ The tables are derived data, recomputed by ``pipeline.consolidate`` from ``agree
   consolidation notices rows whose agreement is gone.
 * ``deal_parties``: the deal's party ids, for ``--entity`` filters and entity pages.
 * ``stories``: the story id of every document.
-* ``signal_vectors``: embeddings of evidence sentences (``agr:<agreement_id>``) and of document
-  leads (``doc:<doc_id>``), kept so a re-consolidation does not embed them again.
+* ``signal_vectors``: what matching compares, kept so a re-consolidation does not compute it again:
+  embeddings of evidence sentences (``agr:<agreement_id>``) and of document leads
+  (``doc:<doc_id>``), keyed by embedder name, and each document's figures (``fig:<doc_id>``,
+  "embedder" ``figures``, a JSON list). A document's rows are dropped when it changes.
 """
 
 from __future__ import annotations

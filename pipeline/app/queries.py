@@ -177,7 +177,7 @@ def filter_deals(
     for r in kept:
         if wanted and not wanted & {x.strip() for x in r["languages"].split(",")}:
             continue
-        r.pop("language"), r.pop("published")
+        del r["language"], r["published"]
         out.append(r)
     return out
 
