@@ -355,8 +355,17 @@ def _link_decision(args: argparse.Namespace, settings: Settings) -> int:
         if not second:
             raise UsageError("entities split: NAME is empty")
         decision = LinkDecision("split", first, second, args.reason, now())
+    from pipeline.consolidate import consolidate_lock, reconsolidate_entities
+    from pipeline.index.embedders import make_embedder
+
+    ix = settings.index
+    embedder = make_embedder(
+        ix.embedder, ix.e5_model_dir, ix.e5_runtime, threads=ix.threads
+    )  # loads only if needed
     with store.atomic():
         result = store.decide_link(decision)
+        # Their agreements' parties changed: the deals (and stories) of those documents follow.
+        reconsolidate_entities(store, embedder, [first, second, result], lock=consolidate_lock(store))
     row = store.entity_row(result) or {"id": result, "canonical": second, "mentions": 0, "documents": 0}
     if args.format == "json":
         _print_json(row)

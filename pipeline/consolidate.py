@@ -184,3 +184,25 @@ class Consolidator:
         )
         assignment = {d.doc_id: story_id(c) for c in clusters for d in c}
         return store.set_stories(assignment)
+
+
+def reconsolidate_entities(
+    store: DealStoryQueries, embedder: Embedder, entity_ids: Sequence[str], *, lock: int | None = None
+) -> Consolidation:
+    """Deals and stories of the documents naming these entities, after an analyst's merge or split
+    rewrote their mentions and agreement parties (caller holds the transaction)."""
+    ids = sorted(set(entity_ids))
+    docs = {r.doc_id for d in store.deals(entity_ids=ids) for r in d.reports}
+    docs |= store.docs_naming(ids)
+    return Consolidator(store, embedder, lock=lock).update(sorted(docs), changed=False)
+
+
+def consolidate_lock(store: object) -> int | None:
+    """The advisory lock consolidation takes on PostgreSQL (None on SQLite)."""
+    from pipeline.storage import is_postgres
+
+    if not is_postgres(store):
+        return None
+    from pipeline.pg.schema import CONSOLIDATE_LOCK
+
+    return CONSOLIDATE_LOCK

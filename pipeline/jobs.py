@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from pipeline.config import CrawlSettings, Settings
-from pipeline.consolidate import Consolidator
+from pipeline.consolidate import Consolidator, consolidate_lock
 from pipeline.crawl.crawler import Crawler, Outcome
 from pipeline.crawl.discovery import Listed, classify, feed_links, html_hrefs, sitemap_links
 from pipeline.crawl.errors import FetchError, RobotsDisallowed
@@ -194,7 +194,7 @@ class Ingestor:
         )
         self.vectors = open_vectors(settings, store, self.embedder)  # FAISS files or pgvector rows
         self.dedup = Deduplicator(store)
-        self.consolidator = Consolidator(store, self.embedder, lock=_consolidate_lock(store))
+        self.consolidator = Consolidator(store, self.embedder, lock=consolidate_lock(store))
         self._changed: list[str] = []  # documents stored (new, changed or demoted) in this batch
         self.consolidate_seconds = 0.0  # time spent recomputing deals and stories
         self.preparer = Preparer(settings, self._known, self.embedder)
@@ -353,14 +353,6 @@ class Ingestor:
 
 # A batch that deadlocked with another worker's is stored again, up to this many times in all.
 BATCH_TRIES = 4
-
-
-def _consolidate_lock(store: Any) -> int | None:
-    if not is_postgres(store):
-        return None
-    from pipeline.pg.schema import CONSOLIDATE_LOCK
-
-    return CONSOLIDATE_LOCK
 
 
 def ingest(

@@ -220,6 +220,24 @@ class DealStoryQueries:
                 out.update((str(r[0]), str(r[1]), str(r[2])) for r in rows)
         return sorted(out)
 
+    def docs_naming(self, entity_ids: Sequence[str]) -> set[str]:
+        """Documents with a mention of, or an agreement with, one of these entities."""
+        out: set[str] = set()
+        for part in _chunks(sorted(set(entity_ids))):
+            marks = _marks(len(part))
+            out.update(
+                str(r[0])
+                for r in self.db.execute(
+                    f"SELECT DISTINCT doc_id FROM mentions WHERE entity_id IN ({marks})", part
+                )
+            )
+            for p in part:
+                rows = self.db.execute(
+                    "SELECT DISTINCT doc_id FROM agreements WHERE party_ids LIKE ?", (f'%"{p}"%',)
+                )
+                out.update(str(r[0]) for r in rows)
+        return out
+
     def document_text(self, doc_id: str) -> str:
         row = self.db.execute("SELECT text FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
         return "" if row is None else str(row[0])

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import replace as dataclasses_replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from pipeline.records import (
     Agreement,
     Analysis,
     Document,
+    Entity,
     Mention,
     Money,
     Span,
@@ -471,3 +473,39 @@ def test_a_changed_document_gets_its_signals_computed_again(tmp_path: Path) -> N
     fig = f"fig:{doc.doc_id}"
     assert b"48" in store.signal_vectors([fig], "figures")[fig]
     store.close()
+
+
+def test_an_entity_merge_moves_the_deals_of_the_documents_naming_it(any_store: Any) -> None:
+    from pipeline.consolidate import consolidate_lock, reconsolidate_entities
+    from pipeline.nlp.decisions import LinkDecision
+
+    store = any_store
+    tr = analysis(
+        "tr",
+        "2025-02-18",
+        "Otokar ile Bakanlık 118 milyon dolarlık sözleşme imzaladı.",
+        amount=118e6,
+        language="tr",
+    )
+    other = Agreement(
+        type="export",
+        parties=("Otokar A.Ş.", "the ministry"),
+        party_ids=("otokar-as", "the-ministry"),
+        evidence=tr.agreements[0].evidence,
+        signed="2025-02-17",
+        value=Money(118e6, "USD"),
+    )
+    en = analysis("en", "2025-02-19", "Otokar A.S. signed a $118 million export contract.", amount=118e6)
+    en = Analysis(en.document, en.mentions, (dataclasses_replace(other, evidence=en.agreements[0].evidence),))
+    save(store, tr, en)
+    assert sorted(len(d.reports) for d in deals(store)) == [1, 1]  # no party in common yet
+    store.upsert_entities([Entity("otokar-as", "ORG", "Otokar A.Ş.", ("Otokar A.Ş.",), None, False)])
+    with store.atomic():
+        kept = store.decide_link(
+            LinkDecision("merge", "otokar-as", "otokar", "same company", "2025-03-01T00:00:00+00:00")
+        )
+        reconsolidate_entities(
+            store, HashingEmbedder(), ["otokar", "otokar-as", kept], lock=consolidate_lock(store)
+        )
+    [deal] = deals(store)
+    assert len(deal.reports) == 2 and "otokar" in deal.party_ids and "otokar-as" not in deal.party_ids
