@@ -33,6 +33,58 @@ AGREEMENT_KEY = (
 
 # Named migrations, applied in order and recorded in schema_migrations. Never edit one that has
 # shipped: add a new one.
+# Watchlists (pipeline/watch.py) and the change log their digests read: one event when a document is
+# first stored, one when an agreement's facts are first seen (its key: the document and every fact of
+# the agreement, so a corrected value is a new event). The events of the documents and agreements
+# stored before the migration are back-filled. One text for both backends: {T} text, {I} integer,
+# {SEQ} an auto-numbered key (SQLITE_TYPES here, PG_TYPES in pipeline/pg/schema.py).
+WATCHLISTS_SQL = (
+    """
+CREATE TABLE watchlists (
+    name {T} PRIMARY KEY,
+    entities {T} NOT NULL DEFAULT '[]',
+    queries {T} NOT NULL DEFAULT '[]',
+    types {T} NOT NULL DEFAULT '[]',
+    created {T} NOT NULL,
+    updated {T} NOT NULL,
+    mark {I} NOT NULL DEFAULT 0,
+    start_mark {I} NOT NULL DEFAULT 0,
+    visit_mark {I} NOT NULL DEFAULT 0,
+    last_digest {T}
+);
+CREATE TABLE watch_events (
+    seq {SEQ},
+    kind {T} NOT NULL,
+    key {T} NOT NULL,
+    doc_id {T} NOT NULL,
+    at {T} NOT NULL
+);
+CREATE UNIQUE INDEX watch_events_key ON watch_events(kind, key);
+CREATE INDEX watch_events_doc ON watch_events(doc_id);
+INSERT INTO watch_events (kind, key, doc_id, at)
+    SELECT 'document', doc_id, doc_id, first_seen FROM documents ORDER BY first_seen, doc_id;
+INSERT INTO watch_events (kind, key, doc_id, at)
+    SELECT 'agreement', """
+    + AGREEMENT_KEY.replace("{", "{{").replace("}", "}}")
+    + """, a.doc_id, d.first_seen
+    FROM agreements a JOIN documents d USING (doc_id) WHERE true
+    ORDER BY d.first_seen, a.doc_id, a.evidence_start
+    ON CONFLICT (kind, key) DO NOTHING
+"""
+)
+# An analyst's linking decisions (pipeline/nlp/decisions.py), replayed on every ingest.
+LINK_DECISIONS_SQL = """
+CREATE TABLE link_decisions (
+    seq {SEQ},
+    action {T} NOT NULL,
+    entity_id {T} NOT NULL,
+    other {T} NOT NULL,
+    reason {T} NOT NULL DEFAULT '',
+    decided_at {T} NOT NULL
+)
+"""
+SQLITE_TYPES = {"T": "TEXT", "I": "INTEGER", "SEQ": "INTEGER PRIMARY KEY AUTOINCREMENT"}
+
 MIGRATIONS: list[tuple[str, str]] = [
     (
         "0001_initial",
@@ -138,57 +190,8 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE runs ADD COLUMN pid INTEGER
         """,
     ),
-    (
-        # Watchlists (pipeline/watch.py) and the change log their digests read: one event when a
-        # document is first stored, one when an agreement's facts are first seen (its key: the
-        # document and every fact of the agreement, so a corrected value is a new event). The
-        # events of the documents and agreements stored before this migration are back-filled.
-        "0003_watchlists",
-        f"""
-        CREATE TABLE watchlists (
-            name TEXT PRIMARY KEY,
-            entities TEXT NOT NULL DEFAULT '[]',
-            queries TEXT NOT NULL DEFAULT '[]',
-            types TEXT NOT NULL DEFAULT '[]',
-            created TEXT NOT NULL,
-            updated TEXT NOT NULL,
-            mark INTEGER NOT NULL DEFAULT 0,
-            start_mark INTEGER NOT NULL DEFAULT 0,
-            visit_mark INTEGER NOT NULL DEFAULT 0,
-            last_digest TEXT
-        );
-        CREATE TABLE watch_events (
-            seq INTEGER PRIMARY KEY AUTOINCREMENT,
-            kind TEXT NOT NULL,
-            key TEXT NOT NULL,
-            doc_id TEXT NOT NULL,
-            at TEXT NOT NULL
-        );
-        CREATE UNIQUE INDEX watch_events_key ON watch_events(kind, key);
-        CREATE INDEX watch_events_doc ON watch_events(doc_id);
-        INSERT INTO watch_events (kind, key, doc_id, at)
-            SELECT 'document', doc_id, doc_id, first_seen FROM documents ORDER BY first_seen, doc_id;
-        INSERT INTO watch_events (kind, key, doc_id, at)
-            SELECT 'agreement', {AGREEMENT_KEY}, a.doc_id, d.first_seen
-            FROM agreements a JOIN documents d USING (doc_id) WHERE true
-            ORDER BY d.first_seen, a.doc_id, a.evidence_start
-            ON CONFLICT (kind, key) DO NOTHING
-        """,
-    ),
-    (
-        # An analyst's linking decisions (pipeline/nlp/decisions.py), replayed on every ingest.
-        "0004_link_decisions",
-        """
-        CREATE TABLE link_decisions (
-            seq INTEGER PRIMARY KEY AUTOINCREMENT,
-            action TEXT NOT NULL,
-            entity_id TEXT NOT NULL,
-            other TEXT NOT NULL,
-            reason TEXT NOT NULL DEFAULT '',
-            decided_at TEXT NOT NULL
-        )
-        """,
-    ),
+    ("0003_watchlists", WATCHLISTS_SQL.format(**SQLITE_TYPES)),
+    ("0004_link_decisions", LINK_DECISIONS_SQL.format(**SQLITE_TYPES)),
     # Deals consolidated across reports and story clusters (pipeline/store_deals.py, consolidate.py).
     ("0005_deals_stories", DEALS_STORIES_SQL.format(T="TEXT", B="BLOB")),
 ]
@@ -375,12 +378,13 @@ class StoreQueries(DealStoryQueries):
         label_row = self.db.execute(
             "SELECT label FROM entities WHERE entity_id = ?", (decision.entity_id,)
         ).fetchone()
+        replay = Decisions([decision])
         moved = [
             (r[0], r[1], r[2])
             for r in self.db.execute(
                 'SELECT doc_id, start, "end", text FROM mentions WHERE entity_id = ?', (decision.entity_id,)
             ).fetchall()
-            if Decisions([decision]).resolve(decision.entity_id, str(r[3])) == new_id
+            if replay.resolve(decision.entity_id, str(r[3])) == new_id
         ]
         if moved:
             self.upsert_entities(

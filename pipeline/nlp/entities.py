@@ -205,11 +205,12 @@ class EntityFinder:
         found: list[tuple[Span, Entity]] = []
         ends: dict[tuple[int, int], int] = {}  # spans whose name ends inside their last token ("MMC.")
         lowered = _lowercase_words(doc.text)
+        folded = frozenset(normalize(w) for w in lowered)  # the same words, folded, for stem checks
         for ent in doc.ents:
             label = EN_LABELS.get(ent.label_) if ent.label_ not in ("ORG", "PERSON", "GPE") else ent.label_
             if label is None:
                 continue
-            pieces = [ent] if ent.kb_id_ else self._hygiene(ent, label, lowered, ends)
+            pieces = [ent] if ent.kb_id_ else self._hygiene(ent, label, lowered, folded, ends)
             for piece in pieces:
                 if not _plausible(piece) or (not piece.kb_id_ and self._statistical_noise(piece)):
                     continue
@@ -225,7 +226,12 @@ class EntityFinder:
         return mentions, list({e.entity_id: e for _, e in found}.values())
 
     def _hygiene(
-        self, ent: Span, label: str, lowered: frozenset[str], ends: dict[tuple[int, int], int]
+        self,
+        ent: Span,
+        label: str,
+        lowered: frozenset[str],
+        folded: frozenset[str],
+        ends: dict[tuple[int, int], int],
     ) -> list[Span]:
         """A rule or model span cleaned up: ranks and titles before a person's name left out
         ("Orgeneral Zakir Hasanov"), leading dates and sentence-initial common words dropped
@@ -241,7 +247,7 @@ class EntityFinder:
         while end - start > 1 and (
             (label == "PERSON" and normalize(doc[start].text) in self.titles)
             or doc[start].text.lower() in lowered
-            or (_sentence_start(doc, start) and self._common_word(doc[start].text, lowered))
+            or (_sentence_start(doc, start) and self._common_word(doc[start].text, folded))
         ):
             start += 1
         while end - start > 1 and not _capitalised(doc[end - 1].text) and doc[end - 2].whitespace_:
@@ -269,7 +275,7 @@ class EntityFinder:
         words = text.split()
         if (len(words) >= 2 and text.isupper()) or _MODEL_NUMBER.search(text):
             return []
-        if len(words) == 1 and self._common_word(text, lowered):
+        if len(words) == 1 and self._common_word(text, folded):
             return []
         pieces: list[tuple[int, int]] = [(start_char, end_char)]
         attached = doc.lang_ in ("tr", "az")
@@ -291,11 +297,10 @@ class EntityFinder:
                 out.append(piece)
         return out
 
-    def _common_word(self, word: str, lowered: frozenset[str]) -> bool:
+    def _common_word(self, word: str, folded: frozenset[str]) -> bool:
         """A capitalised word whose stem the text also writes in lower case is an ordinary word
         (``Sənədin`` beside ``sənədi``, ``Raporun`` beside ``rapor``), not a name."""
         stems = [v for v in self.registry.variants(word) if len(v) >= 4]
-        folded = {normalize(w) for w in lowered}
         return any(f.startswith(stem) for stem in stems for f in folded)
 
     def _within_document(
