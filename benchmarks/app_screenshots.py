@@ -5,7 +5,8 @@ check takes seconds; ``--embedder e5-small`` for the real model), starts ``strea
 on it, drives the Debian Chromium (``/usr/bin/chromium``, headless) with Playwright, runs a
 cross-lingual search (an Azerbaijani query that finds Turkish and English pages too), follows the
 first result to its document view and the first entity to its entity page, then opens the
-Agreements, Timeline, Graph and Ingestion status pages.
+Agreements, Timeline, Graph and Ingestion status pages, a deal's sources, a story card of a search,
+and the Watchlists page (the corpus is ingested in two nights with a watchlist made between them).
 
 Prints a table and writes ``benchmarks/results/app_screenshots.json`` (page, seconds until the page
 was drawn, screenshot path, what was checked on it). Needs ``pip install playwright`` (the Python
@@ -31,13 +32,21 @@ from browser import CHROMIUM, CHROMIUM_ARGS, free_port, missing_browser, skip, w
 
 ROOT = Path(__file__).resolve().parent.parent
 QUERY = "Azərsilah patron istehsalı"  # Azerbaijani: "Azersilah cartridge production"
+STORY_QUERY = "Baykar TB2 Bakü lisanslı üretim"  # Turkish; its reports fold into one story card
+WATCH_ENTITIES = ["Azərsilah", "Baykar"]
+WATCH_QUERIES = ["technology transfer"]
+WATCH_TYPES = ["contract"]
 # Sample rates for the screenshot's USD column (USD per unit; not live rates).
 RATES = "[app.usd_rates]\nEUR = 1.08\nAZN = 0.588\nTRY = 0.029\n"
 
 
 def _ingest(data_dir: Path, embedder: str) -> float:
+    """The bundled corpus in two nights, a watchlist made between them (so the Watchlists page has
+    something new to show): the pages numbered below 10 first, the rest second."""
     from pipeline.config import load_settings
     from pipeline.jobs import ingest
+    from pipeline.storage import open_store
+    from pipeline.watch import save_watchlist
 
     settings = load_settings(
         env={},
@@ -48,10 +57,19 @@ def _ingest(data_dir: Path, embedder: str) -> float:
             "index.e5_model_dir": str(ROOT / "models" / "e5-small"),
         },
     )
+    pages = sorted((ROOT / "corpus").glob("*.html"))
+    nights = [[p for p in pages if int(p.name[3:5]) < 10], [p for p in pages if int(p.name[3:5]) >= 10]]
     started = time.monotonic()
-    report = ingest(settings, [str(ROOT / "corpus")])
-    if report.failed:
-        sys.exit(f"ingest failed for {report.failed} pages: {report.failures}")
+    for night, files in enumerate(nights):
+        report = ingest(settings, [str(p) for p in files])
+        if report.failed:
+            sys.exit(f"ingest failed for {report.failed} pages: {report.failures}")
+        if night == 0:
+            store = open_store(settings, readonly=False)
+            try:
+                save_watchlist(store, settings, "caspian", WATCH_ENTITIES, WATCH_QUERIES, WATCH_TYPES)
+            finally:
+                store.close()
     return time.monotonic() - started
 
 
@@ -175,6 +193,37 @@ def main() -> int:
                 t0 = time.monotonic()
                 page.goto(f"{base}?page={name}")
                 shot(name, selector, checked, t0)
+
+            # Deals: one row per deal; a deal's sources opened.
+            t0 = time.monotonic()
+            page.set_viewport_size({"width": 1440, "height": 1400})
+            page.goto(f"{base}?page=agreements")
+            _settled(page, "[data-testid='stDataFrame']")
+            deal = page.locator("[data-testid='stExpander'] summary", has_text="Baykar").first
+            deal.click()
+            page.wait_for_timeout(800)
+            deal.scroll_into_view_if_needed()
+            shot("deals", "[data-testid='stExpander']", "a deal's reports opened (Baykar)", t0)
+            # A search whose results fold a story's reports into one card.
+            t0 = time.monotonic()
+            page.goto(base)
+            _settled(page, "input[aria-label^='Search in any language']")
+            box = page.locator("input[aria-label^='Search in any language']")
+            box.fill(STORY_QUERY)
+            box.press("Enter")
+            _settled(page, ".di-card")
+            page.locator(".di-story summary").first.click()
+            page.wait_for_timeout(500)
+            shot("story_card", ".di-story", f"{STORY_QUERY!r} → a story card opened", t0)
+            # The watchlist made between the two nights: what is new since the last visit.
+            t0 = time.monotonic()
+            page.goto(f"{base}?page=watch")
+            shot(
+                "watchlists",
+                "text=New since your last visit",
+                "watchlist caspian: new documents and deals since last visit",
+                t0,
+            )
             ctx.close()
     finally:
         proc.terminate()

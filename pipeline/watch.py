@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import Settings
+from pipeline.deals import deals as stored_deals
 from pipeline.errors import UsageError
 from pipeline.records import AGREEMENT_TYPES, sha1
 from pipeline.segment import sentences
@@ -358,72 +359,53 @@ def build_digest(
 
 
 def digest_deals(store: Any, events: Sequence[dict[str, Any]], wl: Watchlist) -> list[dict[str, Any]]:
-    """The deal section: new or changed deals involving a watched entity or of a watched type.
+    """The deal section: the consolidated deals (``pipeline.deals.deals``) that a report in the
+    window made new or changed, involving a watched entity or of a watched type.
 
-    THE SEAM for the deals store: today a deal is one agreement of one document (the agreements
-    table), shaped like an INTERFACE ``deals`` row with one report; it is listed when its facts
-    entered the change log in the window (a new document's agreement, or a corrected one:
-    ``change`` says which). To read consolidated deals instead, keep this signature and return
-    the deals rows that any of the window's agreement events' documents report."""
+    A report is in the window when its agreement entered the change log there (a new document's
+    agreement, or a corrected one: the change-log key is the agreement's content). ``change`` is
+    ``new`` when every report of the deal is a new document's, else ``changed`` (a corrected figure,
+    or a further report of a deal known before); ``version`` is a hash of the deal's state, so a
+    feed shows a changed deal once more, and the same state once. The window's reports come first."""
     keys = {e["key"]: e for e in events if e["kind"] == "agreement"}
     if not keys:
         return []
     new_docs = {e["doc_id"] for e in events if e["kind"] == "document"}
     doc_ids = sorted({e["doc_id"] for e in keys.values()})
-    meta = store.watch_documents(doc_ids)
+    seen_at = {
+        a["agreement_id"]: keys[a["watch_key"]]["at"]
+        for a in store.watch_agreements(doc_ids)
+        if a["watch_key"] in keys
+    }
     watched = wl.entity_ids
     out = []
-    for a in store.watch_agreements(doc_ids):
-        event = keys.get(a["watch_key"])
-        d = meta.get(a["doc_id"])
-        if event is None or d is None or d["duplicate_of"]:
+    for deal in stored_deals(store, doc_ids=doc_ids):
+        fresh = [r for r in deal.reports if r.agreement_id in seen_at]
+        if not fresh:
             continue
-        hits = [watched[p] for p in a["party_ids"] if p in watched]
+        hits = [watched[p] for p in deal.party_ids if p in watched]
         matched = [f"entity:{n}" for n in dict.fromkeys(hits)]
-        if a["type"] in wl.types:
-            matched.append(f"type:{a['type']}")
+        if deal.type in wl.types:
+            matched.append(f"type:{deal.type}")
         if not matched:
             continue
-        value = None if a["amount"] is None else {"amount": _number(a["amount"]), "currency": a["currency"]}
-        evidence = {"text": a["evidence_text"], "start": a["evidence_start"], "end": a["evidence_end"]}
-        out.append(
-            {
-                "deal_id": a["agreement_id"],
-                "type": a["type"],
-                "parties": a["parties"],
-                "party_ids": a["party_ids"],
-                "signed": a["signed"],
-                "value": value,
-                "quantity": a["quantity"],
-                "local_content_pct": _number(a["local_content_pct"]),
-                "subject": a["subject"],
-                "first_reported": d["published"],
-                "last_reported": d["published"],
-                "reports": [
-                    {
-                        "doc_id": d["doc_id"],
-                        "url": d["url"],
-                        "language": d["language"],
-                        "published": d["published"],
-                        "evidence": evidence,
-                    }
-                ],
-                "conflicts": [],
-                "matched": matched,
-                "change": "new" if a["doc_id"] in new_docs else "changed",
-                "version": sha1(a["watch_key"])[:16],  # this state of the deal (Atom entry ids)
-                "title": d["title"],
-                "seen": event["at"],
-            }
+        row = deal.as_json()
+        state = json.dumps(row, sort_keys=True, ensure_ascii=False)
+        fresh.sort(key=lambda r: (r.published or "", seen_at[r.agreement_id]), reverse=True)
+        others = [r for r in deal.reports if r.agreement_id not in seen_at]
+        row["reports"] = [r.as_json() for r in (*fresh, *others)]
+        everything_new = not others and all(r.doc_id in new_docs for r in fresh)
+        titles = store.watch_documents([fresh[0].doc_id])
+        row.update(
+            matched=matched,
+            change="new" if everything_new else "changed",
+            version=sha1(state)[:16],  # this state of the deal (Atom entry ids)
+            title=titles.get(fresh[0].doc_id, {}).get("title"),
+            seen=max(seen_at[r.agreement_id] for r in fresh),
         )
+        out.append(row)
     out.sort(key=lambda r: (r["signed"] or r["first_reported"] or "", r["seen"]), reverse=True)
     return out
-
-
-def _number(x: Any) -> Any:
-    if isinstance(x, float) and x.is_integer():
-        return int(x)
-    return x
 
 
 def _entities_new(

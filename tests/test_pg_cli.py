@@ -77,3 +77,34 @@ def test_bad_database_settings_are_one_line_errors(cli_env: dict[str, str], tmp_
 def test_migrate_needs_an_embedded_store(pg_url: str, cli_env: dict[str, str], tmp_path: Path) -> None:
     out = cli(_env(cli_env, tmp_path / "empty"), "migrate", "--to", pg_url)
     assert out.returncode == 2 and "no defintel store" in out.stderr
+
+
+def test_migrate_carries_watchlists_change_log_and_linking_decisions(
+    ingested: Settings, pg_url: str, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    import shutil
+
+    shutil.copytree(ingested.data_path, tmp_path / "lite")
+    lite = _env(cli_env, tmp_path / "lite")
+    assert cli(lite, "watch", "add", "caspian", "--entity", "Azərsilah", "--type", "contract").returncode == 0
+    split = cli(lite, "entities", "split", "mke", "MKA", "--reason", "the Baku subsidiary")
+    assert split.returncode == 0, split.stderr
+    out = cli(lite, "migrate", "--to", pg_url, "--format", "json")
+    assert out.returncode == 0, out.stderr
+    tables = json.loads(out.stdout)["tables"]
+    for name in ("watchlists", "watch_events", "link_decisions"):
+        assert tables[name]["source"] == tables[name]["target"] > 0 and tables[name]["missing"] == 0, name
+
+    pg = _env(cli_env, tmp_path / "unused", pg_url)
+    a, b = cli(lite, "watch", "list", "--format", "json"), cli(pg, "watch", "list", "--format", "json")
+    assert a.returncode == b.returncode == 0 and json.loads(a.stdout) == json.loads(b.stdout)
+    # The change log kept its positions: the same look-back digest from either store.
+    digests = []
+    for env in (lite, pg):
+        d = cli(env, "watch", "digest", "caspian", "--since", "2000-01-01", "--format", "json")
+        assert d.returncode == 0, d.stderr
+        digests.append({k: v for k, v in json.loads(d.stdout).items() if k != "until"})
+    assert digests[0] == digests[1] and digests[0]["documents"] and digests[0]["deals"]
+    # Nothing pending after the copy: the next digest in the database is empty, as in the data dir.
+    d = cli(pg, "watch", "digest", "caspian", "--format", "json")
+    assert d.returncode == 0 and json.loads(d.stdout)["documents"] == []

@@ -219,6 +219,12 @@ def test_cli_watch_commands_and_errors(
     assert all(
         "type:contract" in d["matched"] or set(d["party_ids"]) & {"baku", "azersilah"} for d in back["deals"]
     )
+    # Deals are the consolidated ones (`defintel deals`): one row per deal, every report a source.
+    rc, text, _ = out("deals", "--format", "json")
+    stored = {d["deal_id"]: d for d in json.loads(text)}
+    assert rc == 0 and {d["deal_id"] for d in back["deals"]} <= set(stored)
+    assert any(len(d["reports"]) > 1 for d in back["deals"])
+    assert all(len(d["reports"]) == len(stored[d["deal_id"]]["reports"]) for d in back["deals"])
     rc, text, _ = out("watch", "digest", "mine", "--since", "2000-01-01", "--format", "atom")
     feed = feedparser.parse(text)
     assert rc == 0 and not feed.bozo and len(feed.entries) == len(back["documents"]) + len(back["deals"])

@@ -31,12 +31,24 @@ from pipeline.pg.store import (
     vector_literal,
 )
 from pipeline.pg.terms import chunk_terms
-from pipeline.store import DB_NAME, Store
+from pipeline.store import AGREEMENT_KEY, DB_NAME, Store
 
 log = logging.getLogger(__name__)
 
 BATCH = 500
-TABLES = ("documents", "chunks", "vectors", "entities", "mentions", "agreements", "runs", "frontier")
+TABLES = (
+    "documents",
+    "chunks",
+    "vectors",
+    "entities",
+    "mentions",
+    "agreements",
+    "runs",
+    "frontier",
+    "watchlists",
+    "watch_events",
+    "link_decisions",
+)
 
 
 @dataclass(slots=True)
@@ -104,6 +116,7 @@ def migrate_to_postgres(
         if name is not None:
             dst.ensure_embedder(name, dim)
         _copy(src, dst, vectors, progress or (lambda table, n: None))
+        _copy_watch(src, dst, progress or (lambda table, n: None))
         _consolidate(settings, src, dst, name)
         from pipeline.pg import stats
 
@@ -208,6 +221,74 @@ def _copy(src: Store, dst: PgStore, vectors: dict[int, Any], progress: Callable[
             progress("frontier", len(part))
 
 
+def _copy_watch(src: Store, dst: PgStore, progress: Callable[[str, int], None]) -> None:
+    """Watchlists, their change log and the analyst's linking decisions.
+
+    Into a database whose change log is empty (the usual first migration) the events keep their
+    positions, so every watchlist's mark still points where it did and the next digest lists what
+    it would have listed in the data dir. Into one that already has events, the missing ones are
+    appended and a copied watchlist starts from the database's end (nothing pending), as a list
+    made there would. Linking decisions not already in the database are appended in their order."""
+    # An agreement event's key is the agreement's content as the backend's SQL writes it (numbers
+    # print differently): the keys of the agreements stored now are rewritten in the database's form.
+    key_sql = f"SELECT a.agreement_id, {AGREEMENT_KEY} FROM agreements a"
+    ids = {str(r[1]): str(r[0]) for r in src.db.execute(key_sql)}
+    in_db = {str(r[0]): str(r[1]) for r in dst.db.execute(key_sql)}
+    rekey = {key: in_db[aid] for key, aid in ids.items() if aid in in_db}
+    events = [
+        (r[0], r[1], rekey.get(r[2], r[2]) if r[1] == "agreement" else r[2], r[3], r[4])
+        for r in src.db.execute("SELECT seq, kind, key, doc_id, at FROM watch_events ORDER BY seq")
+    ]
+    fresh = dst.watch_mark() == 0  # the database's change log is empty
+    for part in _batches(events):
+        with dst.atomic():
+            if fresh:
+                dst.db.executemany(
+                    "INSERT INTO watch_events (seq, kind, key, doc_id, at) VALUES (?,?,?,?,?)",
+                    [tuple(r) for r in part],
+                )
+            else:
+                dst.db.executemany(
+                    """INSERT INTO watch_events (kind, key, doc_id, at) VALUES (?,?,?,?)
+                       ON CONFLICT (kind, key) DO NOTHING""",
+                    [tuple(r)[1:] for r in part],
+                )
+        progress("watch_events", len(part))
+    with dst.atomic():
+        if fresh and events:
+            dst.db.execute(
+                "SELECT setval(pg_get_serial_sequence('watch_events', 'seq'), (SELECT MAX(seq) FROM watch_events))"
+            )
+        end = dst.watch_mark()
+        lists = [dict(r) for r in src.db.execute("SELECT * FROM watchlists ORDER BY name")]
+        for w in lists:
+            if not fresh:
+                w["mark"] = w["start_mark"] = w["visit_mark"] = end
+            cols = list(w)
+            updates = ", ".join(f"{c} = excluded.{c}" for c in cols if c != "name")
+            dst.db.execute(
+                f"INSERT INTO watchlists ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
+                f"ON CONFLICT (name) DO UPDATE SET {updates}",
+                tuple(w[c] for c in cols),
+            )
+        if lists:
+            progress("watchlists", len(lists))
+        have = {tuple(r) for r in dst.db.execute("SELECT action, entity_id, other FROM link_decisions")}
+        decisions = [
+            tuple(r)
+            for r in src.db.execute(
+                "SELECT action, entity_id, other, reason, decided_at FROM link_decisions ORDER BY seq"
+            )
+            if tuple(r)[:3] not in have
+        ]
+        dst.db.executemany(
+            "INSERT INTO link_decisions (action, entity_id, other, reason, decided_at) VALUES (?,?,?,?,?)",
+            decisions,
+        )
+        if decisions:
+            progress("link_decisions", len(decisions))
+
+
 def _consolidate(settings: Settings, src: Store, dst: PgStore, embedder: str | None) -> None:
     """Deals and stories of the copied documents, computed in the database (where other sources'
     documents may join them); the data dir's embeddings of evidence and leads are copied first, so
@@ -239,6 +320,9 @@ KEY_QUERIES = {
     "agreements": "SELECT agreement_id FROM agreements",
     "runs": "SELECT run_id FROM runs",
     "frontier": "SELECT url FROM frontier",
+    "watchlists": "SELECT name FROM watchlists",
+    "watch_events": "SELECT kind, doc_id, at FROM watch_events",  # agreement keys are rewritten
+    "link_decisions": "SELECT action, entity_id, other FROM link_decisions",
 }
 
 

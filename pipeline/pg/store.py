@@ -499,7 +499,18 @@ class PgStore(StoreQueries):
 def table_counts(db: Any) -> dict[str, int]:
     """Rows per table and stored vectors: what ``defintel migrate`` compares on both sides."""
     out = {}
-    for table in ("documents", "chunks", "entities", "mentions", "agreements", "runs", "frontier"):
+    for table in (
+        "documents",
+        "chunks",
+        "entities",
+        "mentions",
+        "agreements",
+        "runs",
+        "frontier",
+        "watchlists",
+        "watch_events",
+        "link_decisions",
+    ):
         out[table] = int(db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
     return out
 
