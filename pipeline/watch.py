@@ -326,8 +326,15 @@ def build_digest(
             continue
         with_watched.add(doc_id)
         why = f"entity:{watched[entity_id]}"
-        if all(w != why for w, _ in reasons[doc_id]):
+        have = [i for i, (w, _) in enumerate(reasons[doc_id]) if w == why]
+        headline = (docs[doc_id]["title"] or "").strip()
+        if not have:
             reasons[doc_id].append((why, sentence_at(docs[doc_id]["text"], start, end)))
+        elif reasons[doc_id][have[0]][1]["text"].strip() == headline:
+            # The headline repeats what the card shows: the first sentence of the body naming it.
+            ev = sentence_at(docs[doc_id]["text"], start, end)
+            if ev["text"].strip() != headline:
+                reasons[doc_id][have[0]] = (why, ev)
     if wl.types and originals:
         for a in store.watch_agreements(originals):
             why = f"type:{a['type']}"

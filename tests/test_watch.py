@@ -58,6 +58,7 @@ def _two_nightly_runs(site: HTTPServer, settings: Settings) -> None:
     tr, en = urls[site.url_for(NEW_ENTITY_TR)], urls[site.url_for(NEW_QUERY_EN)]
     assert tr["matched"] == ["entity:Azersilah"] and tr["language"] == "tr"
     assert "Azersilah'ın" in tr["evidence"][0]["text"]
+    assert tr["evidence"][0]["text"] != tr["title"]  # the body's sentence, not the headline again
     assert en["matched"] == [f"query:{QUERY}"] and QUERY in en["evidence"][0]["text"]
     for d in (tr, en):  # INTERFACE documents rows + matched
         assert {
