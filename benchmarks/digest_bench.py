@@ -59,6 +59,18 @@ def log_events(db_path: Path) -> int:
     return n
 
 
+def store_deals(store: Store) -> int:
+    """Each synthetic agreement as a deal of one report (what consolidation leaves for agreements no
+    other document reports): the digest reads deals from the deals tables."""
+    from pipeline.deals import build_deal
+
+    doc_ids = [str(r[0]) for r in store.db.execute("SELECT DISTINCT doc_id FROM agreements")]
+    reports = store.stored_agreements(doc_ids)
+    with store.atomic():
+        store.replace_deals([], [a.agreement_id for a in reports], [build_deal([a]) for a in reports])
+    return len(reports)
+
+
 def window_start(db_path: Path, window: int) -> int:
     """The change-log position before the last ``window`` documents."""
     db = sqlite3.connect(db_path)
@@ -89,12 +101,15 @@ def main() -> None:
     settings = base_settings(data)
     store = Store(data)
     end = log_events(store.path)
+    n_deals = store_deals(store)
     embedder = make_backend("hashing")
     vectors = VectorIndex.load(data / "index", embedder.name, embedder.dim)
     prepare_search(settings, store, vectors)  # what an ingest leaves behind
     save_watchlist(store, settings, NAME, ENTITIES, QUERIES, TYPES, replace=True)
     n_docs = int(store.db.execute("SELECT COUNT(*) FROM documents").fetchone()[0])
-    info.update(setup_seconds=round(time.perf_counter() - t, 1), documents=n_docs, change_log=end)
+    info.update(
+        setup_seconds=round(time.perf_counter() - t, 1), documents=n_docs, change_log=end, deals=n_deals
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("DEFINTEL_")}
     env.update(
         DEFINTEL_DATA_DIR=str(data),
