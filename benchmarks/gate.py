@@ -43,7 +43,10 @@ if str(ROOT) not in sys.path:  # `python benchmarks/gate.py`: the benchmark modu
     sys.path.insert(0, str(ROOT))
 
 FLOORS = ROOT / "benchmarks" / "floors.json"
-OUT = ROOT / "benchmarks" / "results" / "gate.json"
+OUT = {
+    "fast": ROOT / "benchmarks" / "results" / "gate_fast.json",
+    "full": ROOT / "benchmarks" / "results" / "gate.json",
+}
 CORPUS = ROOT / "corpus"
 SHARED_PREFIX = "../shared/benchmarks/"
 DEFAULT_SHARED = Path(os.environ.get("DEFINTEL_SHARED_BENCHMARKS", ROOT.parent / "shared" / "benchmarks"))
@@ -119,7 +122,12 @@ class Report:
 
     @property
     def skipped(self) -> list[str]:
-        return [r.message() for r in self.rows if r.status == "skipped"]
+        """One line per skipped benchmark: how many figures, and the data it looked for."""
+        lines: dict[str, list[Row]] = {}
+        for r in self.rows:
+            if r.status == "skipped":
+                lines.setdefault(r.metric.split(".", 1)[0], []).append(r)
+        return [f"{b} ({len(rows)} figures): {rows[0].note}" for b, rows in lines.items()]
 
 
 def _fmt(x: float | None) -> str:
@@ -219,7 +227,9 @@ def check(
         name = f.metric.split(".", 1)[1]
         row = Row(f.metric, benches[bench].tier, f.kind, f.bound, None, f.claimed, "ok")
         if bench in skipped:
-            row.status, row.note = "skipped", "data absent: " + ", ".join(skipped[bench])
+            more = len(skipped[bench]) - 1
+            row.status = "skipped"
+            row.note = f"data absent: {skipped[bench][0]}" + (f" and {more} more" if more else "")
         elif bench in errors:
             row.status, row.note = "ERROR", f"benchmark {bench} failed: {errors[bench]}"
         elif bench not in values:
@@ -542,7 +552,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tier", choices=TIERS, default="full")
     ap.add_argument("--only", default="", help="comma list of benchmarks (overrides --tier)")
-    ap.add_argument("--json", type=Path, default=OUT, help="where to write the report")
+    ap.add_argument(
+        "--json",
+        type=Path,
+        help="where to write the report (default benchmarks/results/gate.json, gate_fast.json)",
+    )
     ap.add_argument("--shared", type=Path, default=DEFAULT_SHARED, help="the public benchmark sets")
     ap.add_argument("--floors", type=Path, default=FLOORS)
     ap.add_argument(
@@ -560,10 +574,13 @@ def main(argv: list[str] | None = None) -> int:
         for note in rehash(args.floors, args.shared, [b.name for b in chosen]) or ["no data changed"]:
             print(note)
         return 0
+    if not args.shared.is_dir():
+        print(f"[gate] no public benchmark sets at {args.shared}: the benchmarks reading them are skipped")
     report = run_gate(args.tier, floors_path=args.floors, shared=args.shared, only=only)
     print_table(report)
-    write_json(report, args.json)
-    print(f"wrote {args.json}")
+    out = args.json or OUT[args.tier]
+    write_json(report, out)
+    print(f"wrote {out}")
     for line in report.skipped:
         print(f"skipped: {line}", file=sys.stderr)
     for line in report.failures:
