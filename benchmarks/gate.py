@@ -241,6 +241,10 @@ def check(
                 row.status, row.note = "MISSING", f"benchmark {bench} produced no {name}"
             elif bench in changed:
                 row.status, row.note = "DATA CHANGED", "; ".join(changed[bench])
+                if not f.passes(row.value):
+                    row.note += (
+                        f"; and {Row(f.metric, '', f.kind, f.bound, row.value, None, 'FAIL').message()}"
+                    )
             elif not f.passes(row.value):
                 row.status = "FAIL"
             if row.status != "MISSING" and f.claimed is not None and _below_claim(row.value, f):
@@ -250,11 +254,12 @@ def check(
 
 
 def _below_claim(value: float | None, f: Floor) -> bool:
-    """Is the value worse than the README figure at the README's precision (0.88 vs 0.883: not)?"""
+    """Is the value worse than the README figure at the README's precision (0.88 vs 0.883: not)? The
+    README prints at least two decimals (1.00 is stored as 1.0)."""
     if value is None or f.claimed is None:
         return False
     text = repr(f.claimed)
-    decimals = len(text.split(".")[1]) if "." in text else 0
+    decimals = max(2, len(text.split(".")[1]) if "." in text else 0)
     shown = round(value, decimals)
     return shown < f.claimed if f.kind == "floor" else shown > f.claimed
 

@@ -153,6 +153,13 @@ def test_changed_data_is_reported_and_fails_until_rehashed(tmp_path: Path, demo:
     assert row.status == "DATA CHANGED" and row.value == 0.5  # still measured, not silently compared
     assert f"floors set on {_sha('v1')[:12]}, now {_sha('v2')[:12]}" in row.note
     assert "../shared/benchmarks/demo.txt" in report.failures[0]
+    (below,) = gate.check(
+        [gate.Floor("demo.f1", 0.6)],
+        {"demo": gate.Bench("demo", "fast", "-", {})},
+        {"demo": {"f1": 0.5}},
+        changed={"demo": ["demo.txt: floors set on a, now b"]},
+    )
+    assert below.status == "DATA CHANGED" and below.note.endswith("; and demo.f1: 0.5 < 0.6")
     before = floors.read_text(encoding="utf-8")
     assert gate.rehash(floors, shared, ["demo", "gone"]) == [
         "demo: data hashes updated",
@@ -191,3 +198,5 @@ def test_claims_compare_at_the_readme_precision() -> None:
     assert row.status == "ok" and row.note == ""  # 0.883 is 0.88 as the README rounds it
     (row,) = gate.check([f], benches, {"x": {"f1": 0.874}})
     assert row.status == "ok" and row.note == "README claims 0.88"
+    (row,) = gate.check([gate.Floor("x.f1", 0.9, claimed=1.0)], benches, {"x": {"f1": 0.993}})
+    assert row.note == "README claims 1.0"  # the README prints 1.00
