@@ -111,7 +111,7 @@ class Row:
 
 @dataclass
 class Report:
-    tier: str
+    tier: str  # "fast tier", "full tier" or "only BENCH,…"
     rows: list[Row] = field(default_factory=list)
     benchmarks: dict[str, dict[str, Any]] = field(default_factory=dict)
     seconds: float = 0.0
@@ -276,7 +276,7 @@ def print_table(report: Report, out: Any = sys.stdout) -> None:
             file=out,
         )
     times = ", ".join(f"{k} {v.get('seconds', 0):.0f} s" for k, v in report.benchmarks.items())
-    print(f"\n{report.tier} tier in {report.seconds:.0f} s ({times}); load average {_load()}", file=out)
+    print(f"\n{report.tier} in {report.seconds:.0f} s ({times}); load average {_load()}", file=out)
 
 
 def _load() -> list[float]:
@@ -482,7 +482,8 @@ def run_gate(
 ) -> Report:
     runners = RUNNERS if runners is None else runners
     benches, floors, _ = load_floors(floors_path)
-    report = Report(tier)
+    only = list(only)
+    report = Report(f"{tier} tier" if not only else "only " + ",".join(only))
     values: dict[str, Values] = {}
     skipped: dict[str, list[str]] = {}
     changed: dict[str, list[str]] = {}
@@ -583,7 +584,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[gate] no public benchmark sets at {args.shared}: the benchmarks reading them are skipped")
     report = run_gate(args.tier, floors_path=args.floors, shared=args.shared, only=only)
     print_table(report)
-    out = args.json or OUT[args.tier]
+    out = args.json or (OUT[args.tier] if not only else OUT["fast"].with_name("gate_only.json"))
     write_json(report, out)
     print(f"wrote {out}")
     for line in report.skipped:
