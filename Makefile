@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 DATA   ?= data
 PORT   ?= 8501
 
-.PHONY: install models models-ner ingest run app test lint typecheck unit slow bench clean
+.PHONY: install models models-ner ingest run app test lint typecheck unit slow gate gate-fast bench clean
 
 # A venv with everything: pip upgraded first, the CPU torch first (pinned: an open range pulls CUDA).
 $(STAMP): pyproject.toml constraints.txt
@@ -53,6 +53,15 @@ slow: install
 
 # Command 2: the whole test suite (lint, types, tests); installs what it needs.
 test: lint typecheck unit
+
+# The quality gate: every quality figure the README states against its floor in benchmarks/floors.json
+# (data hashes checked; absent ../shared/benchmarks data is skipped). The fast tier also runs inside
+# `make unit` (tests/test_gate.py); `make gate` runs the full tier (e5 search, public NER, e5 deals too).
+gate: models
+	$(PY) benchmarks/gate.py --tier full
+
+gate-fast: install
+	$(PY) benchmarks/gate.py --tier fast
 
 clean:
 	rm -rf $(DATA) .pytest_cache .mypy_cache .ruff_cache

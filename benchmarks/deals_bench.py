@@ -185,7 +185,8 @@ def calibration(embedder: str, path: Path = XWMT, n: int = 300) -> dict[str, Any
     return out
 
 
-def run(embedder: str, corpus: Path) -> dict[str, Any]:
+def run(embedder: str, corpus: Path, *, calibrate: bool = True) -> dict[str, Any]:
+    """Ingest ``corpus`` with ``embedder`` and score it; ``calibrate``: also the X-WMT similarity check."""
     with tempfile.TemporaryDirectory(prefix="deals-bench-") as tmp:
         settings = load_settings(
             env={},
@@ -202,7 +203,7 @@ def run(embedder: str, corpus: Path) -> dict[str, Any]:
         seconds = time.perf_counter() - t
         out = score(Path(tmp), corpus)
         out["ingest"] = {"documents": report.new, "seconds": round(seconds, 1)}
-        out["similarity_calibration"] = calibration(embedder)
+        out["similarity_calibration"] = calibration(embedder) if calibrate else None
         return out
 
 

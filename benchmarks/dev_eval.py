@@ -221,7 +221,12 @@ def near_duplicates(corpus: Path) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         settings = load_settings(
             env={},
-            overrides={"data_dir": tmp, "index.embedder": "hashing", "nlp.models_dir": str(ROOT / "models")},
+            overrides={
+                "data_dir": tmp,
+                "index.embedder": "hashing",
+                "nlp.models_dir": str(ROOT / "models"),
+                "ingest.workers": 0,  # in process: 44 pages do not pay for a worker's start-up
+            },
         )
         ingest(settings, [str(corpus)])
         docs = Store(settings.data_path).documents()

@@ -127,9 +127,9 @@ def read_lines(path: Path) -> list[str]:
 
 
 # -- bitext ---------------------------------------------------------------------------------------
-def bitext_sets() -> list[tuple[str, str, str, list[str], list[str]]]:
+def bitext_sets(shared: Path = SHARED) -> list[tuple[str, str, str, list[str], list[str]]]:
     """(name, source lang, target lang, source lines, target lines): line i of one matches line i."""
-    tat, xwmt = SHARED / "tatoeba", SHARED / "xwmt_news_parallel"
+    tat, xwmt = shared / "tatoeba", shared / "xwmt_news_parallel"
     for folder in (tat, xwmt):
         if not folder.is_dir():
             sys.exit(f"benchmark data missing: {folder} (expected ../shared/benchmarks next to the repo)")
@@ -170,10 +170,10 @@ def weighted_f1(pred: np.ndarray[Any, Any]) -> float:
     return f1 / n
 
 
-def run_bitext(backend: str) -> dict[str, Any]:
+def run_bitext(backend: str, shared: Path = SHARED) -> dict[str, Any]:
     embedder = make_backend(backend)
     out: dict[str, Any] = {}
-    for name, src, tgt, a, b in bitext_sets():
+    for name, src, tgt, a, b in bitext_sets(shared):
         started = time.perf_counter()
         # e5's advice for symmetric tasks (bitext mining): the "query: " prefix on both sides.
         va, vb = embedder.queries(a), embedder.queries(b)
