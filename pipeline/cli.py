@@ -219,9 +219,16 @@ def _store(settings: Settings) -> Any:
 # -- commands -----------------------------------------------------------------------------------
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from pipeline.jobs import ingest
+    from pipeline.process_state import ingest_process
 
-    # The run also logs to <data-dir>/logs/ingest.log (rotated), opened once the sources are valid.
-    report = ingest(settings, list(args.sources), allow_private=args.allow_private_hosts, log_file=True)
+    # The run also logs to <data-dir>/logs/ingest.log (rotated), opened once the sources are valid;
+    # SIGTERM stops it like Ctrl-C.
+    report = ingest(
+        settings,
+        list(args.sources),
+        allow_private=args.allow_private_hosts,
+        around_run=lambda: ingest_process(settings.data_path),
+    )
     out = report.as_json()
     if args.format == "json":
         _print_json(out)
@@ -333,8 +340,8 @@ def cmd_entities(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _link_decision(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.clock import now
     from pipeline.nlp.decisions import LinkDecision
-    from pipeline.store import now
 
     if len(args.operands) != 2:
         usage = "merge KEEP_ID OTHER_ID" if args.action == "merge" else "split ID NAME"
@@ -549,6 +556,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     _setup_logging(args.verbose, args.quiet)
+    from pipeline.process_state import offline_models
+
+    offline_models()
     try:
         settings = _settings(args)
         return COMMANDS[args.command](args, settings)

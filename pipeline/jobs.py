@@ -22,9 +22,7 @@ import dataclasses
 import fcntl
 import hashlib
 import logging
-import logging.handlers
 import os
-import signal
 import sys
 import threading
 import time
@@ -34,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from pipeline.clock import now
 from pipeline.config import CrawlSettings, Settings
 from pipeline.consolidate import Consolidator, consolidate_lock
 from pipeline.crawl.crawler import Crawler, Outcome
@@ -62,7 +61,6 @@ from pipeline.prepare import (
 )
 from pipeline.records import IngestReport, Page
 from pipeline.storage import is_postgres, open_store, open_vectors
-from pipeline.store import now
 
 if TYPE_CHECKING:
     from pipeline.pg.leases import FrontierLeases
@@ -72,7 +70,6 @@ log = logging.getLogger(__name__)
 HTML_SUFFIXES = (".html", ".htm")
 # Local files have frontier rows too (validator = sha1 of the bytes): unchanged files are not re-read.
 LOCAL_SOURCE, LOCAL_KIND = "local", "file"
-LOG_NAME = "ingest.log"
 
 # Called with the doc_id inside the transaction that stores a document.
 OnStored = Callable[[str], None]
@@ -131,28 +128,6 @@ def run_lock(data_dir: Path) -> Iterator[None]:
     finally:
         fcntl.flock(handle, fcntl.LOCK_UN)
         handle.close()
-
-
-@contextmanager
-def run_log(data_dir: Path, level: int = logging.INFO) -> Iterator[Path]:
-    """Also log the ``pipeline`` loggers to ``<data_dir>/logs/ingest.log`` (rotated, 5 × 5 MB)."""
-    folder = data_dir / "logs"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / LOG_NAME
-    handler = logging.handlers.RotatingFileHandler(path, maxBytes=5_000_000, backupCount=5, encoding="utf-8")
-    handler.setLevel(level)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logger = logging.getLogger("pipeline")
-    old_level = logger.level
-    if logger.getEffectiveLevel() > level:
-        logger.setLevel(level)  # stderr handlers keep their own, higher, level
-    logger.addHandler(handler)
-    try:
-        yield path
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(old_level)
-        handler.close()
 
 
 def configured_sources(settings: Settings) -> list[str]:
@@ -361,17 +336,18 @@ def ingest(
     *,
     allow_private: bool = False,
     policy: CrawlSettings | None = None,
-    log_file: bool = False,
+    around_run: Callable[[], AbstractContextManager[object]] | None = None,
 ) -> RunReport:
     """One ingest run over SOURCE arguments (or the configured sources).
 
-    ``log_file``: also log to ``<data_dir>/logs/ingest.log`` (the CLI asks for it)."""
+    ``around_run``: what the caller wraps the run in once the sources are valid and the data dir
+    locked (the CLI: its log file and SIGTERM handling, ``pipeline/process_state.py``)."""
     started = time.monotonic()
     report = RunReport()
     seeds, paths = _plan(settings, sources)  # validated before touching the store: bad usage loses nothing
     policy = policy or settings.crawl
     allow = allow_private or settings.crawl.allow_private_hosts or policy.allow_private_hosts
-    with run_lock(settings.data_path), run_log(settings.data_path) if log_file else nullcontext():
+    with run_lock(settings.data_path), around_run() if around_run is not None else nullcontext():
         store = open_store(settings, readonly=False)
         shared = _Shared.open(settings, store, policy) if is_postgres(store) else None
         if shared is not None:
@@ -382,9 +358,9 @@ def ingest(
         report.run_id = run_id
         status = "interrupted"
         try:
-            # PostgreSQL: leases renewed while the run works, all given back at its end (Ctrl-C and
-            # SIGTERM — systemd's stop — too).
-            with shared.holding() if shared is not None else nullcontext(), _terminate_as_interrupt(shared):
+            # PostgreSQL: leases renewed while the run works, all given back at its end (Ctrl-C and,
+            # under the CLI, SIGTERM — systemd's stop — too).
+            with shared.holding() if shared is not None else nullcontext():
                 ingestor = Ingestor(settings, store)
                 try:
                     ingestor.reconcile()
@@ -445,23 +421,6 @@ def _write_digests(settings: Settings, store: Any, shared: _Shared | None) -> in
     except (DefintelError, OSError) as exc:
         log.warning("watch digests not written: %s", exc)
         return 0
-
-
-@contextmanager
-def _terminate_as_interrupt(shared: _Shared | None) -> Iterator[None]:
-    """A shared crawl's worker stopped with SIGTERM unwinds like Ctrl-C, giving its leases back."""
-    if shared is None or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 @dataclass(slots=True)

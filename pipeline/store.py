@@ -8,10 +8,10 @@ import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pipeline.clock import now
 from pipeline.errors import UsageError
 from pipeline.nlp.decisions import Decisions, LinkDecision, split_id
 from pipeline.records import Analysis, Chunk, Entity
@@ -213,10 +213,6 @@ FRONTIER_COLUMNS = frozenset(
         "http_status",
     }
 )
-
-
-def now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _parts(values: Sequence[str], size: int = 500) -> Iterator[list[str]]:

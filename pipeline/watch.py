@@ -36,11 +36,11 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from pipeline.clock import now
 from pipeline.config import Settings
 from pipeline.errors import UsageError
 from pipeline.records import AGREEMENT_TYPES, sha1
 from pipeline.segment import sentences
-from pipeline.store import now
 from pipeline.textnorm import normalize
 
 log = logging.getLogger(__name__)

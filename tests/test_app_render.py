@@ -44,6 +44,15 @@ def test_document_html_marks_entities_and_evidence_and_escapes() -> None:
     assert "\n" not in out
 
 
+@pytest.mark.parametrize("text", ["a\rb", "a\r\rb", "a\r\nb", "a\n\rb", "\r"])
+def test_line_breaks_never_leave_a_carriage_return(text: str) -> None:
+    """A lone \\r is a line break to Markdown (two end the HTML block): every kind becomes <br>."""
+    for out in (render.document_html(text, [], []), render.highlight_terms(text, ["a"])):
+        assert "\r" not in out and "\n" not in out
+    assert render.highlight_terms("a\rb", []) == "a<br>b"
+    assert render.highlight_terms("a\r\nb", []) == "a<br>b"
+
+
 def test_overlapping_and_out_of_range_mentions_are_dropped() -> None:
     out = render.document_html(
         "abcdef",

@@ -43,7 +43,9 @@ def esc(text: object) -> str:
 
 
 def _br(escaped: str) -> str:
-    return escaped.replace("\r\n", "\n").replace("\n", "<br>")
+    """Line breaks as ``<br>``: ``\r\n``, ``\n`` and a lone ``\r`` alike. Markdown reads a lone
+    ``\r`` as a line break too, and a blank line made of two ends the HTML block around the text."""
+    return escaped.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "<br>")
 
 
 def link(page: str, **params: str) -> str:

@@ -21,11 +21,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pipeline.clock import now
 from pipeline.config import CrawlSettings
 from pipeline.crawl.discovery import Listed
 from pipeline.crawl.fetch import Response
 from pipeline.crawl.retry import next_try
-from pipeline.store import Store, now
+from pipeline.store import Store
 
 log = logging.getLogger(__name__)
 

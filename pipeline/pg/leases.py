@@ -36,8 +36,9 @@ from typing import Any
 
 import psycopg
 
+from pipeline.clock import now
 from pipeline.pg.store import FRONTIER_SELECT, PgStore
-from pipeline.store import FRONTIER_COLUMNS, now
+from pipeline.store import FRONTIER_COLUMNS
 
 log = logging.getLogger(__name__)
 

@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 import psycopg
 
+from pipeline.clock import now
 from pipeline.config import redact_dsn
 from pipeline.errors import UsageError
 from pipeline.pg.db import PgDb, connect_check
@@ -34,7 +35,7 @@ from pipeline.pg.schema import (
 )
 from pipeline.pg.terms import chunk_terms
 from pipeline.records import Analysis, Chunk, Entity
-from pipeline.store import StoreQueries, now, vec_id
+from pipeline.store import StoreQueries, vec_id
 
 log = logging.getLogger(__name__)
 
