@@ -211,7 +211,7 @@ def _table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
 
 
 def _store(settings: Settings) -> Any:
-    from pipeline.storage import open_store
+    from pipeline.backend import open_store
 
     return open_store(settings)
 
@@ -280,15 +280,15 @@ def cmd_extract(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
-    from pipeline.index.search import Filters, Searcher
+    from pipeline.index.search import Filters
 
     _check_dates(args)
     languages = tuple(x.strip() for x in (args.lang or "").split(",") if x.strip())
     filters = Filters(languages, args.since, args.until, args.entity, args.agreement_type)
     store = _store(settings)
-    from pipeline.storage import pg_searcher
+    from pipeline.backend import open_searcher
 
-    searcher = pg_searcher(settings, store, one_shot=True) or Searcher(settings, store, one_shot=True)
+    searcher = open_searcher(settings, store, one_shot=True)
     from pipeline.index.search import collapse_stories, with_story_ids
 
     if args.collapse_stories:
@@ -347,7 +347,7 @@ def _link_decision(args: argparse.Namespace, settings: Settings) -> int:
         usage = "merge KEEP_ID OTHER_ID" if args.action == "merge" else "split ID NAME"
         raise UsageError(f"entities {args.action}: expected {usage}")
     first, second = (str(x).strip() for x in args.operands)
-    from pipeline.storage import open_store
+    from pipeline.backend import open_store
 
     store = open_store(settings, readonly=False)
     if store.entity_row(first) is None:
@@ -373,7 +373,9 @@ def _link_decision(args: argparse.Namespace, settings: Settings) -> int:
         result = store.decide_link(decision)
         # Their agreements' parties changed: the deals (and stories) of those documents follow.
         reconsolidate_entities(store, embedder, [first, second, result], lock=consolidate_lock(store))
-    row = store.entity_row(result) or {"id": result, "canonical": second, "mentions": 0, "documents": 0}
+    row: dict[str, Any] = dict(
+        store.entity_row(result) or {"id": result, "canonical": second, "mentions": 0, "documents": 0}
+    )
     if args.format == "json":
         _print_json(row)
     else:
@@ -462,7 +464,7 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_watch(args: argparse.Namespace, settings: Settings) -> int:
     from pipeline import watch
-    from pipeline.storage import open_store
+    from pipeline.backend import open_store
 
     store = open_store(settings, readonly=False)
     try:

@@ -30,8 +30,9 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
+from pipeline.backend import is_postgres, open_store, open_vectors
 from pipeline.clock import now
 from pipeline.config import CrawlSettings, Settings
 from pipeline.consolidate import Consolidator, consolidate_lock
@@ -60,10 +61,12 @@ from pipeline.prepare import (
     worker_count,
 )
 from pipeline.records import IngestReport, Page
-from pipeline.storage import is_postgres, open_store, open_vectors
 
 if TYPE_CHECKING:
+    from pipeline.backend.rows import FrontierRow
+    from pipeline.index.vectors import VectorIndex as FaissIndex
     from pipeline.pg.leases import FrontierLeases
+    from pipeline.store import Store as SqliteStore
 
 log = logging.getLogger(__name__)
 
@@ -389,7 +392,8 @@ def ingest(
             if shared is not None:
                 shared.refresh_statistics()  # per-language statistics the PostgreSQL searcher reads
             else:
-                prepare_search(settings, store, ingestor.vectors)  # a first search then only loads it
+                # a first search then only loads it (the embedded backend: SQLite + FAISS)
+                prepare_search(settings, cast("SqliteStore", store), cast("FaissIndex", ingestor.vectors))
             run.time("search_snapshot", time.perf_counter() - t)
             t = time.perf_counter()
             report.digests = _write_digests(settings, store, shared)
@@ -457,7 +461,7 @@ class _Shared:
             return
         store = self.leases.store
         with store.atomic():
-            store.db.execute("SELECT pg_advisory_xact_lock(?)", (STATS_LOCK,))
+            store.serialize(STATS_LOCK)
             refresh(store)
 
 
@@ -494,7 +498,7 @@ class _Run:
         # Worker processes pay off from the second batch on (a crawl's size is not known: always).
         self.parallel = parallel
         self.stages: dict[str, float] = {}
-        self.files: dict[str, dict[str, Any]] = {}
+        self.files: dict[str, FrontierRow] = {}
         self.touched: list[str] = []
 
     def time(self, stage: str, seconds: float) -> None:
@@ -504,7 +508,7 @@ class _Run:
         """Frontier rows of these local files: a file whose bytes are unchanged is not re-extracted."""
         self.files = self.store.frontier_rows([p.resolve().as_uri() for p in paths])
 
-    def local_file(self, path: Path, row: dict[str, Any] | None = None) -> None:
+    def local_file(self, path: Path, row: FrontierRow | None = None) -> None:
         """Read one file and queue it (``row``: its frontier row, leased by this worker on PostgreSQL)."""
         t = time.perf_counter()
         self.report.seen += 1
@@ -516,14 +520,14 @@ class _Run:
             return
         validator = f"sha1:{hashlib.sha1(data).hexdigest()}"
         row = row if row is not None else self.files.get(url)
-        if self._unchanged_file(row, validator):
-            assert row is not None
-            if self.leases is not None and not self._file_unchanged(url, row["doc_id"]):
+        known = self._unchanged_file(row, validator)
+        if known is not None:
+            if self.leases is not None and not self._file_unchanged(url, known):
                 return
             self.report.fetched += 1
             self.report.unchanged += 1
             if self.leases is None:
-                self.touched.append(row["doc_id"])
+                self.touched.append(known)
             self.time("read", time.perf_counter() - t)
             return
         try:
@@ -571,15 +575,11 @@ class _Run:
             return
         self.fail(source, error)
 
-    def _unchanged_file(self, row: dict[str, Any] | None, validator: str) -> bool:
-        """Stored from these very bytes, and the document is still there."""
-        return (
-            row is not None
-            and row["status"] == "done"
-            and row["etag"] == validator
-            and bool(row["doc_id"])
-            and self.store.document_state(row["doc_id"]) is not None
-        )
+    def _unchanged_file(self, row: FrontierRow | None, validator: str) -> str | None:
+        """The document stored from these very bytes, if it is still there."""
+        if row is None or row["status"] != "done" or row["etag"] != validator or not row["doc_id"]:
+            return None
+        return row["doc_id"] if self.store.document_state(row["doc_id"]) is not None else None
 
     def add(self, page: Page, hooks: Hooks) -> None:
         self.batch.append((page, hooks))
@@ -678,7 +678,7 @@ class _CrawlRun:
         self.run.flush(final=True)
         self._count_left()
 
-    def _not_due(self, url: str, row: dict[str, Any]) -> None:
+    def _not_due(self, url: str, row: FrontierRow) -> None:
         log.warning(
             "source %s not fetched: %s (%s)",
             url,
@@ -843,7 +843,7 @@ class _SharedFiles:
         bar = _bar("files")
         pos = 0
         while True:
-            rows: list[dict[str, Any]] = []
+            rows: list[FrontierRow] = []
             while pos < len(urls) and not rows:
                 rows = self.leases.claim_urls(urls[pos : pos + self.WINDOW], self.shared.claim)
                 if not rows:

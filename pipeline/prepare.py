@@ -167,7 +167,7 @@ _WORKER: Preparer | None = None
 def _init_worker(settings: Settings) -> None:
     """Runs once in each worker: its own read-only store connection and, on first use, models."""
     global _WORKER
-    from pipeline.storage import open_store
+    from pipeline.backend import open_store
 
     store = open_store(settings, readonly=True)
 

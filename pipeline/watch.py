@@ -163,7 +163,7 @@ def resolve_entity(store: Any, models_dir: str, name: str) -> WatchedEntity:
         raise UsageError("empty --entity")
     registry = load_registry(models_dir)
     ids: set[str] = set()
-    if store.db.execute("SELECT 1 FROM entities WHERE entity_id = ?", (name,)).fetchone():
+    if store.entity_exists(name):
         ids.add(name)
     ids.update(store.entity_ids_matching(set(registry.variants(name)), normalize))
     found = registry.lookup(name)
@@ -179,10 +179,7 @@ def resolve_entity(store: Any, models_dir: str, name: str) -> WatchedEntity:
     if not ids:
         raise UsageError(f"unknown entity {name!r} (give an id, a canonical name or an alias)")
     if found is None:
-        row = store.db.execute(
-            "SELECT canonical FROM entities WHERE entity_id = ?", (sorted(ids)[0],)
-        ).fetchone()
-        canonical = str(row[0]) if row else canonical
+        canonical = store.entity_canonical(sorted(ids)[0]) or canonical
     return WatchedEntity(name, canonical, tuple(sorted(ids)))
 
 
@@ -459,7 +456,7 @@ def _entities_new(
 
 # -- matching --------------------------------------------------------------------------------------
 def open_digest_searcher(settings: Settings, store: Any) -> Any:
-    from pipeline.storage import open_searcher
+    from pipeline.backend import open_searcher
 
     return open_searcher(settings, store, one_shot=True)
 

@@ -20,15 +20,15 @@ import streamlit as st
 
 from pipeline.app import queries, render
 from pipeline.app.rates import UsdRates, load_app_settings
+from pipeline.backend.protocols import Searcher, Store
 from pipeline.config import Settings
 from pipeline.errors import DefintelError
 from pipeline.records import AGREEMENT_TYPES, LABELS
-from pipeline.store import Store
 
 if TYPE_CHECKING:  # imported where used: the first page must not wait for pandas, FAISS, altair, networkx
     import networkx as nx
 
-    from pipeline.index.search import Filters, Searcher
+    from pipeline.index.search import Filters
     from pipeline.records import Hit
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ def _session_store(settings: Settings) -> Store:
     held = st.session_state.get(STORE_KEY)
     if isinstance(held, tuple) and held[0] == key:
         return held[1]  # type: ignore[no-any-return]
-    from pipeline.storage import open_store
+    from pipeline.backend import open_store
 
     store: Store = open_store(settings, readonly=True)  # SQLite, or PostgreSQL when configured
     st.session_state[STORE_KEY] = (key, store)
@@ -89,7 +89,7 @@ class SharedSearcher:
 @st.cache_resource(show_spinner="Loading the search index and the embedding model…", max_entries=2)
 def _searcher(_settings: Settings, data_dir: str, embedder: str, version: str) -> SharedSearcher:
     # Built on the first submitted query, never for the first page: loading the model takes seconds.
-    from pipeline.storage import open_searcher, open_store
+    from pipeline.backend import open_searcher, open_store
 
     searcher = open_searcher(_settings, open_store(_settings, readonly=True))
     # The model loads on its first use: make that happen here, under this spinner's message.
@@ -665,7 +665,7 @@ def _watch_digest(
     _settings: Settings, data_dir: str, name: str, after: int, updated: str, version: str
 ) -> Any:
     """The list's digest since the app's last visit (moves no mark); one store connection per call."""
-    from pipeline.storage import open_store
+    from pipeline.backend import open_store
     from pipeline.watch import take_digest
 
     store = open_store(_settings, readonly=True)
@@ -677,7 +677,7 @@ def _watch_digest(
 
 def _watch_write(ctx: Context, action: Callable[[Any], Any]) -> bool:
     """Run ``action`` on a writable store (the session's own is read-only); errors shown on the page."""
-    from pipeline.storage import open_store
+    from pipeline.backend import open_store
 
     try:
         store = open_store(ctx.settings, readonly=False)
