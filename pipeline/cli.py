@@ -241,6 +241,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 def _read_source(source: str, allow_private: bool, settings: Settings) -> Any:
     from pipeline.crawl.fetch import Fetcher, is_url
+    from pipeline.crawl.policy import article_pages
     from pipeline.errors import DocumentError
     from pipeline.extract import decode_html
     from pipeline.records import Page
@@ -251,7 +252,7 @@ def _read_source(source: str, allow_private: bool, settings: Settings) -> Any:
         if is_url(source):
             fetcher = Fetcher(settings.crawl, allow_private or settings.crawl.allow_private_hosts)
             try:
-                return next(iter(fetcher.pages(source)))
+                return next(iter(article_pages(fetcher, source)))
             finally:
                 fetcher.close()
         path = Path(source)

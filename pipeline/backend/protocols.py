@@ -38,14 +38,17 @@ if TYPE_CHECKING:
         RevisitCandidate,
         RunRow,
         StoredDocument,
+        TitledChunk,
         WatchAgreement,
         WatchDocument,
         WatchedEntityJson,
         WatchEvent,
         WatchlistRow,
     )
+    from pipeline.crawl.sources import Seed
     from pipeline.index.embedders import Embedder
     from pipeline.index.search import Filters
+    from pipeline.ingest.batches import IngestRun
     from pipeline.nlp.decisions import LinkDecision
     from pipeline.records import (
         Analysis,
@@ -229,6 +232,14 @@ class VectorIndex(Protocol):
     ) -> list[tuple[int, float]]: ...
     def save(self, root: Path) -> None: ...
     def config(self) -> JsonObject: ...
+    @property
+    def stored_with_chunks(self) -> bool:
+        """The vectors are written with their chunk rows (``replace_chunks``), not added after."""
+        ...
+
+    def unindexed(self, store: Store) -> tuple[set[int], list[TitledChunk]]:
+        """(vector ids with no chunk, chunks with no vector): what reconciling fixes."""
+        ...
 
 
 class Searcher(Protocol):
@@ -242,3 +253,45 @@ class Searcher(Protocol):
     def search(
         self, query: str, k: int = 10, filters: Filters | None = None, mode: str = "hybrid"
     ) -> list[Hit]: ...
+
+
+class RunCoordinator(Protocol):
+    """How one ingest run shares the store with others: the embedded backend's run works alone
+    (the data dir's lock keeps others out) over the frontier in the store; PostgreSQL workers
+    lease their work from one shared frontier."""
+
+    @property
+    def worker(self) -> str:
+        """This worker's id in a shared crawl ('' for a lone run)."""
+        ...
+
+    @property
+    def concurrent(self) -> bool:
+        """Other processes store at the same time (entity rows in one order, documents as savepoints)."""
+        ...
+
+    @property
+    def transient(self) -> tuple[type[BaseException], ...]:
+        """Errors after which a batch is stored again (a deadlock the server broke)."""
+        ...
+
+    def start_run(self) -> int: ...
+    def working(self) -> AbstractContextManager[object]:
+        """Held while the run works (PostgreSQL: its leases renewed, given back at the end)."""
+        ...
+
+    def files(self, run: IngestRun, paths: Sequence[Path]) -> None:
+        """Read the local files that are this run's to read into ``run``."""
+        ...
+
+    def crawl(self, run: IngestRun, seeds: Sequence[Seed], allow_private: bool) -> None:
+        """Fetch the URLs that are this run's to fetch (seeds and what they lead to) into ``run``."""
+        ...
+
+    def last_worker(self) -> bool:
+        """No other run is still adding to the corpus (corpus-wide work is this one's to do)."""
+        ...
+
+    def refresh_search(self, vectors: VectorIndex) -> None:
+        """What searching needs after the corpus changed (a snapshot, or statistics)."""
+        ...

@@ -14,13 +14,14 @@ import logging
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 import numpy as np
 import numpy.typing as npt
 import psycopg
 
+from pipeline.backend.rows import TitledChunk
 from pipeline.clock import now
 from pipeline.config import redact_dsn
 from pipeline.errors import UsageError
@@ -258,14 +259,14 @@ class PgStore(StoreQueries):
         self.db.executemany(CHUNK_INSERT, rows)
         return old, new
 
-    def chunks_without_vectors(self) -> list[dict[str, Any]]:
+    def chunks_without_vectors(self) -> list[TitledChunk]:
         """Chunks stored without their vector (a worker killed between the two, before the vector
         was written in the chunk's own transaction), with their document's title."""
         rows = self.db.execute(
             f"""SELECT {", ".join("c." + c.strip() for c in CHUNK_SELECT.split(","))}, d.title FROM chunks c
                 JOIN documents d USING (doc_id) WHERE c.embedding IS NULL ORDER BY c.vec_id"""
         )
-        return [dict(r) for r in rows]
+        return [cast(TitledChunk, dict(r)) for r in rows]
 
     def chunk_texts(self, vec_ids: Sequence[int]) -> dict[int, str]:
         rows = self.db.execute(
