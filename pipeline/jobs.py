@@ -20,9 +20,8 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import cast
 
-from pipeline.backend import is_postgres, open_store
+from pipeline.backend import open_coordinator, open_store
 from pipeline.backend.protocols import RunCoordinator, Store
 from pipeline.config import CrawlSettings, Settings
 from pipeline.crawl.sources import Seed, argument_seed, load_sources
@@ -30,7 +29,7 @@ from pipeline.crawl.urls import is_url
 from pipeline.errors import DefintelError, UsageError
 from pipeline.index.search import index_dir
 from pipeline.ingest.batches import Ingestor, IngestRun, RunReport
-from pipeline.ingest.local import LocalCoordinator, run_lock
+from pipeline.ingest.local import run_lock
 
 __all__ = ["RunReport", "configured_sources", "ingest", "run_lock"]
 
@@ -97,16 +96,6 @@ def ingest(
             summary = {k: v for k, v in report.as_json().items() if k != "failures"}
             log.info("run %d %s: %s", run_id, status, summary)
     return report
-
-
-def open_coordinator(settings: Settings, store: Store, policy: CrawlSettings) -> RunCoordinator:
-    """How a run over ``store`` shares it: alone (embedded), or as one worker of a PostgreSQL crawl."""
-    if is_postgres(store):
-        from pipeline.pg.coordinator import LeaseCoordinator
-        from pipeline.pg.store import PgStore
-
-        return LeaseCoordinator(settings, cast(PgStore, store), policy)
-    return LocalCoordinator(settings, store, policy)
 
 
 def _write_digests(settings: Settings, store: Store, coordinator: RunCoordinator) -> int:

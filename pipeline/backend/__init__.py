@@ -14,13 +14,24 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, cast
 
-from pipeline.backend.protocols import Searcher, Store, VectorIndex
+from pipeline.backend.protocols import RunCoordinator, Searcher, Store, VectorIndex
 from pipeline.config import Settings, store_backend
 
 if TYPE_CHECKING:
+    from pipeline.config import CrawlSettings
     from pipeline.index.embedders import Embedder
 
-__all__ = ["Searcher", "Store", "VectorIndex", "is_postgres", "open_searcher", "open_store", "open_vectors"]
+__all__ = [
+    "RunCoordinator",
+    "Searcher",
+    "Store",
+    "VectorIndex",
+    "is_postgres",
+    "open_coordinator",
+    "open_searcher",
+    "open_store",
+    "open_vectors",
+]
 
 
 def is_postgres(store: object) -> bool:
@@ -77,6 +88,19 @@ def open_searcher(
     return EmbeddedSearcher(settings, cast(SqliteStore, store), embedder, one_shot=one_shot)
 
 
+def open_coordinator(settings: Settings, store: Store, policy: CrawlSettings) -> RunCoordinator:
+    """How an ingest run over ``store`` shares it: alone, holding the data dir's lock (embedded), or
+    as one worker of a PostgreSQL crawl, through leases."""
+    if is_postgres(store):
+        from pipeline.pg.coordinator import LeaseCoordinator
+        from pipeline.pg.store import PgStore
+
+        return LeaseCoordinator(settings, cast(PgStore, store), policy)
+    from pipeline.ingest.local import LocalCoordinator
+
+    return LocalCoordinator(settings, store, policy)
+
+
 if TYPE_CHECKING:  # both backends implement the whole seam (checked by mypy --strict)
     from pipeline.index.search import Searcher as _EmbeddedSearcher
     from pipeline.index.vectors import VectorIndex as _FaissIndex
@@ -102,3 +126,12 @@ if TYPE_CHECKING:  # both backends implement the whole seam (checked by mypy --s
 
     def _pg_searcher(s: _PgSearcher) -> Searcher:
         return s
+
+    from pipeline.ingest.local import LocalCoordinator as _LocalCoordinator
+    from pipeline.pg.coordinator import LeaseCoordinator as _LeaseCoordinator
+
+    def _local_run(c: _LocalCoordinator) -> RunCoordinator:
+        return c
+
+    def _leased_run(c: _LeaseCoordinator) -> RunCoordinator:
+        return c
