@@ -211,7 +211,7 @@ def _table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
 
 
 def _store(settings: Settings) -> Any:
-    from pipeline.storage import open_store
+    from pipeline.backend import open_store
 
     return open_store(settings)
 
@@ -219,9 +219,16 @@ def _store(settings: Settings) -> Any:
 # -- commands -----------------------------------------------------------------------------------
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from pipeline.jobs import ingest
+    from pipeline.process_state import ingest_process
 
-    # The run also logs to <data-dir>/logs/ingest.log (rotated), opened once the sources are valid.
-    report = ingest(settings, list(args.sources), allow_private=args.allow_private_hosts, log_file=True)
+    # The run also logs to <data-dir>/logs/ingest.log (rotated), opened once the sources are valid;
+    # SIGTERM stops it like Ctrl-C.
+    report = ingest(
+        settings,
+        list(args.sources),
+        allow_private=args.allow_private_hosts,
+        around_run=lambda: ingest_process(settings.data_path),
+    )
     out = report.as_json()
     if args.format == "json":
         _print_json(out)
@@ -234,6 +241,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 def _read_source(source: str, allow_private: bool, settings: Settings) -> Any:
     from pipeline.crawl.fetch import Fetcher, is_url
+    from pipeline.crawl.policy import article_pages
     from pipeline.errors import DocumentError
     from pipeline.extract import decode_html
     from pipeline.records import Page
@@ -244,7 +252,7 @@ def _read_source(source: str, allow_private: bool, settings: Settings) -> Any:
         if is_url(source):
             fetcher = Fetcher(settings.crawl, allow_private or settings.crawl.allow_private_hosts)
             try:
-                return next(iter(fetcher.pages(source)))
+                return next(iter(article_pages(fetcher, source)))
             finally:
                 fetcher.close()
         path = Path(source)
@@ -273,15 +281,15 @@ def cmd_extract(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
-    from pipeline.index.search import Filters, Searcher
+    from pipeline.index.search import Filters
 
     _check_dates(args)
     languages = tuple(x.strip() for x in (args.lang or "").split(",") if x.strip())
     filters = Filters(languages, args.since, args.until, args.entity, args.agreement_type)
     store = _store(settings)
-    from pipeline.storage import pg_searcher
+    from pipeline.backend import open_searcher
 
-    searcher = pg_searcher(settings, store, one_shot=True) or Searcher(settings, store, one_shot=True)
+    searcher = open_searcher(settings, store, one_shot=True)
     from pipeline.index.search import collapse_stories, with_story_ids
 
     if args.collapse_stories:
@@ -333,14 +341,14 @@ def cmd_entities(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _link_decision(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.clock import now
     from pipeline.nlp.decisions import LinkDecision
-    from pipeline.store import now
 
     if len(args.operands) != 2:
         usage = "merge KEEP_ID OTHER_ID" if args.action == "merge" else "split ID NAME"
         raise UsageError(f"entities {args.action}: expected {usage}")
     first, second = (str(x).strip() for x in args.operands)
-    from pipeline.storage import open_store
+    from pipeline.backend import open_store
 
     store = open_store(settings, readonly=False)
     if store.entity_row(first) is None:
@@ -366,7 +374,9 @@ def _link_decision(args: argparse.Namespace, settings: Settings) -> int:
         result = store.decide_link(decision)
         # Their agreements' parties changed: the deals (and stories) of those documents follow.
         reconsolidate_entities(store, embedder, [first, second, result], lock=consolidate_lock(store))
-    row = store.entity_row(result) or {"id": result, "canonical": second, "mentions": 0, "documents": 0}
+    row: dict[str, Any] = dict(
+        store.entity_row(result) or {"id": result, "canonical": second, "mentions": 0, "documents": 0}
+    )
     if args.format == "json":
         _print_json(row)
     else:
@@ -455,7 +465,7 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_watch(args: argparse.Namespace, settings: Settings) -> int:
     from pipeline import watch
-    from pipeline.storage import open_store
+    from pipeline.backend import open_store
 
     store = open_store(settings, readonly=False)
     try:
@@ -549,6 +559,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     _setup_logging(args.verbose, args.quiet)
+    from pipeline.process_state import offline_models
+
+    offline_models()
     try:
         settings = _settings(args)
         return COMMANDS[args.command](args, settings)

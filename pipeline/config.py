@@ -23,77 +23,92 @@ from pipeline.errors import UsageError
 ENV_PREFIX = "DEFINTEL_"
 
 
+def _defaults() -> dict[str, Any]:
+    """The shipped defaults (``pipeline/defaults.toml``, where every key is documented)."""
+    text = resources.files("pipeline").joinpath("defaults.toml").read_text(encoding="utf-8")
+    return tomllib.loads(text)
+
+
+_SHIPPED = _defaults()
+
+
+def _shipped(section: str, key: str) -> Any:
+    """A field's default, read from ``defaults.toml``: the one place a default value is written."""
+    return (_SHIPPED[section] if section else _SHIPPED)[key]
+
+
+# The sections' fields: their types here, their default values (and what each means) in defaults.toml.
 @dataclass(frozen=True, slots=True)
 class CrawlSettings:
-    user_agent: str = "defintel/0.1"
-    timeout_s: float = 20.0
-    delay_s: float = 1.0
-    max_bytes: int = 5_000_000
-    retries: int = 2
-    allow_private_hosts: bool = False
-    retry_backoff_s: float = 2.0
-    retry_backoff_max_s: float = 60.0
-    max_retry_after_s: float = 120.0
-    max_attempts: int = 5
-    defer_base_s: float = 3600.0
-    defer_max_s: float = 604800.0
-    robots_recheck_s: float = 86400.0
-    max_hosts: int = 8
-    max_redirects: int = 5
-    max_links_per_page: int = 500
-    revisit_after_s: float = 86400.0  # known articles asked again (conditional GET) after this; 0 = every run
-    revisit_until_days: float = 30.0  # ... weekly from day 7, never after this age (0 = never revisit)
+    user_agent: str = _shipped("crawl", "user_agent")
+    timeout_s: float = _shipped("crawl", "timeout_s")
+    delay_s: float = _shipped("crawl", "delay_s")
+    max_bytes: int = _shipped("crawl", "max_bytes")
+    retries: int = _shipped("crawl", "retries")
+    allow_private_hosts: bool = _shipped("crawl", "allow_private_hosts")
+    retry_backoff_s: float = _shipped("crawl", "retry_backoff_s")
+    retry_backoff_max_s: float = _shipped("crawl", "retry_backoff_max_s")
+    max_retry_after_s: float = _shipped("crawl", "max_retry_after_s")
+    max_attempts: int = _shipped("crawl", "max_attempts")
+    defer_base_s: float = _shipped("crawl", "defer_base_s")
+    defer_max_s: float = _shipped("crawl", "defer_max_s")
+    robots_recheck_s: float = _shipped("crawl", "robots_recheck_s")
+    max_hosts: int = _shipped("crawl", "max_hosts")
+    max_redirects: int = _shipped("crawl", "max_redirects")
+    max_links_per_page: int = _shipped("crawl", "max_links_per_page")
+    revisit_after_s: float = _shipped("crawl", "revisit_after_s")
+    revisit_until_days: float = _shipped("crawl", "revisit_until_days")
 
 
 @dataclass(frozen=True, slots=True)
 class NlpSettings:
-    models_dir: str = "models"
-    batch_size: int = 16
+    models_dir: str = _shipped("nlp", "models_dir")
+    batch_size: int = _shipped("nlp", "batch_size")
 
 
 @dataclass(frozen=True, slots=True)
 class IndexSettings:
-    embedder: str = "e5-small"
-    e5_model_dir: str = "models/e5-small"
-    e5_runtime: str = "auto"
-    chunk_words: int = 160
-    rrf_k: int = 60
-    candidates: int = 100
-    threads: int = 0  # embedder threads; 0 = every core
+    embedder: str = _shipped("index", "embedder")
+    e5_model_dir: str = _shipped("index", "e5_model_dir")
+    e5_runtime: str = _shipped("index", "e5_runtime")
+    chunk_words: int = _shipped("index", "chunk_words")
+    rrf_k: int = _shipped("index", "rrf_k")
+    candidates: int = _shipped("index", "candidates")
+    threads: int = _shipped("index", "threads")
 
 
 @dataclass(frozen=True, slots=True)
 class IngestSettings:
-    workers: int = -1  # extraction/NLP processes: -1 = cores - 1 (1..4), 0 = none (all in-process)
-    lease_s: float = 300.0  # PostgreSQL: a worker's leases on URLs, hosts and its run (renewed every third)
-    claim_batch: int = 16  # PostgreSQL: URLs or files a worker leases from the shared frontier at a time
+    workers: int = _shipped("ingest", "workers")
+    lease_s: float = _shipped("ingest", "lease_s")
+    claim_batch: int = _shipped("ingest", "claim_batch")
 
 
 @dataclass(frozen=True, slots=True)
 class AppSettings:
-    page_size: int = 10
+    page_size: int = _shipped("app", "page_size")
     usd_rates: dict[str, float] = field(default_factory=dict)  # USD per unit, e.g. {"EUR": 1.08}
 
 
 @dataclass(frozen=True, slots=True)
 class StoreSettings:
-    backend: str = "auto"  # "sqlite" (the data dir), "postgres", or "auto": postgres when a URL is set
-    database_url: str = ""  # postgresql://… (env DEFINTEL_DATABASE_URL wins over the config file)
-    pool_size: int = 4
-    hnsw_ef_search: int = 100
+    backend: str = _shipped("store", "backend")
+    database_url: str = _shipped("store", "database_url")
+    pool_size: int = _shipped("store", "pool_size")
+    hnsw_ef_search: int = _shipped("store", "hnsw_ef_search")
 
 
 @dataclass(frozen=True, slots=True)
 class WatchSettings:
-    write_after_ingest: bool = True  # every watchlist's digest into <data_dir>/digests/ after an ingest
-    query_min_z: float = 4.0  # a watched query matches a document semantically from this dense z-score
-    feed_days: int = 30  # the Atom feed an ingest writes holds the matches of this many days
+    write_after_ingest: bool = _shipped("watch", "write_after_ingest")
+    query_min_z: float = _shipped("watch", "query_min_z")
+    feed_days: int = _shipped("watch", "feed_days")
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    data_dir: str = "data"
-    sources: str = "corpus/sources.toml"
+    data_dir: str = _shipped("", "data_dir")
+    sources: str = _shipped("", "sources")
     crawl: CrawlSettings = field(default_factory=CrawlSettings)
     nlp: NlpSettings = field(default_factory=NlpSettings)
     index: IndexSettings = field(default_factory=IndexSettings)
@@ -124,11 +139,6 @@ EMBEDDERS = ("e5-small", "hashing")
 STORE_BACKENDS = ("auto", "sqlite", "postgres")
 DATABASE_URL_ENV = "DEFINTEL_DATABASE_URL"
 DSN_SCHEMES = ("postgresql://", "postgres://")
-
-
-def _defaults() -> dict[str, Any]:
-    text = resources.files("pipeline").joinpath("defaults.toml").read_text(encoding="utf-8")
-    return tomllib.loads(text)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -20,10 +20,10 @@ from datetime import date, timedelta
 
 import numpy as np
 
+from pipeline.backend.protocols import Store
 from pipeline.deals import build_deal, cluster_agreements, could_match
 from pipeline.index.embedders import Embedder, Vectors
 from pipeline.records import StoredAgreement
-from pipeline.store_deals import DealStoryQueries
 from pipeline.stories import (
     WINDOW_DAYS,
     cluster_stories,
@@ -70,7 +70,7 @@ def _windows(days: Sequence[str]) -> list[tuple[str, str]]:
 class Consolidator:
     """Keeps the deal and story tables in step with the documents (see the module docstring)."""
 
-    def __init__(self, store: DealStoryQueries, embedder: Embedder, *, lock: int | None = None) -> None:
+    def __init__(self, store: Store, embedder: Embedder, *, lock: int | None = None) -> None:
         self.store = store
         self.embedder = embedder
         self.lock = lock  # PostgreSQL advisory lock key, or None
@@ -83,8 +83,7 @@ class Consolidator:
         deals and stories are missing (a migrated store)."""
         if not doc_ids:
             return Consolidation()
-        if self.lock is not None:
-            self.store.db.execute("SELECT pg_advisory_xact_lock(?)", (self.lock,))
+        self.store.serialize(self.lock)  # PostgreSQL: one consolidation at a time
         if changed:
             self.store.delete_signal_vectors(doc_ids)
         deals = self._deals(doc_ids)
@@ -187,7 +186,7 @@ class Consolidator:
 
 
 def reconsolidate_entities(
-    store: DealStoryQueries, embedder: Embedder, entity_ids: Sequence[str], *, lock: int | None = None
+    store: Store, embedder: Embedder, entity_ids: Sequence[str], *, lock: int | None = None
 ) -> Consolidation:
     """Deals and stories of the documents naming these entities, after an analyst's merge or split
     rewrote their mentions and agreement parties (caller holds the transaction)."""
@@ -199,7 +198,7 @@ def reconsolidate_entities(
 
 def consolidate_lock(store: object) -> int | None:
     """The advisory lock consolidation takes on PostgreSQL (None on SQLite)."""
-    from pipeline.storage import is_postgres
+    from pipeline.backend import is_postgres
 
     if not is_postgres(store):
         return None

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 from datasketch import MinHash
 
+from pipeline.backend.protocols import Store
 from pipeline.records import Document, sha1
-from pipeline.store import Store
 from pipeline.textnorm import normalize
 
 NUM_PERM = 128
@@ -124,9 +124,7 @@ class Deduplicator:
         _, other_id, other_published = best
         if doc.published and other_published and doc.published < other_published:
             # The stored copy is the republication: point it at this earlier original.
-            self.store.db.execute(
-                "UPDATE documents SET duplicate_of = ? WHERE doc_id = ?", (doc.doc_id, other_id)
-            )
+            self.store.mark_duplicate(other_id, doc.doc_id)
             return DupResult(text_hash, blob, None, demoted=other_id)
         return DupResult(text_hash, blob, other_id)
 

@@ -45,10 +45,11 @@ from typing import Any
 import networkx as nx
 
 from pipeline import __version__
+from pipeline.backend.protocols import Store
+from pipeline.backend.rows import EntityNode
 from pipeline.errors import UsageError
 from pipeline.nlp.registry import load_registry, strip_suffix
 from pipeline.records import LABELS, sha1
-from pipeline.store import Store
 from pipeline.textnorm import normalize
 
 log = logging.getLogger(__name__)
@@ -130,31 +131,8 @@ class _Node:
 
 # -- read-only queries over the store ----------------------------------------------------------
 def _documents(store: Store, flt: GraphFilter) -> dict[str, _Doc]:
-    where, params = [], []
-    if not flt.include_duplicates:
-        where.append("duplicate_of IS NULL")
-    if flt.since:
-        where.append("published >= ?")
-        params.append(flt.since)
-    if flt.until:
-        where.append("published <= ?")
-        params.append(flt.until)
-    sql = "SELECT doc_id, url, title, language, published FROM documents"
-    sql += (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY doc_id"
-    return {r[0]: _Doc(r[0], r[1], r[2], r[3], r[4]) for r in store.db.execute(sql, params)}
-
-
-def _mentions(store: Store) -> Iterator[tuple[str, str, str, int]]:
-    """(doc_id, entity_id, text as written, count) for every distinct surface form per document."""
-    yield from store.db.execute(
-        """SELECT doc_id, entity_id, text, COUNT(*) FROM mentions
-           GROUP BY doc_id, entity_id, text ORDER BY doc_id, entity_id, MIN(start)"""
-    )
-
-
-def _entities(store: Store) -> dict[str, dict[str, Any]]:
-    rows = store.db.execute("SELECT entity_id, label, canonical, qid, in_registry FROM entities")
-    return {r[0]: {"label": r[1], "canonical": r[2], "qid": r[3], "in_registry": bool(r[4])} for r in rows}
+    rows = store.graph_documents(include_duplicates=flt.include_duplicates, since=flt.since, until=flt.until)
+    return {r["doc_id"]: _Doc(r["doc_id"], r["url"], r["title"], r["language"], r["published"]) for r in rows}
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,11 +180,11 @@ def build_graph(
     flt = flt or GraphFilter()
     names = _registry(models_dir)
     docs = _documents(store, flt)
-    entities = _entities(store)
+    entities = store.entity_nodes()
     keep_types = set(flt.types or LABELS)
     tallies: dict[str, _Node] = {}
     by_doc: dict[str, dict[str, None]] = defaultdict(dict)
-    for doc_id, entity_id, text, count in _mentions(store):
+    for doc_id, entity_id, text, count in store.surface_forms():
         doc = docs.get(doc_id)
         ent = entities.get(entity_id)
         if doc is None or ent is None or ent["label"] not in keep_types:
@@ -238,7 +216,7 @@ def build_graph(
 
 
 def _node_attrs(
-    entity_id: str, ent: dict[str, Any], t: _Node, aliases: Mapping[str, Mapping[str, Sequence[str]]]
+    entity_id: str, ent: EntityNode, t: _Node, aliases: Mapping[str, Mapping[str, Sequence[str]]]
 ) -> dict[str, Any]:
     registered = aliases.get(entity_id)
     attrs: dict[str, Any] = {
@@ -367,7 +345,7 @@ def _ego(g: nx.MultiGraph[str], centres: Sequence[str], name: str, depth: int) -
 def resolve_entity(store: Store, name: str, variants: Callable[[str], list[str]]) -> list[str]:
     """Entity ids an --ego argument names: an id, a canonical name or any alias, suffixes allowed
     (``Azərsilahın`` → azersilah)."""
-    if store.db.execute("SELECT 1 FROM entities WHERE entity_id = ?", (name,)).fetchone():
+    if store.entity_exists(name):
         return [name]
     found = store.entity_ids_matching(set(variants(name)), normalize)
     if not found:

@@ -164,10 +164,10 @@ class Preparer:
 _WORKER: Preparer | None = None
 
 
-def _init_worker(settings: Settings) -> None:
+def init_worker(settings: Settings) -> None:
     """Runs once in each worker: its own read-only store connection and, on first use, models."""
     global _WORKER
-    from pipeline.storage import open_store
+    from pipeline.backend import open_store
 
     store = open_store(settings, readonly=True)
 
@@ -199,13 +199,13 @@ class PreparePool:
 
     def _pool(self) -> ProcessPoolExecutor:
         if self._executor is None:
-            # One BLAS/OpenMP thread per worker (read at import time by the spawned child).
-            for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-                os.environ[var] = "1"
+            from pipeline import prepare_worker
+
+            # One BLAS/OpenMP thread per worker, set in the worker before it loads them.
             self._executor = ProcessPoolExecutor(
                 max_workers=self.workers,
                 mp_context=get_context("spawn"),
-                initializer=_init_worker,
+                initializer=prepare_worker.init,
                 initargs=(self.settings,),
             )
             log.info("ingest: %d worker processes; embeddings in the main process", self.workers)

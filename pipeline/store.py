@@ -6,16 +6,20 @@ import json
 import logging
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
+from pipeline.backend import rows as typed
+from pipeline.clock import now
 from pipeline.errors import UsageError
 from pipeline.nlp.decisions import Decisions, LinkDecision, split_id
 from pipeline.records import Analysis, Chunk, Entity
 from pipeline.store_deals import DEALS_STORIES_SQL, DealStoryQueries
+
+if TYPE_CHECKING:
+    from pipeline.backend.protocols import Vectors
 
 log = logging.getLogger(__name__)
 
@@ -215,8 +219,57 @@ FRONTIER_COLUMNS = frozenset(
 )
 
 
-def now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+# -- SQL both backends run as written (``?`` placeholders; pipeline/pg/db.py translates them) ------
+DOCUMENT_UPSERT = """INSERT INTO documents (doc_id, url, source, language, html_lang, title, published, author,
+       text, content_hash, text_hash, minhash, duplicate_of, first_seen, last_seen)
+   VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+   ON CONFLICT(doc_id) DO UPDATE SET url=excluded.url, source=excluded.source,
+       language=excluded.language, html_lang=excluded.html_lang, title=excluded.title,
+       published=excluded.published, author=excluded.author, text=excluded.text,
+       content_hash=excluded.content_hash, text_hash=excluded.text_hash, minhash=excluded.minhash,
+       duplicate_of=excluded.duplicate_of, last_seen=excluded.last_seen"""
+
+MENTION_UPSERT = """INSERT INTO mentions (doc_id, start, "end", text, label, entity_id) VALUES (?,?,?,?,?,?)
+   ON CONFLICT (doc_id, start, "end") DO UPDATE SET text = excluded.text, label = excluded.label,
+       entity_id = excluded.entity_id"""
+
+ENTITY_UPSERT = """INSERT INTO entities (entity_id, label, canonical, aliases, qid, in_registry) VALUES (?,?,?,?,?,?)
+   ON CONFLICT(entity_id) DO UPDATE SET label=excluded.label, canonical=excluded.canonical,
+       aliases=excluded.aliases, qid=excluded.qid, in_registry=excluded.in_registry"""
+
+AGREEMENT_UPSERT = """INSERT INTO agreements (agreement_id, doc_id, type, parties, party_ids, signed, amount,
+       currency, subject, quantity, local_content_pct, evidence_text, evidence_start, evidence_end)
+   VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+   ON CONFLICT (agreement_id) DO UPDATE SET doc_id=excluded.doc_id, type=excluded.type,
+       parties=excluded.parties, party_ids=excluded.party_ids, signed=excluded.signed, amount=excluded.amount,
+       currency=excluded.currency, subject=excluded.subject, quantity=excluded.quantity,
+       local_content_pct=excluded.local_content_pct, evidence_text=excluded.evidence_text,
+       evidence_start=excluded.evidence_start, evidence_end=excluded.evidence_end"""
+
+# The frontier's columns in the SQLite table's order (PostgreSQL adds lease columns, kept internal).
+FRONTIER_SELECT = (
+    "url, source, status, attempts, next_try, last_error, etag, last_modified, final_url, doc_id, "
+    "updated_at, kind, lastmod, fetched_at, http_status, first_seen"
+)
+CHUNK_SELECT = 'chunk_id, doc_id, n, vec_id, text, start, "end"'
+RUN_SELECT = "run_id, started, finished, report, status, pid"
+COUNTED_TABLES = (
+    "documents",
+    "chunks",
+    "entities",
+    "mentions",
+    "agreements",
+    "runs",
+    "frontier",
+    "watchlists",
+    "watch_events",
+    "link_decisions",
+)
+
+
+def table_counts(db: Any) -> dict[str, int]:
+    """Rows per table: what ``defintel migrate`` compares on both sides."""
+    return {t: int(db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]) for t in COUNTED_TABLES}
 
 
 def _parts(values: Sequence[str], size: int = 500) -> Iterator[list[str]]:
@@ -225,34 +278,93 @@ def _parts(values: Sequence[str], size: int = 500) -> Iterator[list[str]]:
         yield list(values[i : i + size])
 
 
-def _watchlist_row(r: Any) -> dict[str, Any]:
+def _watchlist_row(r: Any) -> typed.WatchlistRow:
     row = dict(r)
     for key in ("entities", "queries", "types"):
         row[key] = json.loads(row[key])
+    return cast(typed.WatchlistRow, row)
+
+
+def _with_parties(r: Any) -> dict[str, Any]:
+    row = dict(r)
+    row["parties"] = json.loads(row["parties"])
+    row["party_ids"] = json.loads(row["party_ids"])
+    return row
+
+
+def _entity(r: Any) -> dict[str, Any]:
+    row = dict(r)
+    row["aliases"] = json.loads(row["aliases"])
+    if "in_registry" in row:
+        row["in_registry"] = bool(row["in_registry"])
     return row
 
 
 class StoreQueries(DealStoryQueries):
-    """The queries both stores run with the same SQL (``?`` placeholders; the PostgreSQL wrapper
-    translates them): the SQLite ``Store`` and ``pipeline.pg.store.PgStore`` inherit them, so the two
-    backends return the same rows by construction."""
+    """Everything both stores do with the same SQL: the SQLite ``Store`` and
+    ``pipeline.pg.store.PgStore`` inherit it, so the two backends return the same rows by
+    construction. Where the dialects differ a backend overrides a small hook: ``_any`` (a column
+    among a list of values), ``_after_document`` (PostgreSQL keeps copies on the chunk rows),
+    ``serialize`` (PostgreSQL advisory locks)."""
 
     db: Any
     _link_decisions: Decisions | None = None
 
-    # Each backend's own (their SQL differs); the shared queries below build on them.
-    def upsert_entities(self, entities: Iterable[Entity]) -> None:
+    # -- dialect hooks -----------------------------------------------------------------------
+    def _any(self, column: str, values: Sequence[str]) -> tuple[str, list[Any]]:
+        """SQL for ``column`` being one of ``values`` and its parameters (SQLite: ``IN (?, …)``)."""
+        return f"{column} IN ({','.join('?' * len(values)) or 'NULL'})", list(values)
+
+    def _after_document(self, analysis: Analysis) -> None:
+        """Called in ``save_analysis`` after the document row is written."""
+
+    def serialize(self, lock: int | None) -> None:
+        """Inside ``atomic()``: wait for other processes' transactions holding ``lock`` (a
+        PostgreSQL advisory lock); the embedded store has a single writer and needs none."""
+
+    # -- schema ------------------------------------------------------------------------------
+    name_collation = ""  # PostgreSQL: byte order for migration names, as SQLite sorts them
+
+    @property
+    def schema(self) -> Sequence[tuple[str, str]]:
+        """The backend's named migrations, in order."""
         raise NotImplementedError
 
-    def runs(self, limit: int = 20) -> list[dict[str, Any]]:
-        raise NotImplementedError
+    def _migrating(self) -> AbstractContextManager[None]:
+        """What migrating runs under (PostgreSQL: one transaction holding an advisory lock)."""
+        return nullcontext()
 
-    def frontier_rows(self, urls: Sequence[str]) -> dict[str, dict[str, Any]]:
+    def migrate(self) -> list[str]:
+        """Run the migrations not applied yet, each in its own ``atomic()`` block, recording each."""
+        with self._migrating():
+            self.db.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations "
+                f"(name TEXT{self.name_collation} PRIMARY KEY, applied_at TEXT)"
+            )
+            done = {r[0] for r in self.db.execute("SELECT name FROM schema_migrations")}
+            applied = []
+            for name, sql in self.schema:
+                if name in done:
+                    continue
+                with self.atomic():
+                    for statement in sql.split(";"):
+                        if statement.strip():
+                            self.db.execute(statement)
+                    self.db.execute("INSERT INTO schema_migrations VALUES (?, ?)", (name, now()))
+                applied.append(name)
+                log.info("applied migration %s", name)
+            return applied
+
+    def atomic(self) -> AbstractContextManager[None]:
         raise NotImplementedError
 
     def migrations(self) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT name FROM schema_migrations ORDER BY name")]
 
+    def counts(self) -> dict[str, int]:
+        return table_counts(self.db)
+
+    # -- documents ---------------------------------------------------------------------------
     def touch(self, doc_id: str) -> None:
         self.db.execute("UPDATE documents SET last_seen = ? WHERE doc_id = ?", (now(), doc_id))
 
@@ -263,30 +375,263 @@ class StoreQueries(DealStoryQueries):
         ).fetchone()
         return None if row is None else str(row[0])
 
-    def documents(self) -> list[dict[str, Any]]:
+    def minhashes(self, exclude: str) -> Iterator[tuple[str, bytes, str | None]]:
+        for r in self.db.execute(
+            "SELECT doc_id, minhash, published FROM documents WHERE minhash IS NOT NULL AND doc_id != ?",
+            (exclude,),
+        ):
+            yield r[0], bytes(r[1]), r[2]
+
+    def mark_duplicate(self, doc_id: str, original: str) -> None:
+        """``doc_id`` is a copy of ``original`` (a republication found after it was stored)."""
+        self.db.execute("UPDATE documents SET duplicate_of = ? WHERE doc_id = ?", (original, doc_id))
+
+    def save_analysis(
+        self,
+        analysis: Analysis,
+        *,
+        text_hash: str,
+        minhash: bytes | None,
+        duplicate_of: str | None,
+    ) -> None:
+        """Upsert a document with its mentions, agreements and entities (caller holds the transaction);
+        the analyst's linking decisions are applied first."""
+        analysis = self.apply_link_decisions(analysis)
+        d = analysis.document
+        ts = now()
+        self.db.execute(
+            DOCUMENT_UPSERT,
+            (
+                d.doc_id,
+                d.url,
+                d.source,
+                d.language,
+                d.html_lang,
+                d.title,
+                d.published,
+                d.author,
+                d.text,
+                d.content_hash,
+                text_hash,
+                minhash,
+                duplicate_of,
+                ts,
+                ts,
+            ),
+        )
+        self._after_document(analysis)
+        self.db.execute("DELETE FROM mentions WHERE doc_id = ?", (d.doc_id,))
+        self.db.executemany(
+            MENTION_UPSERT,
+            [(d.doc_id, m.start, m.end, m.text, m.label, m.entity_id) for m in analysis.mentions],
+        )
+        self.upsert_entities(analysis.entities)
+        self.db.execute("DELETE FROM agreements WHERE doc_id = ?", (d.doc_id,))
+        self.db.executemany(
+            AGREEMENT_UPSERT,
+            [
+                (
+                    a.agreement_id,
+                    d.doc_id,
+                    a.type,
+                    json.dumps(list(a.parties), ensure_ascii=False),
+                    json.dumps(list(a.party_ids)),
+                    a.signed,
+                    None if a.value is None else a.value.amount,
+                    None if a.value is None else a.value.currency,
+                    a.subject,
+                    a.quantity,
+                    a.local_content_pct,
+                    a.evidence.text,
+                    a.evidence.start,
+                    a.evidence.end,
+                )
+                for a in analysis.agreements
+            ],
+        )
+        self.record_watch_events(d.doc_id)
+
+    def upsert_entities(self, entities: Iterable[Entity]) -> None:
+        for e in entities:
+            row = self.db.execute(
+                "SELECT aliases FROM entities WHERE entity_id = ?", (e.entity_id,)
+            ).fetchone()
+            aliases = list(dict.fromkeys([*(json.loads(row[0]) if row else []), *e.aliases]))
+            self.db.execute(
+                ENTITY_UPSERT,
+                (
+                    e.entity_id,
+                    e.label,
+                    e.canonical,
+                    json.dumps(aliases, ensure_ascii=False),
+                    e.qid,
+                    int(e.in_registry),
+                ),
+            )
+
+    def documents(self) -> list[typed.DocumentRow]:
         rows = self.db.execute(
             """SELECT d.doc_id, d.url, d.language, d.title, d.published, d.author, d.duplicate_of, d.source,
                       d.first_seen, d.last_seen, s.story_id
                FROM documents d LEFT JOIN stories s ON s.doc_id = d.doc_id
                ORDER BY d.published IS NULL, d.published, d.doc_id"""
         )
-        return [dict(r) for r in rows]
+        return [cast(typed.DocumentRow, dict(r)) for r in rows]
 
-    def document(self, doc_id: str) -> dict[str, Any] | None:
+    def document(self, doc_id: str) -> typed.StoredDocument | None:
         row = self.db.execute("SELECT * FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
         if row is None:
             return None
         out = dict(row)
         out.pop("minhash", None)
+        return cast(typed.StoredDocument, out)
+
+    def document_meta(self, doc_ids: Sequence[str]) -> dict[str, typed.DocumentMeta]:
+        out: dict[str, typed.DocumentMeta] = {}
+        for part in _parts(doc_ids):
+            where, params = self._any("doc_id", part)
+            rows = self.db.execute(
+                f"SELECT doc_id, url, title, language, published FROM documents WHERE {where}", params
+            )
+            out.update({r["doc_id"]: cast(typed.DocumentMeta, dict(r)) for r in rows})
         return out
 
-    def mentions(self, doc_id: str) -> list[dict[str, Any]]:
+    def document_state(self, doc_id: str) -> tuple[str, str | None] | None:
+        """(content_hash, duplicate_of) of a stored document, or None."""
+        row = self.db.execute(
+            "SELECT content_hash, duplicate_of FROM documents WHERE doc_id = ?", (doc_id,)
+        ).fetchone()
+        return None if row is None else (row[0], row[1])
+
+    def content_hashes(self) -> list[tuple[str, str]]:
+        """(doc_id, content_hash) of every document, by id (what a search snapshot is keyed on)."""
+        return [
+            (str(r[0]), str(r[1]))
+            for r in self.db.execute("SELECT doc_id, content_hash FROM documents ORDER BY doc_id")
+        ]
+
+    def graph_documents(
+        self, *, include_duplicates: bool, since: str | None, until: str | None
+    ) -> list[typed.GraphDocument]:
+        """Documents published in [since, until] (copies of another only when asked), by id."""
+        where: list[str] = []
+        params: list[str] = []
+        if not include_duplicates:
+            where.append("duplicate_of IS NULL")
+        if since:
+            where.append("published >= ?")
+            params.append(since)
+        if until:
+            where.append("published <= ?")
+            params.append(until)
+        sql = "SELECT doc_id, url, title, language, published FROM documents"
+        sql += (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY doc_id"
+        return [cast(typed.GraphDocument, dict(r)) for r in self.db.execute(sql, params)]
+
+    # -- what the analysis found -------------------------------------------------------------
+    def mentions(self, doc_id: str) -> list[typed.MentionRow]:
         rows = self.db.execute(
             """SELECT m.start, m."end", m.text, m.label, m.entity_id, e.canonical FROM mentions m
                LEFT JOIN entities e USING (entity_id) WHERE m.doc_id = ? ORDER BY m.start""",
             (doc_id,),
         )
-        return [dict(r) for r in rows]
+        return [cast(typed.MentionRow, dict(r)) for r in rows]
+
+    def surface_forms(self) -> list[tuple[str, str, str, int]]:
+        """(doc_id, entity_id, text as written, count) for every distinct surface form per document."""
+        rows = self.db.execute(
+            """SELECT doc_id, entity_id, text, COUNT(*) FROM mentions
+               GROUP BY doc_id, entity_id, text ORDER BY doc_id, entity_id, MIN(start)"""
+        )
+        return [(str(r[0]), str(r[1]), str(r[2]), int(r[3])) for r in rows]
+
+    def agreements(self, doc_id: str | None = None) -> list[typed.AgreementRow]:
+        sql = """SELECT a.*, d.url, d.title, d.language, d.published FROM agreements a
+                 JOIN documents d USING (doc_id)"""
+        params: tuple[str, ...] = ()
+        if doc_id is not None:
+            sql += " WHERE a.doc_id = ?"
+            params = (doc_id,)
+        rows = self.db.execute(sql + " ORDER BY d.published NULLS FIRST, a.evidence_start", params)
+        return [cast(typed.AgreementRow, _with_parties(r)) for r in rows]
+
+    def entities(self) -> list[typed.EntityRow]:
+        rows = self.db.execute(
+            """SELECT e.entity_id AS id, e.canonical, e.label, e.aliases, e.qid, e.in_registry,
+                      COUNT(m.doc_id) AS mentions, COUNT(DISTINCT m.doc_id) AS documents
+               FROM entities e JOIN mentions m USING (entity_id)
+               GROUP BY e.entity_id ORDER BY documents DESC, mentions DESC, e.canonical, e.entity_id"""
+        )
+        return [cast(typed.EntityRow, _entity(r)) for r in rows]
+
+    def entity_row(self, entity_id: str) -> typed.EntityRow | None:
+        """One entity as ``entities`` lists it (mention and document counts included), or None."""
+        row = self.db.execute(
+            """SELECT e.entity_id AS id, e.canonical, e.label, e.aliases, e.qid, e.in_registry,
+                      COUNT(m.doc_id) AS mentions, COUNT(DISTINCT m.doc_id) AS documents
+               FROM entities e LEFT JOIN mentions m USING (entity_id)
+               WHERE e.entity_id = ? GROUP BY e.entity_id, e.canonical, e.label, e.aliases, e.qid, e.in_registry""",
+            (entity_id,),
+        ).fetchone()
+        return None if row is None else cast(typed.EntityRow, _entity(row))
+
+    def entity_exists(self, entity_id: str) -> bool:
+        return (
+            self.db.execute("SELECT 1 FROM entities WHERE entity_id = ?", (entity_id,)).fetchone() is not None
+        )
+
+    def entity_canonical(self, entity_id: str) -> str | None:
+        row = self.db.execute("SELECT canonical FROM entities WHERE entity_id = ?", (entity_id,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def entity_nodes(self) -> dict[str, typed.EntityNode]:
+        """What the graph export shows of every entity, by id."""
+        rows = self.db.execute("SELECT entity_id, label, canonical, qid, in_registry FROM entities")
+        return {
+            r[0]: typed.EntityNode(label=r[1], canonical=r[2], qid=r[3], in_registry=bool(r[4])) for r in rows
+        }
+
+    def entity_names(self) -> list[tuple[str, list[str]]]:
+        """(entity_id, [canonical, *aliases]) of every entity (a broken alias list reads as none)."""
+        out = []
+        for entity_id, canonical, aliases in self.db.execute(
+            "SELECT entity_id, canonical, aliases FROM entities"
+        ):
+            try:
+                names = [canonical, *json.loads(aliases)]
+            except ValueError:
+                names = [canonical]
+            out.append((str(entity_id), [str(n) for n in names]))
+        return out
+
+    def cooccurrences(self) -> list[tuple[str, str, str]]:
+        """(doc_id, entity_id, published) for every distinct entity in every document."""
+        rows = self.db.execute(
+            """SELECT DISTINCT m.doc_id, m.entity_id, d.published FROM mentions m JOIN documents d USING (doc_id)
+               ORDER BY m.doc_id, m.entity_id"""
+        )
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    def doc_entity_pairs(self) -> list[tuple[str, str]]:
+        """(entity_id, doc_id) for every entity named in every document."""
+        return [
+            (str(r[0]), str(r[1])) for r in self.db.execute("SELECT DISTINCT entity_id, doc_id FROM mentions")
+        ]
+
+    def doc_agreement_types(self) -> list[tuple[str, str]]:
+        """(agreement type, doc_id) for every type of agreement every document reports."""
+        return [
+            (str(r[0]), str(r[1])) for r in self.db.execute("SELECT DISTINCT type, doc_id FROM agreements")
+        ]
+
+    def entity_ids_matching(self, normalized_names: set[str], normalize: Callable[[str], str]) -> list[str]:
+        """Entity ids whose canonical name or any alias normalises into ``normalized_names``."""
+        out = []
+        for r in self.db.execute("SELECT entity_id, canonical, aliases FROM entities"):
+            names = [r[1], *json.loads(r[2])]
+            if any(normalize(n) in normalized_names for n in names) or r[0] in normalized_names:
+                out.append(str(r[0]))
+        return out
 
     def link_decisions(self) -> Decisions:
         """The analyst's linking decisions in the order taken, with the entity rows merges keep."""
@@ -306,22 +651,6 @@ class StoreQueries(DealStoryQueries):
                     str(r[0]), str(r[1]), str(r[2]), tuple(json.loads(r[3])), r[4], bool(r[5])
                 )
         return Decisions(decisions, canonical)
-
-    def entity_row(self, entity_id: str) -> dict[str, Any] | None:
-        """One entity as ``entities`` lists it (mention and document counts included), or None."""
-        row = self.db.execute(
-            """SELECT e.entity_id AS id, e.canonical, e.label, e.aliases, e.qid, e.in_registry,
-                      COUNT(m.doc_id) AS mentions, COUNT(DISTINCT m.doc_id) AS documents
-               FROM entities e LEFT JOIN mentions m USING (entity_id)
-               WHERE e.entity_id = ? GROUP BY e.entity_id, e.canonical, e.label, e.aliases, e.qid, e.in_registry""",
-            (entity_id,),
-        ).fetchone()
-        if row is None:
-            return None
-        out = dict(row)
-        out["aliases"] = json.loads(out["aliases"])
-        out["in_registry"] = bool(out["in_registry"])
-        return out
 
     def apply_link_decisions(self, analysis: Analysis) -> Analysis:
         """``analysis`` with the analyst's merges and splits applied (read once per store)."""
@@ -406,52 +735,6 @@ class StoreQueries(DealStoryQueries):
             )
         return new_id
 
-    def entities(self) -> list[dict[str, Any]]:
-        rows = self.db.execute(
-            """SELECT e.entity_id AS id, e.canonical, e.label, e.aliases, e.qid, e.in_registry,
-                      COUNT(m.doc_id) AS mentions, COUNT(DISTINCT m.doc_id) AS documents
-               FROM entities e JOIN mentions m USING (entity_id)
-               GROUP BY e.entity_id ORDER BY documents DESC, mentions DESC, e.canonical, e.entity_id"""
-        )
-        out = []
-        for r in rows:
-            row = dict(r)
-            row["aliases"] = json.loads(row["aliases"])
-            row["in_registry"] = bool(row["in_registry"])
-            out.append(row)
-        return out
-
-    def last_run(self) -> dict[str, Any] | None:
-        runs = self.runs(1)
-        return runs[0] if runs else None
-
-    def frontier_row(self, url: str) -> dict[str, Any] | None:
-        return self.frontier_rows([url]).get(url)
-
-    def document_state(self, doc_id: str) -> tuple[str, str | None] | None:
-        """(content_hash, duplicate_of) of a stored document, or None."""
-        row = self.db.execute(
-            "SELECT content_hash, duplicate_of FROM documents WHERE doc_id = ?", (doc_id,)
-        ).fetchone()
-        return None if row is None else (row[0], row[1])
-
-    def cooccurrences(self) -> list[tuple[str, str, str]]:
-        """(doc_id, entity_id, published) for every distinct entity in every document."""
-        rows = self.db.execute(
-            """SELECT DISTINCT m.doc_id, m.entity_id, d.published FROM mentions m JOIN documents d USING (doc_id)
-               ORDER BY m.doc_id, m.entity_id"""
-        )
-        return [(r[0], r[1], r[2]) for r in rows]
-
-    def entity_ids_matching(self, normalized_names: set[str], normalize: Any) -> list[str]:
-        """Entity ids whose canonical name or any alias normalises into ``normalized_names``."""
-        out = []
-        for r in self.db.execute("SELECT entity_id, canonical, aliases FROM entities"):
-            names = [r[1], *json.loads(r[2])]
-            if any(normalize(n) in normalized_names for n in names) or r[0] in normalized_names:
-                out.append(str(r[0]))
-        return out
-
     # -- watchlists (pipeline/watch.py) -------------------------------------------------------
     def record_watch_events(self, doc_id: str) -> None:
         """Note a stored document and its agreements in the change log the digests read (inside
@@ -474,24 +757,30 @@ class StoreQueries(DealStoryQueries):
         row = self.db.execute("SELECT MAX(seq) FROM watch_events").fetchone()
         return int(row[0] or 0)
 
-    def watch_events(self, after: int, upto: int, since: str | None = None) -> list[dict[str, Any]]:
+    def watch_events(self, after: int, upto: int, since: str | None = None) -> list[typed.WatchEvent]:
         """Change-log rows with ``after < seq <= upto`` (and ``at >= since`` when given), oldest first."""
         sql = "SELECT seq, kind, key, doc_id, at FROM watch_events WHERE seq > ? AND seq <= ?"
         params: list[Any] = [after, upto]
         if since:
             sql += " AND at >= ?"
             params.append(since)
-        return [dict(r) for r in self.db.execute(sql + " ORDER BY seq", params)]
+        return [cast(typed.WatchEvent, dict(r)) for r in self.db.execute(sql + " ORDER BY seq", params)]
 
-    def watchlists(self) -> list[dict[str, Any]]:
+    def watchlists(self) -> list[typed.WatchlistRow]:
         rows = self.db.execute("SELECT * FROM watchlists ORDER BY name")
         return [_watchlist_row(r) for r in rows]
 
-    def watchlist(self, name: str) -> dict[str, Any] | None:
+    def watchlist(self, name: str) -> typed.WatchlistRow | None:
         row = self.db.execute("SELECT * FROM watchlists WHERE name = ?", (name,)).fetchone()
         return None if row is None else _watchlist_row(row)
 
-    def save_watchlist(self, name: str, entities: list[Any], queries: list[str], types: list[str]) -> None:
+    def save_watchlist(
+        self,
+        name: str,
+        entities: Sequence[typed.WatchedEntityJson],
+        queries: Sequence[str],
+        types: Sequence[str],
+    ) -> None:
         """Create a watchlist (its mark at the newest change: it reports what comes after) or
         replace what an existing one follows (its mark kept)."""
         ts, mark = now(), self.watch_mark()
@@ -503,9 +792,9 @@ class StoreQueries(DealStoryQueries):
                    types = excluded.types, updated = excluded.updated""",
             (
                 name,
-                json.dumps(entities, ensure_ascii=False),
-                json.dumps(queries, ensure_ascii=False),
-                json.dumps(types),
+                json.dumps(list(entities), ensure_ascii=False),
+                json.dumps(list(queries), ensure_ascii=False),
+                json.dumps(list(types)),
                 ts,
                 ts,
                 mark,
@@ -525,16 +814,17 @@ class StoreQueries(DealStoryQueries):
     def set_watch_mark(self, name: str, mark: int, at: str) -> None:
         self.db.execute("UPDATE watchlists SET mark = ?, last_digest = ? WHERE name = ?", (mark, at, name))
 
-    def watch_documents(self, doc_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    def watch_documents(self, doc_ids: Sequence[str]) -> dict[str, typed.WatchDocument]:
         """documents rows (with text) of these ids."""
-        out: dict[str, dict[str, Any]] = {}
+        out: dict[str, typed.WatchDocument] = {}
         for part in _parts(doc_ids):
+            where, params = self._any("doc_id", part)
             rows = self.db.execute(
                 f"""SELECT doc_id, url, language, title, published, author, duplicate_of, text FROM documents
-                    WHERE doc_id IN ({",".join("?" * len(part))})""",
-                part,
+                    WHERE {where}""",
+                params,
             )
-            out.update({r["doc_id"]: dict(r) for r in rows})
+            out.update({r["doc_id"]: cast(typed.WatchDocument, dict(r)) for r in rows})
         return out
 
     def watch_mentions(self, doc_ids: Sequence[str]) -> list[tuple[str, str, int, int]]:
@@ -549,20 +839,16 @@ class StoreQueries(DealStoryQueries):
             out.extend((r[0], r[1], int(r[2]), int(r[3])) for r in rows)
         return out
 
-    def watch_agreements(self, doc_ids: Sequence[str]) -> list[dict[str, Any]]:
+    def watch_agreements(self, doc_ids: Sequence[str]) -> list[typed.WatchAgreement]:
         """Agreements of these documents with their change-log key (``watch_key``)."""
-        out: list[dict[str, Any]] = []
+        out: list[typed.WatchAgreement] = []
         for part in _parts(doc_ids):
             rows = self.db.execute(
                 f"""SELECT a.*, {AGREEMENT_KEY} AS watch_key FROM agreements a
                     WHERE a.doc_id IN ({",".join("?" * len(part))}) ORDER BY a.doc_id, a.evidence_start""",
                 part,
             )
-            for r in rows:
-                row = dict(r)
-                row["parties"] = json.loads(row["parties"])
-                row["party_ids"] = json.loads(row["party_ids"])
-                out.append(row)
+            out.extend(cast(typed.WatchAgreement, _with_parties(r)) for r in rows)
         return out
 
     def entities_first_seen(self, entity_ids: Sequence[str]) -> dict[str, tuple[int, str]]:
@@ -578,9 +864,9 @@ class StoreQueries(DealStoryQueries):
             out.update({r[0]: (int(r[1]), str(r[2])) for r in rows})
         return out
 
-    def entity_rows(self, entity_ids: Sequence[str]) -> list[dict[str, Any]]:
+    def entity_rows(self, entity_ids: Sequence[str]) -> list[typed.EntitySummary]:
         """``entities`` rows (INTERFACE shape) of these ids."""
-        out = []
+        out: list[typed.EntitySummary] = []
         for part in _parts(entity_ids):
             rows = self.db.execute(
                 f"""SELECT e.entity_id AS id, e.canonical, e.label, e.aliases,
@@ -590,16 +876,14 @@ class StoreQueries(DealStoryQueries):
                    GROUP BY e.entity_id, e.canonical, e.label, e.aliases""",
                 part,
             )
-            for r in rows:
-                row = dict(r)
-                row["aliases"] = json.loads(row["aliases"])
-                out.append(row)
+            out.extend(cast(typed.EntitySummary, _entity(r)) for r in rows)
         return sorted(out, key=lambda r: (-r["documents"], -r["mentions"], r["canonical"]))
 
-    def revisit_candidates(self, sources: Sequence[str]) -> list[dict[str, Any]]:
+    # -- crawl frontier ----------------------------------------------------------------------
+    def revisit_candidates(self, sources: Sequence[str]) -> list[typed.RevisitCandidate]:
         """Article URLs of these sources fetched and stored before, with what the revisit schedule
         needs: when each was fetched, first seen, and its document's published date."""
-        out: list[dict[str, Any]] = []
+        out: list[typed.RevisitCandidate] = []
         for part in _parts(sources):
             rows = self.db.execute(
                 f"""SELECT f.url, f.fetched_at, f.first_seen, d.published FROM frontier f
@@ -608,10 +892,10 @@ class StoreQueries(DealStoryQueries):
                     AND f.kind IN ('page', 'link') ORDER BY f.url""",
                 part,
             )
-            out.extend(dict(r) for r in rows)
+            out.extend(cast(typed.RevisitCandidate, dict(r)) for r in rows)
         return out
 
-    def frontier_set(self, url: str, **fields: Any) -> None:
+    def frontier_set(self, url: str, **fields: typed.FrontierValue) -> None:
         """Update some columns of one frontier row (names checked against the schema)."""
         bad = set(fields) - FRONTIER_COLUMNS
         if bad:
@@ -621,14 +905,153 @@ class StoreQueries(DealStoryQueries):
             f"UPDATE frontier SET {cols}, updated_at = ? WHERE url = ?", (*fields.values(), now(), url)
         )
 
+    def frontier_rows(self, urls: Sequence[str]) -> dict[str, typed.FrontierRow]:
+        out: dict[str, typed.FrontierRow] = {}
+        for part in _parts(urls):
+            where, params = self._any("url", part)
+            for r in self.db.execute(f"SELECT {FRONTIER_SELECT} FROM frontier WHERE {where}", params):
+                out[r["url"]] = cast(typed.FrontierRow, dict(r))
+        return out
+
+    def frontier_row(self, url: str) -> typed.FrontierRow | None:
+        return self.frontier_rows([url]).get(url)
+
+    def frontier_due(self, sources: Sequence[str], at: str) -> list[typed.FrontierRow]:
+        """Rows of these sources waiting to be fetched: pending, or failed/blocked and due again."""
+        if not sources:
+            return []
+        where, params = self._any("source", sources)
+        rows = self.db.execute(
+            f"""SELECT {FRONTIER_SELECT} FROM frontier WHERE {where}
+                AND status IN ('pending', 'retry', 'blocked') AND (next_try IS NULL OR next_try <= ?)
+                ORDER BY first_seen, url""",
+            (*params, at),
+        )
+        return [cast(typed.FrontierRow, dict(r)) for r in rows]
+
+    def frontier_requeue(self, source: str, kind: str) -> int:
+        """Set the done rows of one kind found from ``source`` pending again (child sitemaps)."""
+        cur = self.db.execute(
+            "UPDATE frontier SET status = 'pending', updated_at = ? WHERE source = ? AND kind = ? AND status = 'done'",
+            (now(), source, kind),
+        )
+        return int(cur.rowcount)
+
+    def frontier_counts(self, sources: Sequence[str] | None = None) -> dict[str, int]:
+        sql = "SELECT status, COUNT(*) FROM frontier"
+        params: list[Any] = []
+        if sources is not None:
+            where, params = self._any("source", sources)
+            sql += f" WHERE {where}"
+        return {r[0]: int(r[1]) for r in self.db.execute(sql + " GROUP BY status", params)}
+
+    def frontier_errors(self, limit: int = 200) -> list[typed.FrontierError]:
+        """The last error of every URL that has not (yet) made it into the store, newest first."""
+        rows = self.db.execute(
+            """SELECT url, status, attempts, http_status, last_error, next_try FROM frontier
+               WHERE last_error IS NOT NULL AND status != 'done' ORDER BY updated_at DESC LIMIT ?""",
+            (limit,),
+        )
+        return [cast(typed.FrontierError, dict(r)) for r in rows]
+
+    # -- chunks ------------------------------------------------------------------------------
+    def chunks(self) -> list[typed.ChunkRow]:
+        rows = self.db.execute(f"SELECT {CHUNK_SELECT} FROM chunks ORDER BY vec_id")
+        return [cast(typed.ChunkRow, dict(r)) for r in rows]
+
+    def chunk_count(self) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
+
+    def entity_count(self) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM entities").fetchone()[0])
+
+    # -- filters -----------------------------------------------------------------------------
+    def filter_conditions(
+        self,
+        alias: str,
+        *,
+        languages: Sequence[str] = (),
+        since: str | None = None,
+        until: str | None = None,
+        entity_ids: Sequence[str] | None = None,
+        agreement_type: str | None = None,
+    ) -> tuple[list[str], list[Any]]:
+        """SQL conditions on a table with ``doc_id``, ``language`` and ``published`` columns
+        (documents, or PostgreSQL's chunks with their copies): the search filters as a WHERE clause."""
+        where: list[str] = []
+        params: list[Any] = []
+        if languages:
+            cond, values = self._any(f"{alias}.language", languages)
+            where.append(cond)
+            params.extend(values)
+        if since:
+            where.append(f"{alias}.published >= ?")
+            params.append(since)
+        if until:
+            where.append(f"{alias}.published <= ?")
+            params.append(until)
+        if entity_ids is not None:
+            cond, values = self._any("entity_id", entity_ids)
+            where.append(f"{alias}.doc_id IN (SELECT doc_id FROM mentions WHERE {cond})")
+            params.extend(values)
+        if agreement_type:
+            where.append(f"{alias}.doc_id IN (SELECT doc_id FROM agreements WHERE type = ?)")
+            params.append(agreement_type)
+        return where, params
+
+    def filter_doc_ids(
+        self,
+        *,
+        languages: Sequence[str] = (),
+        since: str | None = None,
+        until: str | None = None,
+        entity_ids: Sequence[str] | None = None,
+        agreement_type: str | None = None,
+    ) -> set[str]:
+        """Documents that pass every filter (applied before ranking)."""
+        where, params = self.filter_conditions(
+            "d",
+            languages=languages,
+            since=since,
+            until=until,
+            entity_ids=entity_ids,
+            agreement_type=agreement_type,
+        )
+        sql = "SELECT d.doc_id FROM documents d" + (" WHERE " + " AND ".join(where) if where else "")
+        return {r[0] for r in self.db.execute(sql, params)}
+
+    # -- runs --------------------------------------------------------------------------------
+    def finish_run(self, run_id: int, report: Mapping[str, typed.Json], status: str = "finished") -> None:
+        self.db.execute(
+            "UPDATE runs SET finished = ?, report = ?, status = ? WHERE run_id = ?",
+            (now(), json.dumps(report, ensure_ascii=False), status, run_id),
+        )
+        self.db.commit()
+
+    def runs(self, limit: int = 20) -> list[typed.RunRow]:
+        rows = self.db.execute(f"SELECT {RUN_SELECT} FROM runs ORDER BY run_id DESC LIMIT ?", (limit,))
+        return [
+            cast(typed.RunRow, {**dict(r), "report": json.loads(r["report"]) if r["report"] else None})
+            for r in rows
+        ]
+
+    def last_run(self) -> typed.RunRow | None:
+        runs = self.runs(1)
+        return runs[0] if runs else None
+
 
 class Store(StoreQueries):
     """The embedded store in ``<data_dir>/defintel.sqlite3``."""
 
     db: sqlite3.Connection
 
+    @property
+    def schema(self) -> Sequence[tuple[str, str]]:
+        return MIGRATIONS
+
     def __init__(self, data_dir: Path, *, readonly: bool = False) -> None:
         self.path = data_dir / DB_NAME
+        self.readonly = readonly
         if readonly and not self.path.exists():
             raise UsageError(f"no defintel store in {data_dir} (run `defintel ingest` first)")
         try:
@@ -647,25 +1070,6 @@ class Store(StoreQueries):
             self.db.execute("PRAGMA synchronous = NORMAL")
             self.migrate()
 
-    # -- schema ---------------------------------------------------------------------------
-    def migrate(self) -> list[str]:
-        self.db.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT)"
-        )
-        done = {r[0] for r in self.db.execute("SELECT name FROM schema_migrations")}
-        applied = []
-        for name, sql in MIGRATIONS:
-            if name in done:
-                continue
-            with self.atomic():
-                for statement in sql.split(";"):
-                    if statement.strip():
-                        self.db.execute(statement)
-                self.db.execute("INSERT INTO schema_migrations VALUES (?, ?)", (name, now()))
-            applied.append(name)
-            log.info("applied migration %s", name)
-        return applied
-
     @contextmanager
     def atomic(self) -> Iterator[None]:
         """One transaction: everything inside commits together or not at all."""
@@ -681,186 +1085,23 @@ class Store(StoreQueries):
     def close(self) -> None:
         self.db.close()
 
-    # -- documents ------------------------------------------------------------------------
-    def minhashes(self, exclude: str) -> Iterator[tuple[str, bytes, str | None]]:
-        yield from self.db.execute(
-            "SELECT doc_id, minhash, published FROM documents WHERE minhash IS NOT NULL AND doc_id != ?",
-            (exclude,),
-        )
-
-    def save_analysis(
-        self,
-        analysis: Analysis,
-        *,
-        text_hash: str,
-        minhash: bytes | None,
-        duplicate_of: str | None,
-    ) -> None:
-        """Upsert a document with its mentions, agreements and entities (caller holds the transaction);
-        the analyst's linking decisions are applied first."""
-        analysis = self.apply_link_decisions(analysis)
-        d = analysis.document
-        ts = now()
-        self.db.execute(
-            """INSERT INTO documents (doc_id, url, source, language, html_lang, title, published, author, text,
-                   content_hash, text_hash, minhash, duplicate_of, first_seen, last_seen)
-               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
-               ON CONFLICT(doc_id) DO UPDATE SET url=excluded.url, source=excluded.source,
-                   language=excluded.language, html_lang=excluded.html_lang, title=excluded.title,
-                   published=excluded.published, author=excluded.author, text=excluded.text,
-                   content_hash=excluded.content_hash, text_hash=excluded.text_hash, minhash=excluded.minhash,
-                   duplicate_of=excluded.duplicate_of, last_seen=excluded.last_seen""",
-            (
-                d.doc_id,
-                d.url,
-                d.source,
-                d.language,
-                d.html_lang,
-                d.title,
-                d.published,
-                d.author,
-                d.text,
-                d.content_hash,
-                text_hash,
-                minhash,
-                duplicate_of,
-                ts,
-                ts,
-            ),
-        )
-        self.db.execute("DELETE FROM mentions WHERE doc_id = ?", (d.doc_id,))
-        self.db.executemany(
-            'INSERT OR REPLACE INTO mentions (doc_id, start, "end", text, label, entity_id) VALUES (?,?,?,?,?,?)',
-            [(d.doc_id, m.start, m.end, m.text, m.label, m.entity_id) for m in analysis.mentions],
-        )
-        self.upsert_entities(analysis.entities)
-        self.db.execute("DELETE FROM agreements WHERE doc_id = ?", (d.doc_id,))
-        self.db.executemany(
-            """INSERT OR REPLACE INTO agreements (agreement_id, doc_id, type, parties, party_ids, signed, amount,
-                   currency, subject, quantity, local_content_pct, evidence_text, evidence_start, evidence_end)
-               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
-            [
-                (
-                    a.agreement_id,
-                    d.doc_id,
-                    a.type,
-                    json.dumps(list(a.parties), ensure_ascii=False),
-                    json.dumps(list(a.party_ids)),
-                    a.signed,
-                    None if a.value is None else a.value.amount,
-                    None if a.value is None else a.value.currency,
-                    a.subject,
-                    a.quantity,
-                    a.local_content_pct,
-                    a.evidence.text,
-                    a.evidence.start,
-                    a.evidence.end,
-                )
-                for a in analysis.agreements
-            ],
-        )
-        self.record_watch_events(d.doc_id)
-
-    def upsert_entities(self, entities: Iterable[Entity]) -> None:
-        for e in entities:
-            row = self.db.execute(
-                "SELECT aliases FROM entities WHERE entity_id = ?", (e.entity_id,)
-            ).fetchone()
-            aliases = list(dict.fromkeys([*(json.loads(row[0]) if row else []), *e.aliases]))
-            self.db.execute(
-                """INSERT INTO entities (entity_id, label, canonical, aliases, qid, in_registry) VALUES (?,?,?,?,?,?)
-                   ON CONFLICT(entity_id) DO UPDATE SET label=excluded.label, canonical=excluded.canonical,
-                       aliases=excluded.aliases, qid=excluded.qid, in_registry=excluded.in_registry""",
-                (
-                    e.entity_id,
-                    e.label,
-                    e.canonical,
-                    json.dumps(aliases, ensure_ascii=False),
-                    e.qid,
-                    int(e.in_registry),
-                ),
-            )
-
-    def document_meta(self, doc_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        if not doc_ids:
-            return {}
-        marks = ",".join("?" * len(doc_ids))
-        rows = self.db.execute(
-            f"SELECT doc_id, url, title, language, published FROM documents WHERE doc_id IN ({marks})",
-            list(doc_ids),
-        )
-        return {r["doc_id"]: dict(r) for r in rows}
-
-    def agreements(self, doc_id: str | None = None) -> list[dict[str, Any]]:
-        sql = """SELECT a.*, d.url, d.title, d.language, d.published FROM agreements a
-                 JOIN documents d USING (doc_id)"""
-        params: tuple[str, ...] = ()
-        if doc_id is not None:
-            sql += " WHERE a.doc_id = ?"
-            params = (doc_id,)
-        out = []
-        for r in self.db.execute(sql + " ORDER BY d.published, a.evidence_start", params):
-            row = dict(r)
-            row["parties"] = json.loads(row["parties"])
-            row["party_ids"] = json.loads(row["party_ids"])
-            out.append(row)
-        return out
-
     # -- chunks ---------------------------------------------------------------------------
-    def replace_chunks(self, doc_id: str, chunks: Sequence[Chunk]) -> tuple[list[int], list[int]]:
-        """Store a document's chunks; return (vector ids removed, vector ids added)."""
+    def replace_chunks(
+        self, doc_id: str, chunks: Sequence[Chunk], vectors: Vectors | None = None
+    ) -> tuple[list[int], list[int]]:
+        """Store a document's chunks; return (vector ids removed, vector ids added). The vectors
+        live in the FAISS index beside the store (``VectorIndex.add`` after the commit), not here."""
         old = [r[0] for r in self.db.execute("SELECT vec_id FROM chunks WHERE doc_id = ?", (doc_id,))]
         self.db.execute("DELETE FROM chunks WHERE doc_id = ?", (doc_id,))
         new = [vec_id(c.chunk_id) for c in chunks]
         self.db.executemany(
-            'INSERT INTO chunks (chunk_id, doc_id, n, vec_id, text, start, "end") VALUES (?,?,?,?,?,?,?)',
+            f"INSERT INTO chunks ({CHUNK_SELECT}) VALUES (?,?,?,?,?,?,?)",
             [
                 (c.chunk_id, c.doc_id, c.n, v, c.text, c.start, c.end)
                 for c, v in zip(chunks, new, strict=True)
             ],
         )
         return old, new
-
-    def chunks(self) -> list[dict[str, Any]]:
-        rows = self.db.execute(
-            'SELECT chunk_id, doc_id, n, vec_id, text, start, "end" FROM chunks ORDER BY vec_id'
-        )
-        return [dict(r) for r in rows]
-
-    def chunk_count(self) -> int:
-        return int(self.db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
-
-    # -- filters --------------------------------------------------------------------------
-    def filter_doc_ids(
-        self,
-        *,
-        languages: Sequence[str] = (),
-        since: str | None = None,
-        until: str | None = None,
-        entity_ids: Sequence[str] | None = None,
-        agreement_type: str | None = None,
-    ) -> set[str]:
-        """Documents that pass every filter (applied before ranking)."""
-        where: list[str] = []
-        params: list[str] = []
-        if languages:
-            where.append(f"d.language IN ({','.join('?' * len(languages))})")
-            params.extend(languages)
-        if since:
-            where.append("d.published >= ?")
-            params.append(since)
-        if until:
-            where.append("d.published <= ?")
-            params.append(until)
-        if entity_ids is not None:
-            marks = ",".join("?" * len(entity_ids)) or "NULL"
-            where.append(f"d.doc_id IN (SELECT doc_id FROM mentions WHERE entity_id IN ({marks}))")
-            params.extend(entity_ids)
-        if agreement_type:
-            where.append("d.doc_id IN (SELECT doc_id FROM agreements WHERE type = ?)")
-            params.append(agreement_type)
-        sql = "SELECT d.doc_id FROM documents d" + (" WHERE " + " AND ".join(where) if where else "")
-        return {r[0] for r in self.db.execute(sql, params)}
 
     # -- runs -----------------------------------------------------------------------------
     def start_run(self) -> int:
@@ -876,27 +1117,7 @@ class Store(StoreQueries):
         self.db.commit()
         return int(cur.lastrowid or 0)
 
-    def finish_run(self, run_id: int, report: dict[str, Any], status: str = "finished") -> None:
-        self.db.execute(
-            "UPDATE runs SET finished = ?, report = ?, status = ? WHERE run_id = ?",
-            (now(), json.dumps(report, ensure_ascii=False), status, run_id),
-        )
-        self.db.commit()
-
-    def runs(self, limit: int = 20) -> list[dict[str, Any]]:
-        rows = self.db.execute("SELECT * FROM runs ORDER BY run_id DESC LIMIT ?", (limit,))
-        return [{**dict(r), "report": json.loads(r["report"]) if r["report"] else None} for r in rows]
-
     # -- crawl frontier -------------------------------------------------------------------
-    def frontier_rows(self, urls: Sequence[str]) -> dict[str, dict[str, Any]]:
-        out: dict[str, dict[str, Any]] = {}
-        for i in range(0, len(urls), 500):  # stay under SQLite's bound-parameter limit
-            part = list(urls[i : i + 500])
-            marks = ",".join("?" * len(part))
-            for r in self.db.execute(f"SELECT * FROM frontier WHERE url IN ({marks})", part):
-                out[r["url"]] = dict(r)
-        return out
-
     def frontier_insert(self, rows: Sequence[tuple[str, str, str, str | None]]) -> None:
         """Add (url, source, kind, lastmod) rows as pending; known URLs are left as they are."""
         ts = now()
@@ -906,34 +1127,10 @@ class Store(StoreQueries):
             [(*row, ts, ts) for row in rows],
         )
 
-    def frontier_due(self, sources: Sequence[str], at: str) -> list[dict[str, Any]]:
-        """Rows of these sources waiting to be fetched: pending, or failed/blocked and due again."""
-        if not sources:
-            return []
-        marks = ",".join("?" * len(sources))
-        rows = self.db.execute(
-            f"""SELECT * FROM frontier WHERE source IN ({marks})
-                AND status IN ('pending', 'retry', 'blocked') AND (next_try IS NULL OR next_try <= ?)
-                ORDER BY first_seen, url""",
-            (*sources, at),
-        )
-        return [dict(r) for r in rows]
-
-    def frontier_requeue(self, source: str, kind: str) -> int:
-        """Set the done rows of one kind found from ``source`` pending again (child sitemaps)."""
-        cur = self.db.execute(
-            "UPDATE frontier SET status = 'pending', updated_at = ? WHERE source = ? AND kind = ? AND status = 'done'",
-            (now(), source, kind),
-        )
-        return int(cur.rowcount)
-
-    def frontier_counts(self, sources: Sequence[str] | None = None) -> dict[str, int]:
-        sql = "SELECT status, COUNT(*) FROM frontier"
-        params: list[str] = []
-        if sources is not None:
-            sql += f" WHERE source IN ({','.join('?' * len(sources)) or 'NULL'})"
-            params = list(sources)
-        return {r[0]: int(r[1]) for r in self.db.execute(sql + " GROUP BY status", params)}
+    def content_hashes(self) -> list[tuple[str, str]]:
+        cur = self.db.cursor()
+        cur.row_factory = None  # plain tuples, fetched in C: this runs before every search snapshot load
+        return cur.execute("SELECT doc_id, content_hash FROM documents ORDER BY doc_id").fetchall()
 
 
 def vec_id(chunk_id: str) -> int:

@@ -36,12 +36,12 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from pipeline.clock import now
 from pipeline.config import Settings
 from pipeline.deals import deals as stored_deals
 from pipeline.errors import UsageError
 from pipeline.records import AGREEMENT_TYPES, sha1
 from pipeline.segment import sentences
-from pipeline.store import now
 from pipeline.textnorm import normalize
 
 log = logging.getLogger(__name__)
@@ -164,7 +164,7 @@ def resolve_entity(store: Any, models_dir: str, name: str) -> WatchedEntity:
         raise UsageError("empty --entity")
     registry = load_registry(models_dir)
     ids: set[str] = set()
-    if store.db.execute("SELECT 1 FROM entities WHERE entity_id = ?", (name,)).fetchone():
+    if store.entity_exists(name):
         ids.add(name)
     ids.update(store.entity_ids_matching(set(registry.variants(name)), normalize))
     found = registry.lookup(name)
@@ -180,10 +180,7 @@ def resolve_entity(store: Any, models_dir: str, name: str) -> WatchedEntity:
     if not ids:
         raise UsageError(f"unknown entity {name!r} (give an id, a canonical name or an alias)")
     if found is None:
-        row = store.db.execute(
-            "SELECT canonical FROM entities WHERE entity_id = ?", (sorted(ids)[0],)
-        ).fetchone()
-        canonical = str(row[0]) if row else canonical
+        canonical = store.entity_canonical(sorted(ids)[0]) or canonical
     return WatchedEntity(name, canonical, tuple(sorted(ids)))
 
 
@@ -448,7 +445,7 @@ def _entities_new(
 
 # -- matching --------------------------------------------------------------------------------------
 def open_digest_searcher(settings: Settings, store: Any) -> Any:
-    from pipeline.storage import open_searcher
+    from pipeline.backend import open_searcher
 
     return open_searcher(settings, store, one_shot=True)
 

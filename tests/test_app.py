@@ -265,7 +265,8 @@ def test_sidebar_navigation_switches_pages(open_app) -> None:  # type: ignore[no
 
 # -- untrusted page text --------------------------------------------------------------------------
 EVIL_TITLE = '<script>alert("pwned")</script> Baykar <img src=x onerror=alert(1)>'
-EVIL_BODY = "\n\n<script>document.cookie</script><iframe src=javascript:alert(2)></iframe>"
+# A lone \r pair is a blank line to Markdown: it would end the HTML block around the text.
+EVIL_BODY = "\n\n<script>document.cookie</script>\r\r<iframe src=javascript:alert(2)></iframe>\r"
 
 
 @pytest.fixture()
@@ -292,6 +293,7 @@ def evil_app(ingested: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 def _no_live_html(html: str) -> None:
     assert "<script" not in html and "<img" not in html and "<iframe" not in html
     assert 'href="javascript' not in html
+    assert "\r" not in html  # Markdown would read it as a line break inside the HTML
 
 
 def test_crawled_script_in_title_and_body_is_shown_as_text(evil_app: tuple[AppTest, str]) -> None:

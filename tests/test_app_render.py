@@ -44,6 +44,15 @@ def test_document_html_marks_entities_and_evidence_and_escapes() -> None:
     assert "\n" not in out
 
 
+@pytest.mark.parametrize("text", ["a\rb", "a\r\rb", "a\r\nb", "a\n\rb", "\r"])
+def test_line_breaks_never_leave_a_carriage_return(text: str) -> None:
+    """A lone \\r is a line break to Markdown (two end the HTML block): every kind becomes <br>."""
+    for out in (render.document_html(text, [], []), render.highlight_terms(text, ["a"])):
+        assert "\r" not in out and "\n" not in out
+    assert render.highlight_terms("a\rb", []) == "a<br>b"
+    assert render.highlight_terms("a\r\nb", []) == "a<br>b"
+
+
 def test_overlapping_and_out_of_range_mentions_are_dropped() -> None:
     out = render.document_html(
         "abcdef",
@@ -135,3 +144,20 @@ def test_overview_counts_and_sorted_entity_names(ingested: Settings) -> None:
         len(store.agreements()),
     )
     assert list(seen.entity_names) == sorted({e["canonical"] for e in store.entities()})
+
+
+def test_page_fragments_escape_what_the_pages_say() -> None:
+    evil = '<script>x</script>"'
+    doc = {"language": "en", "doc_id": evil, "title": evil, "published": evil, "duplicate_of": None}
+    fragments = [
+        render.document_header(evil, "en", render.esc(evil), "javascript:alert(1)"),
+        render.duplicate_list([doc]),
+        render.entity_header(evil, "ORG", False, evil),
+        render.story_list([[doc, doc]]),
+        render.conflict_line(evil, [(evil, 2)]),
+        render.deal_sources([{**doc, "evidence": evil}]),
+        render.cooccurring([{"name": evil, "documents": 1, "type": "ORG", "entity_id": evil}]),
+    ]
+    for html in fragments:
+        assert "<script" not in html and 'href="javascript' not in html
+    assert "(2 reports)" in fragments[4] and "(first seen)" in fragments[1]

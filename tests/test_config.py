@@ -1,8 +1,10 @@
+import dataclasses
+import tomllib
 from pathlib import Path
 
 import pytest
 
-from pipeline.config import load_settings
+from pipeline.config import Settings, load_settings
 from pipeline.errors import UsageError
 
 
@@ -11,6 +13,17 @@ def test_defaults_are_shipped() -> None:
     assert s.data_dir == "data"
     assert s.index.embedder == "e5-small"
     assert s.crawl.delay_s >= 1.0
+
+
+def test_dataclass_defaults_are_the_shipped_toml() -> None:
+    """defaults.toml is the one source of default values: every field has its key there (but the
+    optional [app.usd_rates] table), no key is left without a field, and the values agree."""
+    shipped = tomllib.loads((Path(__file__).parent.parent / "pipeline" / "defaults.toml").read_text())
+    built = dataclasses.asdict(Settings())
+    assert built["app"].pop("usd_rates") == {}
+    assert built == shipped
+    assert Settings() == load_settings(env={})
+    assert Settings().crawl.user_agent.startswith("defintel/0.1 (+")
 
 
 def test_precedence_file_then_env_then_flags(tmp_path: Path) -> None:

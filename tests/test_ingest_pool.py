@@ -108,3 +108,27 @@ def test_worker_count() -> None:
     assert worker_count(3) == 3
     assert worker_count(0) == 0
     assert 1 <= worker_count(-1) <= 4
+
+
+def _blas_threads() -> list[int]:
+    """(In a worker.) Threads of every BLAS/OpenMP library the worker has loaded."""
+    from threadpoolctl import threadpool_info
+
+    return [int(info["num_threads"]) for info in threadpool_info()]
+
+
+def test_workers_run_one_blas_thread_and_leave_the_parents_environment(tmp_path: Path) -> None:
+    import os
+
+    from pipeline.prepare import PreparePool, Preparer
+
+    settings = make_settings(tmp_path)
+    Store(settings.data_path).close()  # the workers open it read-only
+    before = {v: os.environ.get(v) for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+    pool = PreparePool(settings, Preparer(settings, lambda _: None), workers=1)
+    try:
+        threads = pool._pool().submit(_blas_threads).result(timeout=300)
+    finally:
+        pool.close()
+    assert threads and set(threads) == {1}
+    assert {v: os.environ.get(v) for v in before} == before

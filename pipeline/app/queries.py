@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.app.rates import UsdRates
+from pipeline.backend.protocols import Store
+from pipeline.backend.rows import AgreementRow, DocumentRow, Json
 from pipeline.records import Deal
-from pipeline.store import Store
 
 if TYPE_CHECKING:  # imported where used, so the search page loads without networkx
     import networkx as nx
@@ -41,6 +42,15 @@ class Overview:
     entities: int
     agreements: int
     entity_names: tuple[str, ...]
+
+
+def _title(store: Store, doc_id: str) -> str | None:
+    meta = store.document_meta([doc_id]).get(doc_id)
+    return None if meta is None else meta["title"]
+
+
+def _label(entity: Mapping[str, Any] | None) -> str:
+    return "" if entity is None else str(entity["label"])
 
 
 def overview(store: Store) -> Overview:
@@ -76,7 +86,7 @@ def doc_facts(store: Store, doc_id: str, limit: int = 12) -> DocFacts:
     return DocFacts(entities, types)
 
 
-def near_duplicates(store: Store, doc_id: str) -> list[dict[str, Any]]:
+def near_duplicates(store: Store, doc_id: str) -> list[DocumentRow]:
     """Documents marked as copies of this one, the one it copies, and that one's other copies."""
     docs = store.documents()
     by_id = {d["doc_id"]: d for d in docs}
@@ -148,7 +158,7 @@ def deal_rows(store: Store, rates: UsdRates, entity_id: str | None = None) -> li
                 "local_content_pct": deal.local_content_pct,
                 "first_reported": deal.first_reported,
                 "last_reported": deal.last_reported,
-                "title": store.document_meta([lead.doc_id]).get(lead.doc_id, {}).get("title"),
+                "title": _title(store, lead.doc_id),
                 "url": lead.url,
                 "evidence": lead.evidence.text,
                 "deal_id": deal.deal_id,
@@ -188,7 +198,7 @@ def deal_sources(store: Store, deal: Deal) -> list[dict[str, Any]]:
     return [
         {
             "doc_id": r.doc_id,
-            "title": meta.get(r.doc_id, {}).get("title", ""),
+            "title": meta[r.doc_id]["title"] if r.doc_id in meta else "",
             "language": r.language,
             "published": r.published,
             "url": r.url,
@@ -262,9 +272,7 @@ def timeline_events(store: Store, pair_kind: str = "any") -> list[dict[str, Any]
             continue
         names = dict(zip(ag["party_ids"], ag["parties"], strict=False))
         for a, b in combinations(sorted(names, key=lambda i: names[i]), 2):
-            labels = tuple(
-                sorted((entities.get(a, {}).get("label", ""), entities.get(b, {}).get("label", "")))
-            )
+            labels = tuple(sorted((_label(entities.get(a)), _label(entities.get(b)))))
             kind = _pair_kind((labels[0], labels[1]))
             if pair_kind != "any" and kind != pair_kind:
                 continue
@@ -290,7 +298,7 @@ class EntityProfile:
     aliases: dict[str, list[str]]
     documents: list[dict[str, Any]]
     cooccurring: list[dict[str, Any]]
-    agreements: list[dict[str, Any]]
+    agreements: list[AgreementRow]
 
 
 def entity_profile(store: Store, graph: nx.MultiGraph[str], entity_id: str) -> EntityProfile | None:
@@ -343,24 +351,23 @@ def run_rows(store: Store, limit: int = 20) -> list[dict[str, Any]]:
     return rows
 
 
-def run_failures(store: Store, limit: int = 20) -> list[dict[str, Any]]:
+def run_failures(store: Store, limit: int = 20) -> list[dict[str, Json]]:
     """Failures with their reasons: from the runs' reports and from the crawl frontier."""
     out = []
     for r in store.runs(limit):
-        for f in (r["report"] or {}).get("failures", []):
-            out.append(
-                {
-                    "run_id": r["run_id"],
-                    "source": f.get("source"),
-                    "error": f.get("error"),
-                    "retry": f.get("retry"),
-                }
-            )
+        failures = (r["report"] or {}).get("failures")
+        for f in failures if isinstance(failures, list) else []:
+            if isinstance(f, dict):
+                out.append(
+                    {
+                        "run_id": r["run_id"],
+                        "source": f.get("source"),
+                        "error": f.get("error"),
+                        "retry": f.get("retry"),
+                    }
+                )
     # The frontier keeps the last error of every URL that has not (yet) made it into the store.
-    for row in store.db.execute(
-        """SELECT url, status, attempts, http_status, last_error, next_try FROM frontier
-           WHERE last_error IS NOT NULL AND status != 'done' ORDER BY updated_at DESC LIMIT 200"""
-    ):
+    for row in store.frontier_errors(200):
         out.append(
             {
                 "run_id": None,

@@ -43,7 +43,9 @@ def esc(text: object) -> str:
 
 
 def _br(escaped: str) -> str:
-    return escaped.replace("\r\n", "\n").replace("\n", "<br>")
+    """Line breaks as ``<br>``: ``\r\n``, ``\n`` and a lone ``\r`` alike. Markdown reads a lone
+    ``\r`` as a line break too, and a blank line made of two ends the HTML block around the text."""
+    return escaped.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "<br>")
 
 
 def link(page: str, **params: str) -> str:
@@ -259,3 +261,76 @@ def deal_card(deal: Mapping[str, Any], headline: str) -> str:
         "</div>",
     ]
     return "".join(parts)
+
+
+def _muted(inner_html: str) -> str:
+    return f"<span style='color:#666'>{inner_html}</span>"
+
+
+def document_header(title: str, language: str, meta_html: str, url: str | None) -> str:
+    """The document page's head: title, language badge, (escaped) date · byline · source, link."""
+    return (
+        f"<div><h3>{esc(title)}</h3>{lang_badge(language)} "
+        f'<span style="color:#666">{meta_html}</span> · {external_link(url)}</div>'
+    )
+
+
+def duplicate_list(docs: Sequence[Mapping[str, Any]]) -> str:
+    """A document's near-duplicates, each linked, marked copy or first seen."""
+    items = "".join(
+        f"<li>{lang_badge(d['language'])} "
+        f"{a(link('document', doc=d['doc_id']), esc(d['title']))} "
+        + _muted(f"{esc(d['published'] or 'undated')}{' (copy)' if d['duplicate_of'] else ' (first seen)'}")
+        + "</li>"
+        for d in docs
+    )
+    return f"<div><ul>{items}</ul></div>"
+
+
+def entity_header(canonical: str, label: str, in_registry: bool, entity_id: str) -> str:
+    """The entity page's head: name, type badge, where it comes from, short id."""
+    colour = LABEL_COLOURS.get(label, "#ddd")
+    origin = "registry entity" if in_registry else "found in the pages (not in the registry)"
+    return (
+        f"<div><h3>{esc(canonical)} "
+        f'<span class="di-ent" style="background:{colour}">{esc(label)}</span></h3>'
+        + _muted(f"{origin} · id {esc(entity_id[:12])}")
+        + "</div>"
+    )
+
+
+def story_list(groups: Sequence[Sequence[Mapping[str, Any]]]) -> str:
+    """One line per story: its first document, the others folded under "+N reports in M languages"."""
+    items = "".join(
+        f"<li>{lang_badge(g[0]['language'])} {esc(g[0]['published'] or 'undated')} · "
+        f"{a(link('document', doc=g[0]['doc_id']), esc(g[0]['title']))}"
+        f"{story_more(g[1:])}</li>"
+        for g in groups
+    )
+    return f"<div><ul>{items}</ul></div>"
+
+
+def conflict_line(field: str, values: Sequence[tuple[str, int]]) -> str:
+    """Where a deal's reports disagree: the field and each value with how many reports give it."""
+    shown = "; ".join(f"{esc(text)} ({n} report{'s' if n != 1 else ''})" for text, n in values)
+    return f"<div>⚠ <b>{esc(field)}</b>: {shown}</div>"
+
+
+def deal_sources(reports: Sequence[Mapping[str, Any]]) -> str:
+    """A deal's reports: language, date, linked title and the sentence stating it."""
+    items = "".join(
+        f"<li>{lang_badge(r['language'])} {esc(r['published'] or 'undated')} · "
+        f"{a(link('document', doc=r['doc_id']), esc(r['title']))}"
+        f"<br><i>{esc(r['evidence'])}</i></li>"
+        for r in reports
+    )
+    return f"<ul>{items}</ul>"
+
+
+def cooccurring(entities: Sequence[Mapping[str, Any]]) -> str:
+    """Entities named with another, as linked chips with their document counts."""
+    chips = "".join(
+        chip(f"{c['name']} ({c['documents']})", c["type"] or "", link("entity", id=c["entity_id"]))
+        for c in entities
+    )
+    return f"<div>{chips}</div>"

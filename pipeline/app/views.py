@@ -20,15 +20,15 @@ import streamlit as st
 
 from pipeline.app import queries, render
 from pipeline.app.rates import UsdRates, load_app_settings
+from pipeline.backend.protocols import Searcher, Store
 from pipeline.config import Settings
 from pipeline.errors import DefintelError
 from pipeline.records import AGREEMENT_TYPES, LABELS
-from pipeline.store import Store
 
 if TYPE_CHECKING:  # imported where used: the first page must not wait for pandas, FAISS, altair, networkx
     import networkx as nx
 
-    from pipeline.index.search import Filters, Searcher
+    from pipeline.index.search import Filters
     from pipeline.records import Hit
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ def _session_store(settings: Settings) -> Store:
     held = st.session_state.get(STORE_KEY)
     if isinstance(held, tuple) and held[0] == key:
         return held[1]  # type: ignore[no-any-return]
-    from pipeline.storage import open_store
+    from pipeline.backend import open_store
 
     store: Store = open_store(settings, readonly=True)  # SQLite, or PostgreSQL when configured
     st.session_state[STORE_KEY] = (key, store)
@@ -89,7 +89,7 @@ class SharedSearcher:
 @st.cache_resource(show_spinner="Loading the search index and the embedding model…", max_entries=2)
 def _searcher(_settings: Settings, data_dir: str, embedder: str, version: str) -> SharedSearcher:
     # Built on the first submitted query, never for the first page: loading the model takes seconds.
-    from pipeline.storage import open_searcher, open_store
+    from pipeline.backend import open_searcher, open_store
 
     searcher = open_searcher(_settings, open_store(_settings, readonly=True))
     # The model loads on its first use: make that happen here, under this spinner's message.
@@ -299,10 +299,7 @@ def document_page(ctx: Context) -> None:
         for x in (doc["published"] or "undated", doc["author"] or "no byline", doc["source"])
         if x
     )
-    _html(
-        f"<div><h3>{render.esc(doc['title'])}</h3>{render.lang_badge(doc['language'])} "
-        f'<span style="color:#666">{meta}</span> · {render.external_link(doc["url"])}</div>'
-    )
+    _html(render.document_header(doc["title"], doc["language"], meta, doc["url"]))
     agreements = ctx.store.agreements(doc_id)
     mentions = [
         render.Marked(m["start"], m["end"], m["label"], m["entity_id"], m["canonical"] or "")
@@ -339,14 +336,7 @@ def document_page(ctx: Context) -> None:
     dups = queries.near_duplicates(ctx.store, doc_id)
     st.subheader(f"Near-duplicates ({len(dups)})")
     if dups:
-        items = "".join(
-            f"<li>{render.lang_badge(d['language'])} "
-            f"{render.a(render.link('document', doc=d['doc_id']), render.esc(d['title']))} "
-            f"<span style='color:#666'>{render.esc(d['published'] or 'undated')}"
-            f"{' (copy)' if d['duplicate_of'] else ' (first seen)'}</span></li>"
-            for d in dups
-        )
-        _html(f"<div><ul>{items}</ul></div>")
+        _html(render.duplicate_list(dups))
     else:
         st.caption("No other copy of this page was found.")
 
@@ -375,13 +365,7 @@ def entity_page(ctx: Context) -> None:
         st.error("This entity is no longer in the store.")
         return
     _html(render.CSS)
-    colour = render.LABEL_COLOURS.get(profile.label, "#ddd")
-    _html(
-        f"<div><h3>{render.esc(profile.canonical)} "
-        f'<span class="di-ent" style="background:{colour}">{render.esc(profile.label)}</span></h3>'
-        f"<span style='color:#666'>{'registry entity' if profile.in_registry else 'found in the pages (not in the registry)'}"
-        f" · id {render.esc(profile.entity_id[:12])}</span></div>"
-    )
+    _html(render.entity_header(profile.canonical, profile.label, profile.in_registry, profile.entity_id))
     st.subheader("Aliases by language")
     st.dataframe(
         pd.DataFrame([{"language": lang, "aliases": ", ".join(a)} for lang, a in profile.aliases.items()]),
@@ -406,22 +390,10 @@ def entity_page(ctx: Context) -> None:
         )
         st.altair_chart(chart, width="stretch")
     # One line per story: its first document, the others folded under "+N reports in M languages".
-    items = "".join(
-        f"<li>{render.lang_badge(g[0]['language'])} {render.esc(g[0]['published'] or 'undated')} · "
-        f"{render.a(render.link('document', doc=g[0]['doc_id']), render.esc(g[0]['title']))}"
-        f"{render.story_more(g[1:])}</li>"
-        for g in queries.story_groups(ctx.store, profile.documents)
-    )
-    _html(f"<div><ul>{items}</ul></div>")
+    _html(render.story_list(queries.story_groups(ctx.store, profile.documents)))
     st.subheader("Co-occurring entities")
     if profile.cooccurring:
-        chips = "".join(
-            render.chip(
-                f"{c['name']} ({c['documents']})", c["type"] or "", render.link("entity", id=c["entity_id"])
-            )
-            for c in profile.cooccurring[:40]
-        )
-        _html(f"<div>{chips}</div>")
+        _html(render.cooccurring(profile.cooccurring[:40]))
     else:
         st.caption("Never named together with another entity.")
     deals = queries.deal_rows(ctx.store, ctx.rates, entity_id=entity_id)
@@ -507,18 +479,9 @@ def _deal_sources(ctx: Context, shown: list[dict[str, Any]]) -> None:
         with st.expander(label):
             deal = by_id[d["deal_id"]]
             for c in deal.conflicts:
-                values = "; ".join(
-                    f"{render.esc(_conflict_text(v.value))} ({len(v.doc_ids)} report{'s' if len(v.doc_ids) != 1 else ''})"
-                    for v in c.values
-                )
-                _html(f"<div>⚠ <b>{render.esc(c.field)}</b>: {values}</div>")
-            items = "".join(
-                f"<li>{render.lang_badge(r['language'])} {render.esc(r['published'] or 'undated')} · "
-                f"{render.a(render.link('document', doc=r['doc_id']), render.esc(r['title']))}"
-                f"<br><i>{render.esc(r['evidence'])}</i></li>"
-                for r in queries.deal_sources(ctx.store, deal)
-            )
-            _html(f"<ul>{items}</ul>")
+                values = [(_conflict_text(v.value), len(v.doc_ids)) for v in c.values]
+                _html(render.conflict_line(c.field, values))
+            _html(render.deal_sources(queries.deal_sources(ctx.store, deal)))
 
 
 def _conflict_text(value: object) -> str:
@@ -665,7 +628,7 @@ def _watch_digest(
     _settings: Settings, data_dir: str, name: str, after: int, updated: str, version: str
 ) -> Any:
     """The list's digest since the app's last visit (moves no mark); one store connection per call."""
-    from pipeline.storage import open_store
+    from pipeline.backend import open_store
     from pipeline.watch import take_digest
 
     store = open_store(_settings, readonly=True)
@@ -677,7 +640,7 @@ def _watch_digest(
 
 def _watch_write(ctx: Context, action: Callable[[Any], Any]) -> bool:
     """Run ``action`` on a writable store (the session's own is read-only); errors shown on the page."""
-    from pipeline.storage import open_store
+    from pipeline.backend import open_store
 
     try:
         store = open_store(ctx.settings, readonly=False)

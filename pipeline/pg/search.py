@@ -36,27 +36,20 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from pipeline.config import Settings
 from pipeline.errors import UsageError
-from pipeline.index.embedders import Embedder
 from pipeline.index.search import (
-    DEFAULT_FUSION,
-    DEFAULT_TERMS,
-    MODES,
     Filters,
-    Fusion,
     QueryTerms,
-    Searcher,
-    TermNormaliser,
+    SearcherBase,
     best_per_document,
+    best_snippet,
     expand_query,
     fuse,
-    query_embedder,
     standardise,
 )
 from pipeline.index.snapshot import ALL_LANGUAGES, AliasTable, NameVariants
 from pipeline.pg import stats as language_stats
-from pipeline.pg.store import PgStore, filter_conditions, vector_literal
+from pipeline.pg.store import PgStore, vector_literal
 from pipeline.pg.terms import tsquery_any
 from pipeline.pg.vectors import PgVectorIndex
 from pipeline.records import AGREEMENT_TYPES, Hit
@@ -94,54 +87,27 @@ class _Candidates:
         return sorted(self.doc, key=self.seq.__getitem__)
 
 
-class PgSearcher:
+class PgSearcher(SearcherBase[PgStore]):
     """Answers queries against a ``PgStore``; same ``search`` contract as ``Searcher``."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        store: PgStore,
-        embedder: Embedder | None = None,
-        normaliser: TermNormaliser = DEFAULT_TERMS,
-        fusion: Fusion = DEFAULT_FUSION,
-        *,
-        one_shot: bool = False,
-        ef_search: int | None = None,
-    ) -> None:
-        self.settings = settings
-        self.store = store
-        self.normaliser = normaliser
-        self.fusion = fusion
-        self.embedder = embedder or query_embedder(settings, one_shot=one_shot)
+    def _load(self) -> None:
+        store = self.store
         self.vectors = PgVectorIndex(store, self.embedder.name, self.embedder.dim)
-        self.ef_search = ef_search or settings.store.hnsw_ef_search
+        self.ef_search = self.settings.store.hnsw_ef_search
         row = store.db.execute("SELECT COUNT(*), COALESCE(AVG(n_terms), 1) FROM chunks").fetchone()
-        self.n_chunks = int(row[0]) if row else 0
+        self._n_chunks = int(row[0]) if row else 0
         self.avgdl = float(row[1]) if row else 1.0
         self.languages = [r[0] for r in store.db.execute("SELECT DISTINCT language FROM chunks ORDER BY 1")]
         self.vector_counts = language_stats.vector_counts(store)
         self.stats = language_stats.load(store, self.vector_counts)
-        self.aliases = AliasTable.from_rows(self._entity_names(), normaliser)
+        self.aliases = AliasTable.from_rows(store.entity_names(), self.normaliser)
         self._df: dict[str, int] = {}
-        # The snippet is the embedded searcher's own method (it reads only ``normaliser``).
-        self._snippets: Searcher = object.__new__(Searcher)
-        self._snippets.normaliser = normaliser
+
+    @property
+    def n_chunks(self) -> int:
+        return self._n_chunks
 
     # -- statistics -------------------------------------------------------------------------
-    def _entity_names(self) -> list[tuple[str, list[str]]]:
-        import json
-
-        out = []
-        for entity_id, canonical, aliases in self.store.db.execute(
-            "SELECT entity_id, canonical, aliases FROM entities"
-        ):
-            try:
-                names = [canonical, *json.loads(aliases)]
-            except ValueError:
-                names = [canonical]
-            out.append((str(entity_id), [str(n) for n in names]))
-        return out
-
     def _doc_freqs(self, terms: Sequence[str]) -> dict[str, int]:
         for t in terms:
             if t not in self._df:
@@ -176,7 +142,7 @@ class PgSearcher:
         if f.entity:
             ids = self.aliases.ids
             entity_ids = sorted({e for v in self._variants(f.entity) for e in ids.get(v, ())})
-        where, params = filter_conditions(
+        where, params = self.store.filter_conditions(
             "c",
             languages=f.languages,
             since=f.since,
@@ -207,19 +173,7 @@ class PgSearcher:
         return int(row[0]) if row else 0
 
     # -- search -----------------------------------------------------------------------------
-    def search(
-        self, query: str, k: int = 10, filters: Filters | None = None, mode: str = "hybrid"
-    ) -> list[Hit]:
-        """Top-k documents. ``mode`` is ``hybrid`` (default), ``dense`` or ``lexical`` (for benchmarks)."""
-        if mode not in MODES:
-            raise UsageError(f"unknown search mode {mode!r} (choose from {', '.join(MODES)})")
-        if not query.strip():
-            raise UsageError("empty query")
-        if k < 1:
-            raise UsageError("--k must be at least 1")
-        filters = filters or Filters()
-        if self.n_chunks == 0:
-            return []
+    def _rank(self, query: str, k: int, filters: Filters, mode: str) -> list[Hit]:
         where, params = self.filter_sql(filters)
         qterms = self.query_terms(query)
         n_cand = max(self.settings.index.candidates, k * 10)
@@ -374,7 +328,7 @@ class PgSearcher:
             m = meta.get(doc_id)
             if m is None:  # removed since the candidates were read
                 continue
-            snippet, matched = self._snippets.snippet(texts.get(vec, ""), set(qterms.expanded))
+            snippet, matched = best_snippet(self.normaliser, texts.get(vec, ""), set(qterms.expanded))
             hits.append(
                 Hit(doc_id, m["url"], m["title"], m["language"], m["published"], score, snippet, matched)
             )

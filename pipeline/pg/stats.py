@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.clock import now
 from pipeline.index.snapshot import ALL_LANGUAGES, MIN_LANGUAGE_CHUNKS, STATS_SAMPLE, LanguageStats
-from pipeline.store import now
 
 log = logging.getLogger(__name__)
 

@@ -11,12 +11,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
+from pipeline.backend.rows import TitledChunk
 from pipeline.pg.store import PgStore, vector_literal
+
+if TYPE_CHECKING:
+    from pipeline.backend.protocols import Store
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +75,13 @@ class PgVectorIndex:
         sql += " ORDER BY embedding <=> ?::vector LIMIT ?"
         params += [params[0], int(k)]
         return [(int(r[0]), float(r[1])) for r in self.store.db.execute(sql, params)]
+
+    stored_with_chunks = True  # written in their chunk rows' transaction (replace_chunks)
+
+    def unindexed(self, store: Store) -> tuple[set[int], list[TitledChunk]]:
+        """Only chunks stored by an older version without their vector can lack one; nothing
+        else (other workers' chunks) is read."""
+        return set(), self.store.chunks_without_vectors()
 
     def save(self, root: Path | None = None) -> None:
         self.dirty = False
