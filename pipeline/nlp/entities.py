@@ -165,6 +165,10 @@ class EntityFinder:
         self.registry = load_registry(models_dir)
         self.not_entities = _not_entities(models_dir)
         self.titles = _titles(models_dir)
+        legal, heads, industry = self.registry.org_words
+        self._org_end = re.compile(
+            rf"^(?:{'|'.join([*legal, *(re.escape(h) for h in heads), *industry])})(?:[^\W\d_]{{0,6}})$"
+        )
         self._pipelines: dict[str, Language] = {}
 
     def pipeline(self, language: str) -> Language:
@@ -244,12 +248,30 @@ class EntityFinder:
         digits = [i for i in range(start, end) if any(c.isdigit() for c in doc[i].text)]
         if digits and digits[-1] < end - 1:
             start = digits[-1] + 1  # "26-da Rostov", "Noyabrın 23-də Müdafiə …"
+        inflected = [i for i in range(start, end - 1) if _INFLECTED_WORD.search(doc[i].text)]
+        if inflected:
+            start = inflected[-1] + 1  # "Bakanı Hasanov’a ve Savunma …": a case ending closes a name
+            while start < end - 1 and doc[start].lower_ in _NAME_LINKS:
+                start += 1
+        # An organisation named by its head noun ("Hərbi Hava Qüvvələri", "Müdafiə Sənayesi
+        # Agentliyi") is made of ordinary words: inside a sentence they are capitalised because
+        # they are a name, so only a sentence-initial word is checked against the text's words.
+        headed = label == "ORG" and self._org_head(doc[end - 1].text)
         while end - start > 1 and (
             (label == "PERSON" and normalize(doc[start].text) in self.titles)
-            or doc[start].text.lower() in lowered
+            or (doc[start].text.lower() in lowered and not (headed and not _sentence_start(doc, start)))
             or (_sentence_start(doc, start) and self._common_word(doc[start].text, folded))
         ):
             start += 1
+        if (
+            label == "ORG"
+            and end - start > 2
+            and normalize(doc[start].text) in self.titles
+            and doc[start + 1].lower_ == "of"
+        ):
+            start += 2  # "President of Secretariat of …": the role before an organisation
+        if label == "ORG" and normalize(doc[end - 1].text) in _ROLE_ENDS:
+            return []  # "Bakan Yardımcısı", "Milli Savunma Bakanı": a person's role, not an organisation
         while end - start > 1 and not _capitalised(doc[end - 1].text) and doc[end - 2].whitespace_:
             end -= 1  # "Sakaryadakı zavodun", "Tanklarla bağlı" (not "MMC-nin": a suffix is attached)
         if label == "PERSON" and normalize(doc[start].text) in self.titles:
@@ -296,6 +318,10 @@ class EntityFinder:
             if piece is not None and len(piece):
                 out.append(piece)
         return out
+
+    def _org_head(self, word: str) -> bool:
+        """The word is (an inflected form of) a head noun or legal form that ends an organisation's name."""
+        return bool(self._org_end.match(word))
 
     def _common_word(self, word: str, folded: frozenset[str]) -> bool:
         """A capitalised word whose stem the text also writes in lower case is an ordinary word
@@ -385,6 +411,30 @@ _NAME_LINKS = frozenset(
     }
 )
 _CONJUNCTION = re.compile(r"\s+(?:ve|və|and|&)\s+")
+# A word with a case ending after an apostrophe ("Hasanov’a", "Bakü'de") ends a name: a span going on
+# after it holds two things.
+_INFLECTED_WORD = re.compile(r"^[^\W\d_]+['’][^\W\d_]{1,8}$")
+# Last words that make a span a person's role ("Bakan Yardımcısı", "Deputy Minister"), folded.
+_ROLE_ENDS = frozenset(
+    {
+        "yardimcisi",
+        "muavini",
+        "bakani",
+        "naziri",
+        "baskani",
+        "sedri",
+        "muduru",
+        "direktoru",
+        "sozcusu",
+        "reisi",
+        "komandani",
+        "minister",
+        "director",
+        "chairman",
+        "spokesman",
+        "spokesperson",
+    }
+)
 
 
 def _lowercase_words(text: str) -> frozenset[str]:

@@ -156,6 +156,14 @@ def _is_common_word(word: str, lowered_words: set[str]) -> bool:
     return word.lower() in lowered_words or word.lower() in _LEADING_STOP
 
 
+def _opens_sentence(text: str, start: int) -> bool:
+    """Nothing but an opening quote between the start of a sentence, paragraph or text and ``start``:
+    there a capitalised ordinary word is capitalised because it comes first ("Xəbərə görə …"),
+    inside a sentence because it is part of a name ("… Hərbi Hava Qüvvələri …")."""
+    before = text[:start].rstrip(" \t\"“”„«»'‘’(")
+    return not before or before[-1] in ".!?:…\n"
+
+
 def _persons(text: str, registry: Registry) -> list[NameMatch]:
     """People by role cue ("Genel Müdürü Ahmet Yılmaz") or by a listed given name + a surname."""
     out = []
@@ -190,7 +198,10 @@ def rule_matches(text: str, registry: Registry) -> list[NameMatch]:
                 start += len(text[start:].split(" ", 1)[0]) + 1
         words = text[start:bare_end].split()
         while len(words) > 2 and (
-            _is_common_word(words[0], lowered) or words[0].endswith("-based") or _INFLECTED.search(words[0])
+            (_is_common_word(words[0], lowered) and _opens_sentence(text, start))
+            or words[0].lower() in _LEADING_STOP
+            or words[0].endswith("-based")
+            or _INFLECTED.search(words[0])
         ):
             start += len(words[0]) + 1
             words = words[1:]
