@@ -16,9 +16,12 @@ registry id in ``kb_id_`` and remembers where each name ends before its attached
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import islice
 from pathlib import Path
@@ -27,9 +30,16 @@ import spacy
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
-from pipeline.nlp.registry import load_registry, strip_suffix, transliteration_key
+from pipeline.errors import UsageError
+from pipeline.nlp.registry import (
+    Registry,
+    load_registry,
+    strip_person_case,
+    strip_suffix,
+    transliteration_key,
+)
 from pipeline.nlp.rules import Gazetteer, NameMatch, resolve_overlaps, rule_matches
-from pipeline.records import Document, Entity, Mention
+from pipeline.records import Document, Entity, Mention, sha1
 from pipeline.textnorm import normalize
 
 log = logging.getLogger(__name__)
@@ -165,6 +175,8 @@ class EntityFinder:
         self.registry = load_registry(models_dir)
         self.not_entities = _not_entities(models_dir)
         self.titles = _titles(models_dir)
+        self.institutions = _institution_types(models_dir, self.registry)
+        self.event_words = _word_list(models_dir, "event_words.txt")
         legal, heads, industry = self.registry.org_words
         self._org_end = re.compile(
             rf"^(?:{'|'.join([*legal, *(re.escape(h) for h in heads), *industry])})(?:[^\W\d_]{{0,6}})$"
@@ -214,13 +226,22 @@ class EntityFinder:
             label = EN_LABELS.get(ent.label_) if ent.label_ not in ("ORG", "PERSON", "GPE") else ent.label_
             if label is None:
                 continue
+            if ent.kb_id_:
+                cut = bare.get((ent.start_char, ent.end_char))
+                if cut is not None and doc.text[cut : cut + 1] in _DOUBLE_QUOTES:
+                    ends[(ent.start_char, ent.end_char)] = cut  # AzeriDefence”nin: the name ends at the quote
             pieces = [ent] if ent.kb_id_ else self._hygiene(ent, label, lowered, folded, ends)
             for piece in pieces:
+                if not piece.kb_id_ and label == "ORG" and self._event(piece):
+                    continue
+                if label == "GPE" and _CURRENCY.match(doc.text, piece.end_char):
+                    continue  # "ABŞ dolları", "US dollars": a currency's name
                 if not _plausible(piece) or (not piece.kb_id_ and self._statistical_noise(piece)):
                     continue
                 entity = self._link(piece, label, bare)
                 if entity is not None:
                     found.append((piece, entity))
+        found = self._institutions(found, bare, ends)
         found = self._within_document(found, attached=doc.lang_ in ("tr", "az"))
         mentions = [
             Mention(doc.text[ent.start_char : end], e.label, e.canonical, e.entity_id, ent.start_char, end)
@@ -319,6 +340,91 @@ class EntityFinder:
                 out.append(piece)
         return out
 
+    def _institution_type(self, span: Span, e: Entity, bare: dict[tuple[int, int], int]) -> str | None:
+        """The institution type of a mention that names no country ("Müdafiə Nazirliyinə", "Ministry
+        of Defence", "Hərbi Hava Qüvvələri"), else None."""
+        if e.label != "ORG" or not self.institutions.generic:
+            return None
+        end = bare.get((span.start_char, span.end_char)) if span.kb_id_ else None
+        name = span.doc.text[span.start_char : end] if end else e.canonical
+        for form in self.registry.variants(name):
+            kind = self.institutions.generic.get(form)
+            if kind is not None:
+                return kind
+        return None
+
+    def _institutions(
+        self,
+        found: list[tuple[Span, Entity]],
+        bare: dict[tuple[int, int], int],
+        ends: dict[tuple[int, int], int],
+    ) -> list[tuple[Span, Entity]]:
+        """A state institution named without its country ("Müdafiə Nazirliyi") is that of the
+        country named right before it (``Özbəkistan Respublikası Müdafiə Nazirliyi`` — the name
+        then takes the country in —, ``Türkiyənin Müdafiə Nazirliyi``, ``Turkey's Ministry of
+        Defense``) or right after it (``Ministry of Defence of Uzbekistan``), else that of the
+        document's country in Turkish and Azerbaijani: the language's own country when the text
+        names it or names no country, otherwise the country it names most. A country's institution in no list gets the
+        id derived from its type and country, the same in every language."""
+        if not found or not self.institutions.generic:
+            return found
+        doc = found[0][0].doc
+        isos = [self.registry.iso(e.entity_id) if e.label == "GPE" else "" for _, e in found]
+        counts = Counter(c for c in isos if c)
+        first = {c: isos.index(c) for c in counts}
+        home = _HOME_COUNTRY.get(doc.lang_)
+        doc_country = None  # English news names many countries: the registry's default stands
+        if home is not None:
+            doc_country = (
+                home if home in counts or not counts else max(counts, key=lambda c: (counts[c], -first[c]))
+            )
+        dropped: set[int] = set()
+        replaced: dict[int, tuple[Span, Entity]] = {}
+        for i, (span, e) in enumerate(found):
+            kind = self._institution_type(span, e, bare)
+            if kind is None or i in dropped:
+                continue
+            country, start, end = None, span.start_char, span.end_char
+            if i > 0 and isos[i - 1] and i - 1 not in replaced:
+                prev = found[i - 1][0]
+                gap = doc.text[prev.end_char : span.start_char]
+                unsuffixed = bare.get((prev.start_char, prev.end_char), prev.end_char) == prev.end_char
+                if unsuffixed and _JUXTAPOSED.fullmatch(gap):
+                    country, start = isos[i - 1], prev.start_char
+                    dropped.add(i - 1)
+                elif _QUALIFIER_GAP.fullmatch(gap):
+                    country = isos[i - 1]
+            if country is None and i + 1 < len(found) and isos[i + 1]:
+                nxt = found[i + 1][0]
+                if _OF_GAP.fullmatch(doc.text[span.end_char : nxt.start_char]):
+                    country, end = isos[i + 1], nxt.end_char
+                    dropped.add(i + 1)
+            country = country or doc_country
+            if country is None:
+                continue
+            entity_id = self.institutions.by_country.get(kind, {}).get(country)
+            entity = self.registry.get(entity_id) if entity_id else None
+            if entity is None:
+                written = doc.text[start : ends.get((span.start_char, span.end_char), span.end_char)]
+                canonical = e.canonical if start == span.start_char else strip_suffix(written)
+                if end != span.end_char:
+                    canonical = doc.text[span.start_char : end] if start == span.start_char else canonical
+                entity = Entity(_institution_id(kind, country), "ORG", canonical, (canonical,), None, False)
+            if (start, end) != (span.start_char, span.end_char):
+                merged = doc.char_span(start, end, label=span.label_, kb_id=entity.entity_id)
+                if merged is None:
+                    continue
+                if (span.start_char, span.end_char) in ends and end == span.end_char:
+                    ends[(merged.start_char, merged.end_char)] = ends[(span.start_char, span.end_char)]
+                span = merged
+            replaced[i] = (span, entity)
+        return [replaced.get(i, item) for i, item in enumerate(found) if i not in dropped]
+
+    def _event(self, span: Span) -> bool:
+        """A name ending in an event's head noun ("… Industry Fair", "… Savunma Fuarı'nda")."""
+        last = normalize(span[-1].text)
+        return any(last.startswith(w) and len(last) - len(w) <= 6 for w in self.event_words)
+
     def _org_head(self, word: str) -> bool:
         """The word is (an inflected form of) a head noun or legal form that ends an organisation's name."""
         return bool(self._org_end.match(word))
@@ -339,20 +445,28 @@ class EntityFinder:
         by_surname: dict[str, set[str]] = {}
         entities: dict[str, Entity] = {}
         bare_names: dict[str, Entity] = {}
+        initials: dict[str, set[str]] = {}  # entity id → folded first letters of its given names
         for _, e in found:
             entities[e.entity_id] = e
-            words = e.canonical.split()
-            if e.label == "PERSON" and len(words) >= 2 and not _initial(words[0]):
-                by_surname.setdefault(transliteration_key(words[-1]), set()).add(e.entity_id)
+            if e.label == "PERSON":
+                # A listed person by every spelling of the name (İlham Əliyev, Ilham Aliyev: "Aliyev").
+                for name in dict.fromkeys([e.canonical, *e.aliases]):
+                    words = name.split()
+                    if len(words) >= 2 and not _initial(words[0]):
+                        by_surname.setdefault(transliteration_key(words[-1]), set()).add(e.entity_id)
+                        initials.setdefault(e.entity_id, set()).add(normalize(words[0])[:1])
             if not e.in_registry:
                 bare_names.setdefault(normalize(e.canonical), e)
         out = []
         for ent, e in found:
-            words = e.canonical.split()
-            if e.label == "PERSON" and (len(words) == 1 or (len(words) == 2 and _initial(words[0]))):
+            words = _INITIAL_DOT.sub(r"\1 ", e.canonical).split()  # "V.Mustafayev" → "V." "Mustafayev"
+            short = len(words) == 1 or (len(words) == 2 and _initial(words[0]))
+            if short and (e.label == "PERSON" or (len(words) == 2 and not e.in_registry)):
                 forms = self.registry.variants(words[-1]) if attached else [normalize(words[-1])]
                 ids = set().union(*(by_surname.get(transliteration_key(f), set()) for f in forms))
                 ids.discard(e.entity_id)
+                if len(words) == 2:  # an initial must be the initial of the full name's given name
+                    ids = {i for i in ids if normalize(words[0])[:1] in initials.get(i, set())}
                 if len(ids) == 1:
                     e = entities[ids.pop()]
             elif not e.in_registry and attached:
@@ -372,7 +486,63 @@ class EntityFinder:
         name = name.strip(" ,;:")
         if not name:
             return None
-        return self.registry.link(name, label, attached=ent.doc.lang_ in ("tr", "az"))
+        attached = ent.doc.lang_ in ("tr", "az")
+        if label == "PERSON" and attached and self.registry.lookup(name) is None:
+            name = strip_person_case(name)
+        return self.registry.link(name, label, attached=attached)
+
+
+@dataclass(frozen=True)
+class InstitutionTypes:
+    """``models/institution_types.json``: folded generic name → type, and type → country → registry id."""
+
+    generic: dict[str, str] = field(default_factory=dict)
+    by_country: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+def _institution_types(models_dir: str, registry: Registry) -> InstitutionTypes:
+    path = Path(models_dir) / "institution_types.json"
+    if not path.exists():
+        return InstitutionTypes()
+    try:
+        types = json.loads(path.read_text(encoding="utf-8"))["types"]
+        generic = {normalize(n): kind for kind, t in types.items() for n in t["generic"]}
+        by_country = {kind: {c.upper(): i for c, i in t["by_country"].items()} for kind, t in types.items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise UsageError(f"cannot read {path}: {exc}") from None
+    missing = [i for t in by_country.values() for i in t.values() if registry.get(i) is None]
+    if missing:
+        raise UsageError(f"{path}: ids not in the registry: {', '.join(missing)}")
+    return InstitutionTypes(generic, by_country)
+
+
+def _institution_id(kind: str, country: str) -> str:
+    """The id of a country's institution that no list holds: an unlisted id, the same in every language."""
+    return "x-" + sha1(f"institution:{kind}:{country}")[:12]
+
+
+# The country whose institutions a tr or az text names without saying whose they are.
+_HOME_COUNTRY = {"tr": "TR", "az": "AZ"}
+_JUXTAPOSED = re.compile(r"[ \t]+(?:(?:Respublikası|Cumhuriyeti|Republic)[ \t]+)?")
+_QUALIFIER_GAP = re.compile(r"[ \t]+(?:(?:Respublikasının|Cumhuriyeti['’]nin)[ \t]+)?")
+_OF_GAP = re.compile(r"[ \t]+of[ \t]+(?:the[ \t]+)?")
+
+
+@lru_cache(maxsize=8)
+def _word_list(models_dir: str, filename: str) -> tuple[str, ...]:
+    """Folded words of a word-list file (several per line, ``#`` comments), longest first."""
+    path = Path(models_dir) / filename
+    if not path.exists():
+        return ()
+    lines = path.read_text(encoding="utf-8").splitlines()
+    words = {normalize(w) for line in lines if not line.startswith("#") for w in line.split()}
+    return tuple(sorted(words, key=lambda w: (-len(w), w)))
+
+
+# A currency named after its country ("ABŞ dolları", "ABD doları", "US dollars").
+_CURRENCY = re.compile(
+    r"['’]?[ \t]+(?:dollar|dolları|doları|dollarına|dolar|rubl|lira|avro|euro)", re.IGNORECASE
+)
 
 
 @lru_cache(maxsize=4)
@@ -384,6 +554,8 @@ def _not_entities(models_dir: str) -> frozenset[str]:
     return frozenset(normalize(x) for x in lines if x.strip() and not x.startswith("#"))
 
 
+_DOUBLE_QUOTES = frozenset('"“”„«»')
+_INITIAL_DOT = re.compile(r"^([A-ZÇĞİÖŞÜƏ]\.)(?=[A-ZÇĞİÖŞÜƏ])")
 _QUOTE_SUFFIX = re.compile(r"[\"“”„«»]+[^\W\d_]{0,6}$")
 _MODEL_NUMBER = re.compile(r"^[A-Z][A-Za-z]{0,3}-?\d")
 _TRAILING_PUNCT = re.compile(r"(?:[,;:]+|(?<=[A-ZÇĞİÖŞÜƏ]{2})\.)$")
@@ -470,9 +642,10 @@ def _initial(word: str) -> bool:
 
 
 def _plausible(ent: Span) -> bool:
-    """Drop statistical-model noise: no letters, all lower case, very long, or dangling punctuation."""
+    """Drop statistical-model noise: no capital letter ("4x4"), all lower case, very long, or
+    dangling punctuation."""
     text = ent.text.strip()
-    if not any(c.isalpha() for c in text) or len(text.split()) > 8:
+    if not any(c.isupper() for c in text) or len(text.split()) > 8:
         return False
     return text[0].isupper() or text[0].isdigit()
 

@@ -77,7 +77,9 @@ class Gazetteer:
                 continue  # names are capitalised; "ankara" in a URL slug or a common word is not one
             entity_id = self._by_alias[m.group("name")]
             sfx = m.group("sfx") or ""
-            generated = entity_id.startswith(("geo-", "country-"))
+            entry = self.registry.entries.get(entity_id)
+            # Names from bundled geo data (no hand-written aliases), not the registry's own "ABŞ", "U.S.".
+            generated = entity_id.startswith(("geo-", "country-")) and not (entry and entry.aliases_by_lang)
             if generated and text[start:bare_end].isupper() and bare_end - start > 1:
                 continue  # an acronym ("KOBİ") that happens to spell a place's name
             if entity_id.startswith("geo-") and sfx and sfx[0] not in "'’`ʼ-":
