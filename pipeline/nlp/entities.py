@@ -222,17 +222,21 @@ class EntityFinder:
         ends: dict[tuple[int, int], int] = {}  # spans whose name ends inside their last token ("MMC.")
         lowered = _lowercase_words(doc.text)
         folded = frozenset(normalize(w) for w in lowered)  # the same words, folded, for stem checks
+        events: list[int] = []  # where names of events end: "(IDEF)" after one is no organisation
         for ent in doc.ents:
             label = EN_LABELS.get(ent.label_) if ent.label_ not in ("ORG", "PERSON", "GPE") else ent.label_
             if label is None:
                 continue
             if ent.kb_id_:
                 cut = bare.get((ent.start_char, ent.end_char))
-                if cut is not None and doc.text[cut : cut + 1] in _DOUBLE_QUOTES:
-                    ends[(ent.start_char, ent.end_char)] = cut  # AzeriDefence”nin: the name ends at the quote
+                after = doc.text[cut : cut + 1] if cut is not None else ""
+                if cut is not None and (after in _DOUBLE_QUOTES or (after == "-" and doc.lang_ == "en")):
+                    # AzeriDefence”nin, U.S.-based: the name ends at the quote or hyphen
+                    ends[(ent.start_char, ent.end_char)] = cut
             pieces = [ent] if ent.kb_id_ else self._hygiene(ent, label, lowered, folded, ends)
             for piece in pieces:
                 if not piece.kb_id_ and label == "ORG" and self._event(piece):
+                    events.append(piece.end_char)
                     continue
                 if label == "GPE" and _CURRENCY.match(doc.text, piece.end_char):
                     continue  # "ABŞ dolları", "US dollars": a currency's name
@@ -242,6 +246,7 @@ class EntityFinder:
                 if entity is not None:
                     found.append((piece, entity))
         found = self._institutions(found, bare, ends)
+        found = self._acronyms(found, events, ends)
         found = self._within_document(found, attached=doc.lang_ in ("tr", "az"))
         mentions = [
             Mention(doc.text[ent.start_char : end], e.label, e.canonical, e.entity_id, ent.start_char, end)
@@ -339,6 +344,65 @@ class EntityFinder:
             if piece is not None and len(piece):
                 out.append(piece)
         return out
+
+    def _acronyms(
+        self, found: list[tuple[Span, Entity]], events: list[int], ends: dict[tuple[int, int], int]
+    ) -> list[tuple[Span, Entity]]:
+        """``Long Name (ACR)`` and ``ACR (Long Name)`` make ACR an alias of Long Name in this document:
+        both get one entity (the registry's, when either form is listed), and every use of ACR in the
+        document, suffixed or not, is a mention of it. ACR after an event's name is no entity."""
+        if not found:
+            return found
+        text = found[0][0].doc.text
+        doc = found[0][0].doc
+        starts = {span.start_char: i for i, (span, _) in enumerate(found)}
+        aliases: dict[str, Entity] = {}
+        banned = {normalize(m.group("acr")) for end in events if (m := _PAREN_ACR.match(text, end))}
+        for i, (span, e) in enumerate(found):
+            end = ends.get((span.start_char, span.end_char), span.end_char)
+            m = _PAREN_ACR.match(text, end)
+            if m is not None and not _ACRONYM.fullmatch(span.text):  # Long Name (ACR)
+                j = starts.get(m.start("acr"))
+                other = found[j][1] if j is not None else None
+                long_name, acr = i, m.group("acr")
+            elif _ACRONYM.fullmatch(span.text) and (m := _PAREN_OPEN.match(text, end)):  # ACR (Long Name)
+                j = starts.get(m.end())
+                if j is None or _PAREN_CLOSE.match(text, found[j][0].end_char) is None:
+                    continue
+                other, long_name, acr = e, j, span.text
+                e = found[j][1]
+            else:
+                continue
+            if other is not None and other.label != e.label:
+                continue  # "Aselsan (Türkiye)": not an acronym
+            if other is not None and other.in_registry and not e.in_registry:
+                e = other  # "Secretariat of Defense Industries (SSB)": the listed acronym names it
+                found[long_name] = (found[long_name][0], e)
+            elif (other is None or not other.in_registry) and not _abbreviates(acr, e.canonical):
+                continue
+            aliases.setdefault(normalize(acr), e)
+        if not aliases and not banned:
+            return found
+        out: list[tuple[Span, Entity]] = []
+        for span, e in found:
+            key = normalize(strip_suffix(span.text))
+            if key in banned:
+                continue
+            alias = aliases.get(key)
+            out.append((span, alias if alias is not None and not e.in_registry else e))
+        taken = [(span.start_char, span.end_char) for span, _ in out]
+        for key, e in aliases.items():
+            for m in re.finditer(rf"(?<![\w]){_SUFFIXED_ACRONYM}(?![\w])", text):
+                if normalize(m.group("acr")) != key or any(a < m.end() and m.start() < b for a, b in taken):
+                    continue
+                use = doc.char_span(m.start(), m.end(), label=e.label, alignment_mode="expand")
+                if use is None or any(a < use.end_char and use.start_char < b for a, b in taken):
+                    continue
+                if use.end_char != m.end():
+                    ends[(use.start_char, use.end_char)] = m.end()
+                out.append((use, e))
+                taken.append((use.start_char, use.end_char))
+        return sorted(out, key=lambda item: item[0].start_char)
 
     def _institution_type(self, span: Span, e: Entity, bare: dict[tuple[int, int], int]) -> str | None:
         """The institution type of a mention that names no country ("Müdafiə Nazirliyinə", "Ministry
@@ -519,6 +583,29 @@ def _institution_types(models_dir: str, registry: Registry) -> InstitutionTypes:
 def _institution_id(kind: str, country: str) -> str:
     """The id of a country's institution that no list holds: an unlisted id, the same in every language."""
     return "x-" + sha1(f"institution:{kind}:{country}")[:12]
+
+
+_ACRONYM = re.compile(r"[A-ZÇĞİÖŞÜƏ][A-ZÇĞİÖŞÜƏ0-9&]{1,9}")
+_SUFFIXED_ACRONYM = r"(?P<acr>[A-ZÇĞİÖŞÜƏ][A-ZÇĞİÖŞÜƏ0-9&]{1,9})(?:['’\-][^\W\d_]{1,8})?"
+_PAREN_ACR = re.compile(r"[ \t]*\([ \t]*(?P<acr>[A-ZÇĞİÖŞÜƏ][A-ZÇĞİÖŞÜƏ0-9&]{1,9})[ \t]*\)")
+_PAREN_OPEN = re.compile(r"[ \t]*\([ \t]*")
+_PAREN_CLOSE = re.compile(r"[ \t]*\)")
+
+
+def _abbreviates(acronym: str, name: str) -> bool:
+    """The acronym's letters appear in order in the name, the first one starting the name
+    (MKE ← Makine ve Kimya Endüstrisi, TUSAŞ ← Türk Havacılık ve Uzay Sanayii, ECDI ← Estonian
+    Centre for Defence Investments)."""
+    letters = [c for c in normalize(acronym) if c.isalpha()]
+    folded = normalize(name)
+    if len(letters) < 2 or not folded or folded[0] != letters[0]:
+        return False
+    pos = 1
+    for c in letters[1:]:
+        pos = folded.find(c, pos) + 1
+        if pos == 0:
+            return False
+    return True
 
 
 # The country whose institutions a tr or az text names without saying whose they are.
