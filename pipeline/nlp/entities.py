@@ -222,7 +222,6 @@ class EntityFinder:
         ends: dict[tuple[int, int], int] = {}  # spans whose name ends inside their last token ("MMC.")
         lowered = _lowercase_words(doc.text)
         folded = frozenset(normalize(w) for w in lowered)  # the same words, folded, for stem checks
-        events: list[int] = []  # where names of events end: "(IDEF)" after one is no organisation
         for ent in doc.ents:
             label = EN_LABELS.get(ent.label_) if ent.label_ not in ("ORG", "PERSON", "GPE") else ent.label_
             if label is None:
@@ -235,8 +234,7 @@ class EntityFinder:
                     ends[(ent.start_char, ent.end_char)] = cut
             pieces = [ent] if ent.kb_id_ else self._hygiene(ent, label, lowered, folded, ends)
             for piece in pieces:
-                if not piece.kb_id_ and label == "ORG" and self._event(piece):
-                    events.append(piece.end_char)
+                if not piece.kb_id_ and label == "ORG" and self._event_word(piece[-1].text):
                     continue
                 if label == "GPE" and _CURRENCY.match(doc.text, piece.end_char):
                     continue  # "ABŞ dolları", "US dollars": a currency's name
@@ -246,8 +244,9 @@ class EntityFinder:
                 if entity is not None:
                     found.append((piece, entity))
         found = self._institutions(found, bare, ends)
-        found = self._acronyms(found, events, ends)
+        found = self._acronyms(found, ends)
         found = self._within_document(found, attached=doc.lang_ in ("tr", "az"))
+        found = self._initialled(found, attached=doc.lang_ in ("tr", "az"))
         mentions = [
             Mention(doc.text[ent.start_char : end], e.label, e.canonical, e.entity_id, ent.start_char, end)
             for ent, e in found
@@ -287,6 +286,7 @@ class EntityFinder:
             (label == "PERSON" and normalize(doc[start].text) in self.titles)
             or (doc[start].text.lower() in lowered and not (headed and not _sentence_start(doc, start)))
             or (_sentence_start(doc, start) and self._common_word(doc[start].text, folded))
+            or (headed and _sentence_start(doc, start) and _LOCATIVE.search(doc[start].text))
         ):
             start += 1
         if (
@@ -345,39 +345,66 @@ class EntityFinder:
                 out.append(piece)
         return out
 
+    def _initialled(self, found: list[tuple[Span, Entity]], *, attached: bool) -> list[tuple[Span, Entity]]:
+        """``V.Mustafayev``, ``T. Əsgərovun`` after ``Vüqar Mustafayev``, ``Tural Əsgərov`` in the same
+        text are mentions of the full name, whether or not a model found them."""
+        people: dict[str, Entity] = {}
+        for _, e in found:
+            words = e.canonical.split()
+            if e.label == "PERSON" and len(words) >= 2 and not _initial(words[0]):
+                people.setdefault(f"{normalize(words[0])[:1]} {transliteration_key(words[-1])}", e)
+        if not people:
+            return found
+        doc = found[0][0].doc
+        taken = [(span.start_char, span.end_char) for span, _ in found]
+        added = []
+        for m in _INITIAL_SURNAME.finditer(doc.text):
+            if any(a < m.end() and m.start() < b for a, b in taken):
+                continue
+            surname = strip_suffix(m.group("surname"))
+            forms = self.registry.variants(surname) if attached else [normalize(surname)]
+            initial = normalize(m.group("initial"))
+            keys = [f"{initial} {transliteration_key(f)}" for f in forms]
+            person = next((people[k] for k in keys if k in people), None)
+            span = doc.char_span(m.start(), m.end(), label="PERSON") if person is not None else None
+            if person is not None and span is not None:
+                added.append((span, person))
+        return sorted([*found, *added], key=lambda item: item[0].start_char) if added else found
+
     def _acronyms(
-        self, found: list[tuple[Span, Entity]], events: list[int], ends: dict[tuple[int, int], int]
+        self, found: list[tuple[Span, Entity]], ends: dict[tuple[int, int], int]
     ) -> list[tuple[Span, Entity]]:
         """``Long Name (ACR)`` and ``ACR (Long Name)`` make ACR an alias of Long Name in this document:
         both get one entity (the registry's, when either form is listed), and every use of ACR in the
         document, suffixed or not, is a mention of it. ACR after an event's name is no entity."""
         if not found:
             return found
-        text = found[0][0].doc.text
         doc = found[0][0].doc
+        text = doc.text
         starts = {span.start_char: i for i, (span, _) in enumerate(found)}
         aliases: dict[str, Entity] = {}
-        banned = {normalize(m.group("acr")) for end in events if (m := _PAREN_ACR.match(text, end))}
+        banned = {
+            normalize(m.group("acr")) for m in _WORD_ACR.finditer(text) if self._event_word(m.group("head"))
+        }
         for i, (span, e) in enumerate(found):
+            if _ACRONYM.fullmatch(span.text):
+                continue  # an acronym is the other side of a pair
             end = ends.get((span.start_char, span.end_char), span.end_char)
-            m = _PAREN_ACR.match(text, end)
-            if m is not None and not _ACRONYM.fullmatch(span.text):  # Long Name (ACR)
-                j = starts.get(m.start("acr"))
-                other = found[j][1] if j is not None else None
-                long_name, acr = i, m.group("acr")
-            elif _ACRONYM.fullmatch(span.text) and (m := _PAREN_OPEN.match(text, end)):  # ACR (Long Name)
-                j = starts.get(m.end())
-                if j is None or _PAREN_CLOSE.match(text, found[j][0].end_char) is None:
-                    continue
-                other, long_name, acr = e, j, span.text
-                e = found[j][1]
+            after = _PAREN_ACR.match(text, end)  # Long Name (ACR)
+            before = _ACR_PAREN.search(text[max(0, span.start_char - 16) : span.start_char])
+            if after is not None:
+                acr, acr_start = after.group("acr"), after.start("acr")
+            elif before is not None and _PAREN_CLOSE.match(text, end):  # ACR (Long Name)
+                acr, acr_start = before.group("acr"), span.start_char - len(before.group(0))
             else:
                 continue
+            j = starts.get(acr_start)
+            other = found[j][1] if j is not None else None
             if other is not None and other.label != e.label:
                 continue  # "Aselsan (Türkiye)": not an acronym
             if other is not None and other.in_registry and not e.in_registry:
-                e = other  # "Secretariat of Defense Industries (SSB)": the listed acronym names it
-                found[long_name] = (found[long_name][0], e)
+                e = other  # "Defence Procurement Agency (SSB)": the listed acronym names it
+                found[i] = (span, e)
             elif (other is None or not other.in_registry) and not _abbreviates(acr, e.canonical):
                 continue
             aliases.setdefault(normalize(acr), e)
@@ -385,11 +412,24 @@ class EntityFinder:
             return found
         out: list[tuple[Span, Entity]] = []
         for span, e in found:
-            key = normalize(strip_suffix(span.text))
-            if key in banned:
+            name = strip_suffix(span.text)
+            if normalize(name) in banned:
                 continue
-            alias = aliases.get(key)
-            out.append((span, alias if alias is not None and not e.in_registry else e))
+            last = name.split()[-1] if name.split() else ""
+            alias = aliases.get(normalize(last))
+            if alias is not None and not e.in_registry:
+                suffix = _SEP_SUFFIX_AT.match(text, span.end_char) if span.text.endswith(last) else None
+                if last != name or suffix:  # "Layihəni QMTM-in": a word glued on, the case ending left off
+                    start = span.start_char + span.text.rfind(last)
+                    stop = suffix.end() if suffix else span.end_char
+                    trimmed = doc.char_span(start, stop, label=alias.label, alignment_mode="expand")
+                    if trimmed is None:
+                        continue
+                    if (span.start_char, span.end_char) in ends:
+                        ends[(trimmed.start_char, trimmed.end_char)] = ends[(span.start_char, span.end_char)]
+                    span = trimmed
+                e = alias
+            out.append((span, e))
         taken = [(span.start_char, span.end_char) for span, _ in out]
         for key, e in aliases.items():
             for m in re.finditer(rf"(?<![\w]){_SUFFIXED_ACRONYM}(?![\w])", text):
@@ -484,10 +524,10 @@ class EntityFinder:
             replaced[i] = (span, entity)
         return [replaced.get(i, item) for i, item in enumerate(found) if i not in dropped]
 
-    def _event(self, span: Span) -> bool:
-        """A name ending in an event's head noun ("… Industry Fair", "… Savunma Fuarı'nda")."""
-        last = normalize(span[-1].text)
-        return any(last.startswith(w) and len(last) - len(w) <= 6 for w in self.event_words)
+    def _event_word(self, word: str) -> bool:
+        """The head noun of an event's name, maybe with a case ending ("Fair", "Fuarı'nda")."""
+        folded = normalize(word)
+        return any(folded.startswith(w) and len(folded) - len(w) <= 6 for w in self.event_words)
 
     def _org_head(self, word: str) -> bool:
         """The word is (an inflected form of) a head noun or legal form that ends an organisation's name."""
@@ -588,7 +628,14 @@ def _institution_id(kind: str, country: str) -> str:
 _ACRONYM = re.compile(r"[A-ZÇĞİÖŞÜƏ][A-ZÇĞİÖŞÜƏ0-9&]{1,9}")
 _SUFFIXED_ACRONYM = r"(?P<acr>[A-ZÇĞİÖŞÜƏ][A-ZÇĞİÖŞÜƏ0-9&]{1,9})(?:['’\-][^\W\d_]{1,8})?"
 _PAREN_ACR = re.compile(r"[ \t]*\([ \t]*(?P<acr>[A-ZÇĞİÖŞÜƏ][A-ZÇĞİÖŞÜƏ0-9&]{1,9})[ \t]*\)")
-_PAREN_OPEN = re.compile(r"[ \t]*\([ \t]*")
+_ACR_PAREN = re.compile(r"(?<![\w])(?P<acr>[A-ZÇĞİÖŞÜƏ][A-ZÇĞİÖŞÜƏ0-9&]{1,9})[ \t]*\([ \t]*$")
+_WORD_ACR = re.compile(
+    r"(?P<head>[^\W\d_]+(?:['’][^\W\d_]+)?)[ \t]*\([ \t]*(?P<acr>[A-ZÇĞİÖŞÜƏ][A-ZÇĞİÖŞÜƏ0-9&]{1,9})[ \t]*\)"
+)
+# A sentence-initial word in the locative or ablative ("Tədbirdə …", "Toplantıda …") is an adverbial,
+# not the first word of an organisation's name.
+_LOCATIVE = re.compile(r"(?<=[^\W\d_]{3})(?:da|də|de|ta|tə|te|dan|dən|den|tan|tən|ten)$")
+_SEP_SUFFIX_AT = re.compile(r"['’\-][^\W\d_]{1,8}(?![\w])")
 _PAREN_CLOSE = re.compile(r"[ \t]*\)")
 
 
@@ -642,6 +689,9 @@ def _not_entities(models_dir: str) -> frozenset[str]:
 
 
 _DOUBLE_QUOTES = frozenset('"“”„«»')
+_INITIAL_SURNAME = re.compile(
+    r"(?<![\w.])(?P<initial>[A-ZÇĞİÖŞÜƏ])\.[ \t]?(?P<surname>[A-ZÇĞİÖŞÜƏ][a-zçğıöşüə]{2,}(?:['’][^\W\d_]{1,6})?)(?![\w])"
+)
 _INITIAL_DOT = re.compile(r"^([A-ZÇĞİÖŞÜƏ]\.)(?=[A-ZÇĞİÖŞÜƏ])")
 _QUOTE_SUFFIX = re.compile(r"[\"“”„«»]+[^\W\d_]{0,6}$")
 _MODEL_NUMBER = re.compile(r"^[A-Z][A-Za-z]{0,3}-?\d")
