@@ -77,12 +77,12 @@ class NameComponent:
         self.rules = rules
 
     def __call__(self, doc: Doc) -> Doc:
-        matches = self.gazetteer.find(doc.text)
+        matches = self.gazetteer.find(doc.text, doc.lang_)
         if self.rules:
             matches += rule_matches(doc.text, self.registry)
         spans: list[Span] = []
         bare: dict[tuple[int, int], int] = {}
-        for m in resolve_overlaps(matches):
+        for m in resolve_overlaps(matches, doc.text):
             span = doc.char_span(
                 m.start, m.end, label=m.label, kb_id=m.entity_id or "", alignment_mode="expand"
             )
@@ -203,10 +203,18 @@ class EntityFinder:
         return results
 
     def _statistical_noise(self, ent: Span) -> bool:
-        """A model-found name that is a listed non-name, or a known name plus letters
+        """A model-found name that is a listed non-name, also with a case ending ("MEMATT'lardan",
+        "Polonezi"); a person or place with a listed non-name in it ("Sign MOU", "Arma 8x8s"), an
+        organisation ending in one that is an acronym ("Türk SİHA"); or a known name plus letters
         ("Azerbaijani" is not Azerbaijan)."""
         text = ent.text.strip()
-        if normalize(text) in self.not_entities:
+        if any(v in self.not_entities for v in self.registry.variants(text)):
+            return True
+        words = [normalize(strip_suffix(t.text)) for t in ent if not t.is_punct]
+        if ent.label_ in ("PERSON", "GPE", "LOC") and any(w in self.not_entities for w in words):
+            return True
+        last = strip_suffix(ent[-1].text)
+        if len(ent) > 1 and last.isupper() and normalize(last) in self.not_entities:
             return True
         if self.registry.lookup(text, attached=False) is not None:
             return False
@@ -270,6 +278,26 @@ class EntityFinder:
         one-word name are dropped; so are model numbers (``Mi-35``)."""
         doc = ent.doc
         start, end = ent.start, ent.end
+        breaks = [i for i in range(start, end) if doc[i].is_space or "\n" in doc[i].text]
+        if breaks:  # a name never runs over a line break ("AKTUAL\n\nİsrailin …")
+            end = breaks[0] if breaks[0] > start else end
+            start = start if breaks[0] > start else max(b for b in breaks) + 1
+            if start >= end:
+                return []
+        if label == "ORG" and doc.lang_ in ("tr", "az"):
+            # "Ermənistanın Milli Təhlükəsizlik Şurası", "Türkiyə Respublikasının Müdafiə Sənayesi
+            # Komitəsi": the country in the genitive says whose institution it is; the name follows.
+            for i in range(end - 2, start - 1, -1):
+                if _GENITIVE_QUALIFIER.search(doc[i].text) and self._country_before(doc, i):
+                    start = i + 1
+                    break
+        if (
+            label == "PERSON"
+            and end - start >= 3
+            and _LOCATIVE.search(doc[end - 1].text)
+            and getattr(self.registry.lookup(doc[end - 1].text), "label", "") == "GPE"
+        ):
+            end -= 1  # "Zohrab Mnaçakanyan Minskdə": a listed place in the locative after the name
         digits = [i for i in range(start, end) if any(c.isdigit() for c in doc[i].text)]
         if digits and digits[-1] < end - 1:
             start = digits[-1] + 1  # "26-da Rostov", "Noyabrın 23-də Müdafiə …"
@@ -524,6 +552,22 @@ class EntityFinder:
             replaced[i] = (span, entity)
         return [replaced.get(i, item) for i, item in enumerate(found) if i not in dropped]
 
+    def _country_before(self, doc: Doc, i: int) -> bool:
+        """Token ``i`` is a country in the genitive ("Ermənistanın"), or "Respublikasının" /
+        "Cumhuriyeti'nin" after a country's name."""
+        word = doc[i].text
+        if _REPUBLIC_GENITIVE.fullmatch(word):
+            return (
+                i > 0
+                and self.registry.iso(getattr(self.registry.lookup(doc[i - 1].text), "entity_id", "")) != ""
+            )
+        found = self.registry.lookup(word)
+        return (
+            found is not None
+            and self.registry.iso(found.entity_id) != ""
+            and normalize(word) != normalize(found.canonical)
+        )
+
     def _event_word(self, word: str) -> bool:
         """The head noun of an event's name, maybe with a case ending ("Fair", "Fuarı'nda")."""
         folded = normalize(word)
@@ -632,6 +676,8 @@ _ACR_PAREN = re.compile(r"(?<![\w])(?P<acr>[A-ZÇĞİÖŞÜƏ][A-ZÇĞİÖŞÜƏ
 _WORD_ACR = re.compile(
     r"(?P<head>[^\W\d_]+(?:['’][^\W\d_]+)?)[ \t]*\([ \t]*(?P<acr>[A-ZÇĞİÖŞÜƏ][A-ZÇĞİÖŞÜƏ0-9&]{1,9})[ \t]*\)"
 )
+_GENITIVE_QUALIFIER = re.compile(r"(?:[ıiuü]n|n[ıiuü]n)$")
+_REPUBLIC_GENITIVE = re.compile(r"(?:Respublikasının|Cumhuriyeti['’]nin|Cumhuriyetinin)")
 # A sentence-initial word in the locative or ablative ("Tədbirdə …", "Toplantıda …") is an adverbial,
 # not the first word of an organisation's name.
 _LOCATIVE = re.compile(r"(?<=[^\W\d_]{3})(?:da|də|de|ta|tə|te|dan|dən|den|tan|tən|ten)$")
