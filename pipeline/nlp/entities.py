@@ -216,6 +216,8 @@ class EntityFinder:
         last = strip_suffix(ent[-1].text)
         if len(ent) > 1 and last.isupper() and normalize(last) in self.not_entities:
             return True
+        if ent.label_ == "PERSON" and sum(c.isalpha() for c in text) <= 2:
+            return True  # "Be": a person the model alone found in two letters
         if self.registry.lookup(text, attached=False) is not None:
             return False
         key = normalize(text)
