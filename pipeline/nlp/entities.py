@@ -77,12 +77,13 @@ class NameComponent:
         self.rules = rules
 
     def __call__(self, doc: Doc) -> Doc:
-        matches = self.gazetteer.find(doc.text, doc.lang_)
+        text = _text(doc)
+        matches = self.gazetteer.find(text, doc.lang_)
         if self.rules:
-            matches += rule_matches(doc.text, self.registry)
+            matches += rule_matches(text, self.registry)
         spans: list[Span] = []
         bare: dict[tuple[int, int], int] = {}
-        for m in resolve_overlaps(matches, doc.text):
+        for m in resolve_overlaps(matches, text):
             span = doc.char_span(
                 m.start, m.end, label=m.label, kb_id=m.entity_id or "", alignment_mode="expand"
             )
@@ -230,7 +231,7 @@ class EntityFinder:
         bare: dict[tuple[int, int], int] = doc._.get(BARE_KEY) or {}
         found: list[tuple[Span, Entity]] = []
         ends: dict[tuple[int, int], int] = {}  # spans whose name ends inside their last token ("MMC.")
-        lowered = _lowercase_words(doc.text)
+        lowered = _lowercase_words(_text(doc))
         folded = frozenset(normalize(w) for w in lowered)  # the same words, folded, for stem checks
         for ent in doc.ents:
             label = EN_LABELS.get(ent.label_) if ent.label_ not in ("ORG", "PERSON", "GPE") else ent.label_
@@ -238,7 +239,7 @@ class EntityFinder:
                 continue
             if ent.kb_id_:
                 cut = bare.get((ent.start_char, ent.end_char))
-                after = doc.text[cut : cut + 1] if cut is not None else ""
+                after = _text(doc)[cut : cut + 1] if cut is not None else ""
                 if cut is not None and (after in _DOUBLE_QUOTES or (after == "-" and doc.lang_ == "en")):
                     # AzeriDefence”nin, U.S.-based: the name ends at the quote or hyphen
                     ends[(ent.start_char, ent.end_char)] = cut
@@ -246,7 +247,7 @@ class EntityFinder:
             for piece in pieces:
                 if not piece.kb_id_ and label == "ORG" and self._event_word(piece[-1].text):
                     continue
-                if label == "GPE" and _CURRENCY.match(doc.text, piece.end_char):
+                if label == "GPE" and _CURRENCY.match(_text(doc), piece.end_char):
                     continue  # "ABŞ dolları", "US dollars": a currency's name
                 if not _plausible(piece) or (not piece.kb_id_ and self._statistical_noise(piece)):
                     continue
@@ -258,7 +259,7 @@ class EntityFinder:
         found = self._within_document(found, attached=doc.lang_ in ("tr", "az"))
         found = self._initialled(found, attached=doc.lang_ in ("tr", "az"))
         mentions = [
-            Mention(doc.text[ent.start_char : end], e.label, e.canonical, e.entity_id, ent.start_char, end)
+            Mention(_text(doc)[ent.start_char : end], e.label, e.canonical, e.entity_id, ent.start_char, end)
             for ent, e in found
             for end in [ends.get((ent.start_char, ent.end_char), ent.end_char)]
         ]
@@ -346,7 +347,7 @@ class EntityFinder:
         start_char = span.start_char + (len(text) - len(text.lstrip("\"“”„«»'‘’")))
         if end_char <= start_char:
             return []
-        text = doc.text[start_char:end_char]
+        text = _text(doc)[start_char:end_char]
         trimmed = _TRAILING_PUNCT.sub("", text)
         end_char -= len(text) - len(trimmed)
         text = trimmed
@@ -388,7 +389,7 @@ class EntityFinder:
         doc = found[0][0].doc
         taken = [(span.start_char, span.end_char) for span, _ in found]
         added = []
-        for m in _INITIAL_SURNAME.finditer(doc.text):
+        for m in _INITIAL_SURNAME.finditer(_text(doc)):
             if any(a < m.end() and m.start() < b for a, b in taken):
                 continue
             surname = strip_suffix(m.group("surname"))
@@ -410,11 +411,14 @@ class EntityFinder:
         if not found:
             return found
         doc = found[0][0].doc
-        text = doc.text
+        text = _text(doc)
         starts = {span.start_char: i for i, (span, _) in enumerate(found)}
         aliases: dict[str, Entity] = {}
         banned = {
-            normalize(m.group("acr")) for m in _WORD_ACR.finditer(text) if self._event_word(m.group("head"))
+            normalize(m.group("acr"))
+            for m in _BRACKETED_ACR.finditer(text)
+            if (head := _LAST_WORD.search(text, max(0, m.start() - 40), m.start()))
+            and self._event_word(head.group(0).strip())
         }
         for i, (span, e) in enumerate(found):
             if _ACRONYM.fullmatch(span.text):
@@ -480,7 +484,7 @@ class EntityFinder:
         if e.label != "ORG" or not self.institutions.generic:
             return None
         end = bare.get((span.start_char, span.end_char)) if span.kb_id_ else None
-        name = span.doc.text[span.start_char : end] if end else e.canonical
+        name = _text(span.doc)[span.start_char : end] if end else e.canonical
         for form in self.registry.variants(name):
             kind = self.institutions.generic.get(form)
             if kind is not None:
@@ -521,7 +525,7 @@ class EntityFinder:
             country, start, end = None, span.start_char, span.end_char
             if i > 0 and isos[i - 1] and i - 1 not in replaced:
                 prev = found[i - 1][0]
-                gap = doc.text[prev.end_char : span.start_char]
+                gap = _text(doc)[prev.end_char : span.start_char]
                 unsuffixed = bare.get((prev.start_char, prev.end_char), prev.end_char) == prev.end_char
                 if unsuffixed and _JUXTAPOSED.fullmatch(gap):
                     country, start = isos[i - 1], prev.start_char
@@ -530,7 +534,7 @@ class EntityFinder:
                     country = isos[i - 1]
             if country is None and i + 1 < len(found) and isos[i + 1]:
                 nxt = found[i + 1][0]
-                if _OF_GAP.fullmatch(doc.text[span.end_char : nxt.start_char]):
+                if _OF_GAP.fullmatch(_text(doc)[span.end_char : nxt.start_char]):
                     country, end = isos[i + 1], nxt.end_char
                     dropped.add(i + 1)
             country = country or doc_country
@@ -539,10 +543,10 @@ class EntityFinder:
             entity_id = self.institutions.by_country.get(kind, {}).get(country)
             entity = self.registry.get(entity_id) if entity_id else None
             if entity is None:
-                written = doc.text[start : ends.get((span.start_char, span.end_char), span.end_char)]
+                written = _text(doc)[start : ends.get((span.start_char, span.end_char), span.end_char)]
                 canonical = e.canonical if start == span.start_char else strip_suffix(written)
                 if end != span.end_char:
-                    canonical = doc.text[span.start_char : end] if start == span.start_char else canonical
+                    canonical = _text(doc)[span.start_char : end] if start == span.start_char else canonical
                 entity = Entity(_institution_id(kind, country), "ORG", canonical, (canonical,), None, False)
             if (start, end) != (span.start_char, span.end_char):
                 merged = doc.char_span(start, end, label=span.label_, kb_id=entity.entity_id)
@@ -632,7 +636,7 @@ class EntityFinder:
         if ent.kb_id_:
             return self.registry.get(ent.kb_id_)
         end = bare.get((ent.start_char, ent.end_char))
-        name = ent.doc.text[ent.start_char : end] if end else strip_suffix(ent.text)
+        name = _text(ent.doc)[ent.start_char : end] if end else strip_suffix(ent.text)
         name = name.strip(" ,;:")
         if not name:
             return None
@@ -675,9 +679,8 @@ _ACRONYM = re.compile(r"[A-ZÇĞİÖŞÜƏ][A-ZÇĞİÖŞÜƏ0-9&]{1,9}")
 _SUFFIXED_ACRONYM = r"(?P<acr>[A-ZÇĞİÖŞÜƏ][A-ZÇĞİÖŞÜƏ0-9&]{1,9})(?:['’\-][^\W\d_]{1,8})?"
 _PAREN_ACR = re.compile(r"[ \t]*\([ \t]*(?P<acr>[A-ZÇĞİÖŞÜƏ][A-ZÇĞİÖŞÜƏ0-9&]{1,9})[ \t]*\)")
 _ACR_PAREN = re.compile(r"(?<![\w])(?P<acr>[A-ZÇĞİÖŞÜƏ][A-ZÇĞİÖŞÜƏ0-9&]{1,9})[ \t]*\([ \t]*$")
-_WORD_ACR = re.compile(
-    r"(?P<head>[^\W\d_]+(?:['’][^\W\d_]+)?)[ \t]*\([ \t]*(?P<acr>[A-ZÇĞİÖŞÜƏ][A-ZÇĞİÖŞÜƏ0-9&]{1,9})[ \t]*\)"
-)
+_BRACKETED_ACR = re.compile(r"\([ \t]*(?P<acr>[A-ZÇĞİÖŞÜƏ][A-ZÇĞİÖŞÜƏ0-9&]{1,9})[ \t]*\)")
+_LAST_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?[ \t]*$")
 _GENITIVE_QUALIFIER = re.compile(r"(?:[ıiuü]n|n[ıiuü]n)$")
 _REPUBLIC_GENITIVE = re.compile(r"(?:Respublikasının|Cumhuriyeti['’]nin|Cumhuriyetinin)")
 # A sentence-initial word in the locative or ablative ("Tədbirdə …", "Toplantıda …") is an adverbial,
@@ -792,6 +795,18 @@ _ROLE_ENDS = frozenset(
         "spokesperson",
     }
 )
+
+
+_TEXT_KEY = "defintel_text"
+
+
+def _text(doc: Doc) -> str:
+    """``doc.text``, built once per doc (spaCy joins every token's text on each access)."""
+    text = doc.user_data.get(_TEXT_KEY)
+    if not isinstance(text, str):
+        text = doc.text
+        doc.user_data[_TEXT_KEY] = text
+    return text
 
 
 def _lowercase_words(text: str) -> frozenset[str]:

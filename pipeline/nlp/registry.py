@@ -43,6 +43,7 @@ class Registry:
         self.org_words = org_words
         self.entries = {e.entity.entity_id: e for e in entries}
         self.suffixes = suffixes
+        self._folded_suffixes = tuple(dict.fromkeys(normalize(s) for s in suffixes))
         self.first_names = first_names
         self._by_alias: dict[str, str] = {}
         for entry in entries:
@@ -148,8 +149,7 @@ class Registry:
         without each listed attached suffix (``Azərsilahın`` → ``azersilah``), most literal first."""
         out = [normalize(name), normalize(strip_suffix(name))]
         key = out[0]
-        for sfx in self.suffixes:
-            folded = normalize(sfx)
+        for folded in self._folded_suffixes:
             if key.endswith(folded) and len(key) - len(folded) >= 3:
                 out.append(key[: -len(folded)])
         return list(dict.fromkeys(out))
