@@ -211,3 +211,8 @@ def test_head_noun_organisations_keep_their_words_and_roles_are_not_organisation
     assert "Hərbi Hava Qüvvələrinin" in found(az)
     tr = run(analyzer, "tr", "Toplantıya Milli Savunma Bakan Yardımcısı katıldı.")
     assert all(m.label != "ORG" or "Yardımcısı" not in m.text for m in tr.mentions)
+
+
+def test_a_listed_outlet_written_as_its_domain_is_a_name(analyzer: Analyzer) -> None:
+    a = run(analyzer, "az", "Əməkdaşlıq uğurla inkişaf edir. aia.az xəbər verir ki, prezident çıxış edib.")
+    assert found(a)["aia.az"] == ("ORG", "m-aia")

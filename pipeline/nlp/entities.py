@@ -843,8 +843,10 @@ def _initial(word: str) -> bool:
 
 def _plausible(ent: Span) -> bool:
     """Drop statistical-model noise: no capital letter ("4x4"), all lower case, very long, or
-    dangling punctuation."""
+    dangling punctuation. A listed outlet written as its domain ("aia.az") is a name."""
     text = ent.text.strip()
+    if ent.kb_id_ and "." in text and any(c.isalpha() for c in text):
+        return True
     if not any(c.isupper() for c in text) or len(text.split()) > 8:
         return False
     return text[0].isupper() or text[0].isdigit()
