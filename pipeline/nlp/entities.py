@@ -16,9 +16,12 @@ registry id in ``kb_id_`` and remembers where each name ends before its attached
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import islice
 from pathlib import Path
@@ -27,9 +30,16 @@ import spacy
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
-from pipeline.nlp.registry import load_registry, strip_suffix, transliteration_key
+from pipeline.errors import UsageError
+from pipeline.nlp.registry import (
+    Registry,
+    load_registry,
+    strip_person_case,
+    strip_suffix,
+    transliteration_key,
+)
 from pipeline.nlp.rules import Gazetteer, NameMatch, resolve_overlaps, rule_matches
-from pipeline.records import Document, Entity, Mention
+from pipeline.records import Document, Entity, Mention, sha1
 from pipeline.textnorm import normalize
 
 log = logging.getLogger(__name__)
@@ -67,12 +77,13 @@ class NameComponent:
         self.rules = rules
 
     def __call__(self, doc: Doc) -> Doc:
-        matches = self.gazetteer.find(doc.text)
+        text = _text(doc)
+        matches = self.gazetteer.find(text, doc.lang_)
         if self.rules:
-            matches += rule_matches(doc.text, self.registry)
+            matches += rule_matches(text, self.registry)
         spans: list[Span] = []
         bare: dict[tuple[int, int], int] = {}
-        for m in resolve_overlaps(matches):
+        for m in resolve_overlaps(matches, text):
             span = doc.char_span(
                 m.start, m.end, label=m.label, kb_id=m.entity_id or "", alignment_mode="expand"
             )
@@ -165,6 +176,12 @@ class EntityFinder:
         self.registry = load_registry(models_dir)
         self.not_entities = _not_entities(models_dir)
         self.titles = _titles(models_dir)
+        self.institutions = _institution_types(models_dir, self.registry)
+        self.event_words = _word_list(models_dir, "event_words.txt")
+        legal, heads, industry = self.registry.org_words
+        self._org_end = re.compile(
+            rf"^(?:{'|'.join([*legal, *(re.escape(h) for h in heads), *industry])})(?:[^\W\d_]{{0,6}})$"
+        )
         self._pipelines: dict[str, Language] = {}
 
     def pipeline(self, language: str) -> Language:
@@ -187,11 +204,21 @@ class EntityFinder:
         return results
 
     def _statistical_noise(self, ent: Span) -> bool:
-        """A model-found name that is a listed non-name, or a known name plus letters
+        """A model-found name that is a listed non-name, also with a case ending ("MEMATT'lardan",
+        "Polonezi"); a person or place with a listed non-name in it ("Sign MOU", "Arma 8x8s"), an
+        organisation ending in one that is an acronym ("Türk SİHA"); or a known name plus letters
         ("Azerbaijani" is not Azerbaijan)."""
         text = ent.text.strip()
-        if normalize(text) in self.not_entities:
+        if any(v in self.not_entities for v in self.registry.variants(text)):
             return True
+        words = [normalize(strip_suffix(t.text)) for t in ent if not t.is_punct]
+        if ent.label_ in ("PERSON", "GPE", "LOC") and any(w in self.not_entities for w in words):
+            return True
+        last = strip_suffix(ent[-1].text)
+        if len(ent) > 1 and last.isupper() and normalize(last) in self.not_entities:
+            return True
+        if ent.label_ == "PERSON" and sum(c.isalpha() for c in text) <= 2:
+            return True  # "Be": a person the model alone found in two letters
         if self.registry.lookup(text, attached=False) is not None:
             return False
         key = normalize(text)
@@ -204,22 +231,35 @@ class EntityFinder:
         bare: dict[tuple[int, int], int] = doc._.get(BARE_KEY) or {}
         found: list[tuple[Span, Entity]] = []
         ends: dict[tuple[int, int], int] = {}  # spans whose name ends inside their last token ("MMC.")
-        lowered = _lowercase_words(doc.text)
+        lowered = _lowercase_words(_text(doc))
         folded = frozenset(normalize(w) for w in lowered)  # the same words, folded, for stem checks
         for ent in doc.ents:
             label = EN_LABELS.get(ent.label_) if ent.label_ not in ("ORG", "PERSON", "GPE") else ent.label_
             if label is None:
                 continue
+            if ent.kb_id_:
+                cut = bare.get((ent.start_char, ent.end_char))
+                after = _text(doc)[cut : cut + 1] if cut is not None else ""
+                if cut is not None and (after in _DOUBLE_QUOTES or (after == "-" and doc.lang_ == "en")):
+                    # AzeriDefence”nin, U.S.-based: the name ends at the quote or hyphen
+                    ends[(ent.start_char, ent.end_char)] = cut
             pieces = [ent] if ent.kb_id_ else self._hygiene(ent, label, lowered, folded, ends)
             for piece in pieces:
+                if not piece.kb_id_ and label == "ORG" and self._event_word(piece[-1].text):
+                    continue
+                if label == "GPE" and _CURRENCY.match(_text(doc), piece.end_char):
+                    continue  # "ABŞ dolları", "US dollars": a currency's name
                 if not _plausible(piece) or (not piece.kb_id_ and self._statistical_noise(piece)):
                     continue
                 entity = self._link(piece, label, bare)
                 if entity is not None:
                     found.append((piece, entity))
+        found = self._institutions(found, bare, ends)
+        found = self._acronyms(found, ends)
         found = self._within_document(found, attached=doc.lang_ in ("tr", "az"))
+        found = self._initialled(found, attached=doc.lang_ in ("tr", "az"))
         mentions = [
-            Mention(doc.text[ent.start_char : end], e.label, e.canonical, e.entity_id, ent.start_char, end)
+            Mention(_text(doc)[ent.start_char : end], e.label, e.canonical, e.entity_id, ent.start_char, end)
             for ent, e in found
             for end in [ends.get((ent.start_char, ent.end_char), ent.end_char)]
         ]
@@ -241,15 +281,54 @@ class EntityFinder:
         one-word name are dropped; so are model numbers (``Mi-35``)."""
         doc = ent.doc
         start, end = ent.start, ent.end
+        breaks = [i for i in range(start, end) if doc[i].is_space or "\n" in doc[i].text]
+        if breaks:  # a name never runs over a line break ("AKTUAL\n\nİsrailin …")
+            end = breaks[0] if breaks[0] > start else end
+            start = start if breaks[0] > start else max(b for b in breaks) + 1
+            if start >= end:
+                return []
+        if label == "ORG" and doc.lang_ in ("tr", "az"):
+            # "Ermənistanın Milli Təhlükəsizlik Şurası", "Türkiyə Respublikasının Müdafiə Sənayesi
+            # Komitəsi": the country in the genitive says whose institution it is; the name follows.
+            for i in range(end - 2, start - 1, -1):
+                if _GENITIVE_QUALIFIER.search(doc[i].text) and self._country_before(doc, i):
+                    start = i + 1
+                    break
+        if (
+            label == "PERSON"
+            and end - start >= 3
+            and _LOCATIVE.search(doc[end - 1].text)
+            and getattr(self.registry.lookup(doc[end - 1].text), "label", "") == "GPE"
+        ):
+            end -= 1  # "Zohrab Mnaçakanyan Minskdə": a listed place in the locative after the name
         digits = [i for i in range(start, end) if any(c.isdigit() for c in doc[i].text)]
         if digits and digits[-1] < end - 1:
             start = digits[-1] + 1  # "26-da Rostov", "Noyabrın 23-də Müdafiə …"
+        inflected = [i for i in range(start, end - 1) if _INFLECTED_WORD.search(doc[i].text)]
+        if inflected:
+            start = inflected[-1] + 1  # "Bakanı Hasanov’a ve Savunma …": a case ending closes a name
+            while start < end - 1 and doc[start].lower_ in _NAME_LINKS:
+                start += 1
+        # An organisation named by its head noun ("Hərbi Hava Qüvvələri", "Müdafiə Sənayesi
+        # Agentliyi") is made of ordinary words: inside a sentence they are capitalised because
+        # they are a name, so only a sentence-initial word is checked against the text's words.
+        headed = label == "ORG" and self._org_head(doc[end - 1].text)
         while end - start > 1 and (
             (label == "PERSON" and normalize(doc[start].text) in self.titles)
-            or doc[start].text.lower() in lowered
+            or (doc[start].text.lower() in lowered and not (headed and not _sentence_start(doc, start)))
             or (_sentence_start(doc, start) and self._common_word(doc[start].text, folded))
+            or (headed and _sentence_start(doc, start) and _LOCATIVE.search(doc[start].text))
         ):
             start += 1
+        if (
+            label == "ORG"
+            and end - start > 2
+            and normalize(doc[start].text) in self.titles
+            and doc[start + 1].lower_ == "of"
+        ):
+            start += 2  # "President of Secretariat of …": the role before an organisation
+        if label == "ORG" and normalize(doc[end - 1].text) in _ROLE_ENDS:
+            return []  # "Bakan Yardımcısı", "Milli Savunma Bakanı": a person's role, not an organisation
         while end - start > 1 and not _capitalised(doc[end - 1].text) and doc[end - 2].whitespace_:
             end -= 1  # "Sakaryadakı zavodun", "Tanklarla bağlı" (not "MMC-nin": a suffix is attached)
         if label == "PERSON" and normalize(doc[start].text) in self.titles:
@@ -268,7 +347,7 @@ class EntityFinder:
         start_char = span.start_char + (len(text) - len(text.lstrip("\"“”„«»'‘’")))
         if end_char <= start_char:
             return []
-        text = doc.text[start_char:end_char]
+        text = _text(doc)[start_char:end_char]
         trimmed = _TRAILING_PUNCT.sub("", text)
         end_char -= len(text) - len(trimmed)
         text = trimmed
@@ -297,6 +376,213 @@ class EntityFinder:
                 out.append(piece)
         return out
 
+    def _initialled(self, found: list[tuple[Span, Entity]], *, attached: bool) -> list[tuple[Span, Entity]]:
+        """``V.Mustafayev``, ``T. Əsgərovun`` after ``Vüqar Mustafayev``, ``Tural Əsgərov`` in the same
+        text are mentions of the full name, whether or not a model found them."""
+        people: dict[str, Entity] = {}
+        for _, e in found:
+            words = e.canonical.split()
+            if e.label == "PERSON" and len(words) >= 2 and not _initial(words[0]):
+                people.setdefault(f"{normalize(words[0])[:1]} {transliteration_key(words[-1])}", e)
+        if not people:
+            return found
+        doc = found[0][0].doc
+        taken = [(span.start_char, span.end_char) for span, _ in found]
+        added = []
+        for m in _INITIAL_SURNAME.finditer(_text(doc)):
+            if any(a < m.end() and m.start() < b for a, b in taken):
+                continue
+            surname = strip_suffix(m.group("surname"))
+            forms = self.registry.variants(surname) if attached else [normalize(surname)]
+            initial = normalize(m.group("initial"))
+            keys = [f"{initial} {transliteration_key(f)}" for f in forms]
+            person = next((people[k] for k in keys if k in people), None)
+            span = doc.char_span(m.start(), m.end(), label="PERSON") if person is not None else None
+            if person is not None and span is not None:
+                added.append((span, person))
+        return sorted([*found, *added], key=lambda item: item[0].start_char) if added else found
+
+    def _acronyms(
+        self, found: list[tuple[Span, Entity]], ends: dict[tuple[int, int], int]
+    ) -> list[tuple[Span, Entity]]:
+        """``Long Name (ACR)`` and ``ACR (Long Name)`` make ACR an alias of Long Name in this document:
+        both get one entity (the registry's, when either form is listed), and every use of ACR in the
+        document, suffixed or not, is a mention of it. ACR after an event's name is no entity."""
+        if not found:
+            return found
+        doc = found[0][0].doc
+        text = _text(doc)
+        starts = {span.start_char: i for i, (span, _) in enumerate(found)}
+        aliases: dict[str, Entity] = {}
+        banned = {
+            normalize(m.group("acr"))
+            for m in _BRACKETED_ACR.finditer(text)
+            if (head := _LAST_WORD.search(text, max(0, m.start() - 40), m.start()))
+            and self._event_word(head.group(0).strip())
+        }
+        for i, (span, e) in enumerate(found):
+            if _ACRONYM.fullmatch(span.text):
+                continue  # an acronym is the other side of a pair
+            end = ends.get((span.start_char, span.end_char), span.end_char)
+            after = _PAREN_ACR.match(text, end)  # Long Name (ACR)
+            before = _ACR_PAREN.search(text[max(0, span.start_char - 16) : span.start_char])
+            if after is not None:
+                acr, acr_start = after.group("acr"), after.start("acr")
+            elif before is not None and _PAREN_CLOSE.match(text, end):  # ACR (Long Name)
+                acr, acr_start = before.group("acr"), span.start_char - len(before.group(0))
+            else:
+                continue
+            j = starts.get(acr_start)
+            other = found[j][1] if j is not None else None
+            if other is not None and other.label != e.label:
+                continue  # "Aselsan (Türkiye)": not an acronym
+            if other is not None and other.in_registry and not e.in_registry:
+                e = other  # "Defence Procurement Agency (SSB)": the listed acronym names it
+                found[i] = (span, e)
+            elif (other is None or not other.in_registry) and not _abbreviates(acr, e.canonical):
+                continue
+            aliases.setdefault(normalize(acr), e)
+        if not aliases and not banned:
+            return found
+        out: list[tuple[Span, Entity]] = []
+        for span, e in found:
+            name = strip_suffix(span.text)
+            if normalize(name) in banned:
+                continue
+            last = name.split()[-1] if name.split() else ""
+            alias = aliases.get(normalize(last))
+            if alias is not None and not e.in_registry:
+                suffix = _SEP_SUFFIX_AT.match(text, span.end_char) if span.text.endswith(last) else None
+                if last != name or suffix:  # "Layihəni QMTM-in": a word glued on, the case ending left off
+                    start = span.start_char + span.text.rfind(last)
+                    stop = suffix.end() if suffix else span.end_char
+                    trimmed = doc.char_span(start, stop, label=alias.label, alignment_mode="expand")
+                    if trimmed is None:
+                        continue
+                    if (span.start_char, span.end_char) in ends:
+                        ends[(trimmed.start_char, trimmed.end_char)] = ends[(span.start_char, span.end_char)]
+                    span = trimmed
+                e = alias
+            out.append((span, e))
+        taken = [(span.start_char, span.end_char) for span, _ in out]
+        for key, e in aliases.items():
+            for m in re.finditer(rf"(?<![\w]){_SUFFIXED_ACRONYM}(?![\w])", text):
+                if normalize(m.group("acr")) != key or any(a < m.end() and m.start() < b for a, b in taken):
+                    continue
+                use = doc.char_span(m.start(), m.end(), label=e.label, alignment_mode="expand")
+                if use is None or any(a < use.end_char and use.start_char < b for a, b in taken):
+                    continue
+                if use.end_char != m.end():
+                    ends[(use.start_char, use.end_char)] = m.end()
+                out.append((use, e))
+                taken.append((use.start_char, use.end_char))
+        return sorted(out, key=lambda item: item[0].start_char)
+
+    def _institution_type(self, span: Span, e: Entity, bare: dict[tuple[int, int], int]) -> str | None:
+        """The institution type of a mention that names no country ("Müdafiə Nazirliyinə", "Ministry
+        of Defence", "Hərbi Hava Qüvvələri"), else None."""
+        if e.label != "ORG" or not self.institutions.generic:
+            return None
+        end = bare.get((span.start_char, span.end_char)) if span.kb_id_ else None
+        name = _text(span.doc)[span.start_char : end] if end else e.canonical
+        for form in self.registry.variants(name):
+            kind = self.institutions.generic.get(form)
+            if kind is not None:
+                return kind
+        return None
+
+    def _institutions(
+        self,
+        found: list[tuple[Span, Entity]],
+        bare: dict[tuple[int, int], int],
+        ends: dict[tuple[int, int], int],
+    ) -> list[tuple[Span, Entity]]:
+        """A state institution named without its country ("Müdafiə Nazirliyi") is that of the
+        country named right before it (``Özbəkistan Respublikası Müdafiə Nazirliyi`` — the name
+        then takes the country in —, ``Türkiyənin Müdafiə Nazirliyi``, ``Turkey's Ministry of
+        Defense``) or right after it (``Ministry of Defence of Uzbekistan``), else that of the
+        document's country in Turkish and Azerbaijani: the language's own country when the text
+        names it or names no country, otherwise the country it names most. A country's institution in no list gets the
+        id derived from its type and country, the same in every language."""
+        if not found or not self.institutions.generic:
+            return found
+        doc = found[0][0].doc
+        isos = [self.registry.iso(e.entity_id) if e.label == "GPE" else "" for _, e in found]
+        counts = Counter(c for c in isos if c)
+        first = {c: isos.index(c) for c in counts}
+        home = _HOME_COUNTRY.get(doc.lang_)
+        doc_country = None  # English news names many countries: the registry's default stands
+        if home is not None:
+            doc_country = (
+                home if home in counts or not counts else max(counts, key=lambda c: (counts[c], -first[c]))
+            )
+        dropped: set[int] = set()
+        replaced: dict[int, tuple[Span, Entity]] = {}
+        for i, (span, e) in enumerate(found):
+            kind = self._institution_type(span, e, bare)
+            if kind is None or i in dropped:
+                continue
+            country, start, end = None, span.start_char, span.end_char
+            if i > 0 and isos[i - 1] and i - 1 not in replaced:
+                prev = found[i - 1][0]
+                gap = _text(doc)[prev.end_char : span.start_char]
+                unsuffixed = bare.get((prev.start_char, prev.end_char), prev.end_char) == prev.end_char
+                if unsuffixed and _JUXTAPOSED.fullmatch(gap):
+                    country, start = isos[i - 1], prev.start_char
+                    dropped.add(i - 1)
+                elif _QUALIFIER_GAP.fullmatch(gap):
+                    country = isos[i - 1]
+            if country is None and i + 1 < len(found) and isos[i + 1]:
+                nxt = found[i + 1][0]
+                if _OF_GAP.fullmatch(_text(doc)[span.end_char : nxt.start_char]):
+                    country, end = isos[i + 1], nxt.end_char
+                    dropped.add(i + 1)
+            country = country or doc_country
+            if country is None:
+                continue
+            entity_id = self.institutions.by_country.get(kind, {}).get(country)
+            entity = self.registry.get(entity_id) if entity_id else None
+            if entity is None:
+                written = _text(doc)[start : ends.get((span.start_char, span.end_char), span.end_char)]
+                canonical = e.canonical if start == span.start_char else strip_suffix(written)
+                if end != span.end_char:
+                    canonical = _text(doc)[span.start_char : end] if start == span.start_char else canonical
+                entity = Entity(_institution_id(kind, country), "ORG", canonical, (canonical,), None, False)
+            if (start, end) != (span.start_char, span.end_char):
+                merged = doc.char_span(start, end, label=span.label_, kb_id=entity.entity_id)
+                if merged is None:
+                    continue
+                if (span.start_char, span.end_char) in ends and end == span.end_char:
+                    ends[(merged.start_char, merged.end_char)] = ends[(span.start_char, span.end_char)]
+                span = merged
+            replaced[i] = (span, entity)
+        return [replaced.get(i, item) for i, item in enumerate(found) if i not in dropped]
+
+    def _country_before(self, doc: Doc, i: int) -> bool:
+        """Token ``i`` is a country in the genitive ("Ermənistanın"), or "Respublikasının" /
+        "Cumhuriyeti'nin" after a country's name."""
+        word = doc[i].text
+        if _REPUBLIC_GENITIVE.fullmatch(word):
+            return (
+                i > 0
+                and self.registry.iso(getattr(self.registry.lookup(doc[i - 1].text), "entity_id", "")) != ""
+            )
+        found = self.registry.lookup(word)
+        return (
+            found is not None
+            and self.registry.iso(found.entity_id) != ""
+            and normalize(word) != normalize(found.canonical)
+        )
+
+    def _event_word(self, word: str) -> bool:
+        """The head noun of an event's name, maybe with a case ending ("Fair", "Fuarı'nda")."""
+        folded = normalize(word)
+        return any(folded.startswith(w) and len(folded) - len(w) <= 6 for w in self.event_words)
+
+    def _org_head(self, word: str) -> bool:
+        """The word is (an inflected form of) a head noun or legal form that ends an organisation's name."""
+        return bool(self._org_end.match(word))
+
     def _common_word(self, word: str, folded: frozenset[str]) -> bool:
         """A capitalised word whose stem the text also writes in lower case is an ordinary word
         (``Sənədin`` beside ``sənədi``, ``Raporun`` beside ``rapor``), not a name."""
@@ -313,20 +599,28 @@ class EntityFinder:
         by_surname: dict[str, set[str]] = {}
         entities: dict[str, Entity] = {}
         bare_names: dict[str, Entity] = {}
+        initials: dict[str, set[str]] = {}  # entity id → folded first letters of its given names
         for _, e in found:
             entities[e.entity_id] = e
-            words = e.canonical.split()
-            if e.label == "PERSON" and len(words) >= 2 and not _initial(words[0]):
-                by_surname.setdefault(transliteration_key(words[-1]), set()).add(e.entity_id)
+            if e.label == "PERSON":
+                # A listed person by every spelling of the name (İlham Əliyev, Ilham Aliyev: "Aliyev").
+                for name in dict.fromkeys([e.canonical, *e.aliases]):
+                    words = name.split()
+                    if len(words) >= 2 and not _initial(words[0]):
+                        by_surname.setdefault(transliteration_key(words[-1]), set()).add(e.entity_id)
+                        initials.setdefault(e.entity_id, set()).add(normalize(words[0])[:1])
             if not e.in_registry:
                 bare_names.setdefault(normalize(e.canonical), e)
         out = []
         for ent, e in found:
-            words = e.canonical.split()
-            if e.label == "PERSON" and (len(words) == 1 or (len(words) == 2 and _initial(words[0]))):
+            words = _INITIAL_DOT.sub(r"\1 ", e.canonical).split()  # "V.Mustafayev" → "V." "Mustafayev"
+            short = len(words) == 1 or (len(words) == 2 and _initial(words[0]))
+            if short and (e.label == "PERSON" or (len(words) == 2 and not e.in_registry)):
                 forms = self.registry.variants(words[-1]) if attached else [normalize(words[-1])]
                 ids = set().union(*(by_surname.get(transliteration_key(f), set()) for f in forms))
                 ids.discard(e.entity_id)
+                if len(words) == 2:  # an initial must be the initial of the full name's given name
+                    ids = {i for i in ids if normalize(words[0])[:1] in initials.get(i, set())}
                 if len(ids) == 1:
                     e = entities[ids.pop()]
             elif not e.in_registry and attached:
@@ -342,11 +636,98 @@ class EntityFinder:
         if ent.kb_id_:
             return self.registry.get(ent.kb_id_)
         end = bare.get((ent.start_char, ent.end_char))
-        name = ent.doc.text[ent.start_char : end] if end else strip_suffix(ent.text)
+        name = _text(ent.doc)[ent.start_char : end] if end else strip_suffix(ent.text)
         name = name.strip(" ,;:")
         if not name:
             return None
-        return self.registry.link(name, label, attached=ent.doc.lang_ in ("tr", "az"))
+        attached = ent.doc.lang_ in ("tr", "az")
+        if label == "PERSON" and attached and self.registry.lookup(name) is None:
+            name = strip_person_case(name)
+        return self.registry.link(name, label, attached=attached)
+
+
+@dataclass(frozen=True)
+class InstitutionTypes:
+    """``models/institution_types.json``: folded generic name → type, and type → country → registry id."""
+
+    generic: dict[str, str] = field(default_factory=dict)
+    by_country: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+def _institution_types(models_dir: str, registry: Registry) -> InstitutionTypes:
+    path = Path(models_dir) / "institution_types.json"
+    if not path.exists():
+        return InstitutionTypes()
+    try:
+        types = json.loads(path.read_text(encoding="utf-8"))["types"]
+        generic = {normalize(n): kind for kind, t in types.items() for n in t["generic"]}
+        by_country = {kind: {c.upper(): i for c, i in t["by_country"].items()} for kind, t in types.items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise UsageError(f"cannot read {path}: {exc}") from None
+    missing = [i for t in by_country.values() for i in t.values() if registry.get(i) is None]
+    if missing:
+        raise UsageError(f"{path}: ids not in the registry: {', '.join(missing)}")
+    return InstitutionTypes(generic, by_country)
+
+
+def _institution_id(kind: str, country: str) -> str:
+    """The id of a country's institution that no list holds: an unlisted id, the same in every language."""
+    return "x-" + sha1(f"institution:{kind}:{country}")[:12]
+
+
+_ACRONYM = re.compile(r"[A-ZÇĞİÖŞÜƏ][A-ZÇĞİÖŞÜƏ0-9&]{1,9}")
+_SUFFIXED_ACRONYM = r"(?P<acr>[A-ZÇĞİÖŞÜƏ][A-ZÇĞİÖŞÜƏ0-9&]{1,9})(?:['’\-][^\W\d_]{1,8})?"
+_PAREN_ACR = re.compile(r"[ \t]*\([ \t]*(?P<acr>[A-ZÇĞİÖŞÜƏ][A-ZÇĞİÖŞÜƏ0-9&]{1,9})[ \t]*\)")
+_ACR_PAREN = re.compile(r"(?<![\w])(?P<acr>[A-ZÇĞİÖŞÜƏ][A-ZÇĞİÖŞÜƏ0-9&]{1,9})[ \t]*\([ \t]*$")
+_BRACKETED_ACR = re.compile(r"\([ \t]*(?P<acr>[A-ZÇĞİÖŞÜƏ][A-ZÇĞİÖŞÜƏ0-9&]{1,9})[ \t]*\)")
+_LAST_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?[ \t]*$")
+_GENITIVE_QUALIFIER = re.compile(r"(?:[ıiuü]n|n[ıiuü]n)$")
+_REPUBLIC_GENITIVE = re.compile(r"(?:Respublikasının|Cumhuriyeti['’]nin|Cumhuriyetinin)")
+# A sentence-initial word in the locative or ablative ("Tədbirdə …", "Toplantıda …") is an adverbial,
+# not the first word of an organisation's name.
+_LOCATIVE = re.compile(r"(?<=[^\W\d_]{3})(?:da|də|de|ta|tə|te|dan|dən|den|tan|tən|ten)$")
+_SEP_SUFFIX_AT = re.compile(r"['’\-][^\W\d_]{1,8}(?![\w])")
+_PAREN_CLOSE = re.compile(r"[ \t]*\)")
+
+
+def _abbreviates(acronym: str, name: str) -> bool:
+    """The acronym's letters appear in order in the name, the first one starting the name
+    (MKE ← Makine ve Kimya Endüstrisi, TUSAŞ ← Türk Havacılık ve Uzay Sanayii, ECDI ← Estonian
+    Centre for Defence Investments)."""
+    letters = [c for c in normalize(acronym) if c.isalpha()]
+    folded = normalize(name)
+    if len(letters) < 2 or not folded or folded[0] != letters[0]:
+        return False
+    pos = 1
+    for c in letters[1:]:
+        pos = folded.find(c, pos) + 1
+        if pos == 0:
+            return False
+    return True
+
+
+# The country whose institutions a tr or az text names without saying whose they are.
+_HOME_COUNTRY = {"tr": "TR", "az": "AZ"}
+_JUXTAPOSED = re.compile(r"[ \t]+(?:(?:Respublikası|Cumhuriyeti|Republic)[ \t]+)?")
+_QUALIFIER_GAP = re.compile(r"[ \t]+(?:(?:Respublikasının|Cumhuriyeti['’]nin)[ \t]+)?")
+_OF_GAP = re.compile(r"[ \t]+of[ \t]+(?:the[ \t]+)?")
+
+
+@lru_cache(maxsize=8)
+def _word_list(models_dir: str, filename: str) -> tuple[str, ...]:
+    """Folded words of a word-list file (several per line, ``#`` comments), longest first."""
+    path = Path(models_dir) / filename
+    if not path.exists():
+        return ()
+    lines = path.read_text(encoding="utf-8").splitlines()
+    words = {normalize(w) for line in lines if not line.startswith("#") for w in line.split()}
+    return tuple(sorted(words, key=lambda w: (-len(w), w)))
+
+
+# A currency named after its country ("ABŞ dolları", "ABD doları", "US dollars").
+_CURRENCY = re.compile(
+    r"['’]?[ \t]+(?:dollar|dolları|doları|dollarına|dolar|rubl|lira|avro|euro)", re.IGNORECASE
+)
 
 
 @lru_cache(maxsize=4)
@@ -358,6 +739,11 @@ def _not_entities(models_dir: str) -> frozenset[str]:
     return frozenset(normalize(x) for x in lines if x.strip() and not x.startswith("#"))
 
 
+_DOUBLE_QUOTES = frozenset('"“”„«»')
+_INITIAL_SURNAME = re.compile(
+    r"(?<![\w.])(?P<initial>[A-ZÇĞİÖŞÜƏ])\.[ \t]?(?P<surname>[A-ZÇĞİÖŞÜƏ][a-zçğıöşüə]{2,}(?:['’][^\W\d_]{1,6})?)(?![\w])"
+)
+_INITIAL_DOT = re.compile(r"^([A-ZÇĞİÖŞÜƏ]\.)(?=[A-ZÇĞİÖŞÜƏ])")
 _QUOTE_SUFFIX = re.compile(r"[\"“”„«»]+[^\W\d_]{0,6}$")
 _MODEL_NUMBER = re.compile(r"^[A-Z][A-Za-z]{0,3}-?\d")
 _TRAILING_PUNCT = re.compile(r"(?:[,;:]+|(?<=[A-ZÇĞİÖŞÜƏ]{2})\.)$")
@@ -385,6 +771,42 @@ _NAME_LINKS = frozenset(
     }
 )
 _CONJUNCTION = re.compile(r"\s+(?:ve|və|and|&)\s+")
+# A word with a case ending after an apostrophe ("Hasanov’a", "Bakü'de") ends a name: a span going on
+# after it holds two things.
+_INFLECTED_WORD = re.compile(r"^[^\W\d_]+['’][^\W\d_]{1,8}$")
+# Last words that make a span a person's role ("Bakan Yardımcısı", "Deputy Minister"), folded.
+_ROLE_ENDS = frozenset(
+    {
+        "yardimcisi",
+        "muavini",
+        "bakani",
+        "naziri",
+        "baskani",
+        "sedri",
+        "muduru",
+        "direktoru",
+        "sozcusu",
+        "reisi",
+        "komandani",
+        "minister",
+        "director",
+        "chairman",
+        "spokesman",
+        "spokesperson",
+    }
+)
+
+
+_TEXT_KEY = "defintel_text"
+
+
+def _text(doc: Doc) -> str:
+    """``doc.text``, built once per doc (spaCy joins every token's text on each access)."""
+    text = doc.user_data.get(_TEXT_KEY)
+    if not isinstance(text, str):
+        text = doc.text
+        doc.user_data[_TEXT_KEY] = text
+    return text
 
 
 def _lowercase_words(text: str) -> frozenset[str]:
@@ -420,9 +842,12 @@ def _initial(word: str) -> bool:
 
 
 def _plausible(ent: Span) -> bool:
-    """Drop statistical-model noise: no letters, all lower case, very long, or dangling punctuation."""
+    """Drop statistical-model noise: no capital letter ("4x4"), all lower case, very long, or
+    dangling punctuation. A listed outlet written as its domain ("aia.az") is a name."""
     text = ent.text.strip()
-    if not any(c.isalpha() for c in text) or len(text.split()) > 8:
+    if ent.kb_id_ and "." in text and any(c.isalpha() for c in text):
+        return True
+    if not any(c.isupper() for c in text) or len(text.split()) > 8:
         return False
     return text[0].isupper() or text[0].isdigit()
 

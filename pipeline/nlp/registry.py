@@ -27,6 +27,7 @@ class RegistryEntry:
     entity: Entity
     aliases_by_lang: dict[str, tuple[str, ...]]
     kind: str = ""  # "country" for GPEs that can be a party (an export's buyer)
+    iso: str = ""  # a country's ISO 3166-1 alpha-2 code
 
 
 class Registry:
@@ -42,6 +43,7 @@ class Registry:
         self.org_words = org_words
         self.entries = {e.entity.entity_id: e for e in entries}
         self.suffixes = suffixes
+        self._folded_suffixes = tuple(dict.fromkeys(normalize(s) for s in suffixes))
         self.first_names = first_names
         self._by_alias: dict[str, str] = {}
         for entry in entries:
@@ -100,6 +102,11 @@ class Registry:
     def countries(self) -> frozenset[str]:
         return frozenset(i for i, e in self.entries.items() if e.kind == "country")
 
+    def iso(self, entity_id: str) -> str:
+        """The ISO code of a country entity ("" for anything else)."""
+        entry = self.entries.get(entity_id)
+        return entry.iso if entry is not None and entry.kind == "country" else ""
+
     def get(self, entity_id: str) -> Entity | None:
         entry = self.entries.get(entity_id)
         return None if entry is None else entry.entity
@@ -142,8 +149,7 @@ class Registry:
         without each listed attached suffix (``Azərsilahın`` → ``azersilah``), most literal first."""
         out = [normalize(name), normalize(strip_suffix(name))]
         key = out[0]
-        for sfx in self.suffixes:
-            folded = normalize(sfx)
+        for folded in self._folded_suffixes:
             if key.endswith(folded) and len(key) - len(folded) >= 3:
                 out.append(key[: -len(folded)])
         return list(dict.fromkeys(out))
@@ -191,7 +197,8 @@ def _read_registry_file(path: Path) -> list[tuple[RegistryEntry, str]]:
             entity = Entity(row["id"], row["label"], row["canonical"], aliases, row.get("qid"), True)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise UsageError(f"{path}:{n}: bad registry row ({exc})") from None
-        out.append((RegistryEntry(entity, by_lang, str(row.get("kind", ""))), str(row.get("iso") or "")))
+        code = str(row.get("iso") or "")
+        out.append((RegistryEntry(entity, by_lang, str(row.get("kind", "")), code.upper()), code))
     return out
 
 
@@ -237,7 +244,8 @@ def _geo_entries(entries: list[RegistryEntry], registry_iso: frozenset[str]) -> 
         if keys & taken:
             continue
         taken |= keys
-        out.append(RegistryEntry(entity, {}, kind))
+        code = entity.entity_id.removeprefix("country-").upper() if kind == "country" else ""
+        out.append(RegistryEntry(entity, {}, kind, code))
     return out
 
 
@@ -266,6 +274,28 @@ def transliteration_key(name: str) -> str:
         skeleton = word[:1] + "".join(c for c in word[1:] if c not in "aeiou")
         words.append("".join(c for i, c in enumerate(skeleton) if i == 0 or c != skeleton[i - 1]))
     return " ".join(words)
+
+
+# Surname endings of the region (Azerbaijani/Russian/Central Asian -ov/-yev/-ova, Azerbaijani -li/-zadə,
+# Turkish -oğlu, Slavic -ski) and the case endings Azerbaijani and Turkish attach to them without an
+# apostrophe (İbodullayevin, Məmmədliyə, Hüseynzadəni). A bare -a/-ə after -ov/-ev is left alone: it is
+# the feminine surname (Həsənova), not a dative.
+_SURNAME_CASE = re.compile(
+    r"^(?P<name>.+?(?:ov|ev|yev|ova|eva|yeva|in|ina|li|lı|lu|lü|zadə|zade|oğlu|ski|sky))"
+    r"(?P<case>nın|nin|nun|nün|ın|in|un|ün|ya|yə|ye|ya|nı|ni|nu|nü|da|də|de|dan|dən|den|la|lə|le|ilə|ile|yla|ylə|yle)$"
+)
+
+
+def strip_person_case(name: str) -> str:
+    """``Mansurjon İbodullayevin`` → ``Mansurjon İbodullayev``: an attached case ending after a
+    surname ending is not part of the name (tr/az only; a name in no list keeps everything else)."""
+    words = name.split()
+    if len(words) < 2:
+        return name
+    m = _SURNAME_CASE.match(words[-1])
+    if m is None or len(m.group("name")) < 4:
+        return name
+    return " ".join([*words[:-1], m.group("name")])
 
 
 def strip_suffix(name: str) -> str:

@@ -57,10 +57,12 @@ class Gazetteer:
     def __init__(self, registry: Registry, attached_suffixes: bool = True) -> None:
         self.registry = registry
         by_alias: dict[str, str] = {}
+        self._written: dict[str, str] = {}  # folded alias → the alias as listed
         for alias, entity_id in registry.aliases():
             key = fold(alias)
             if len(key) >= 2:
                 by_alias.setdefault(key, entity_id)
+                self._written.setdefault(key, alias)
         self._by_alias = by_alias
         names = list(by_alias)
         # Turkish/Azerbaijani attach case endings directly ("Bakıda"); English never does.
@@ -68,26 +70,55 @@ class Gazetteer:
         suffix = f"{_SEP_SUFFIX}|(?:{attached})" if attached else _SEP_SUFFIX
         self._pattern = re.compile(rf"(?<!{_W})(?P<name>{trie_pattern(names)})(?P<sfx>{suffix})?(?!{_W})")
 
-    def find(self, text: str) -> list[NameMatch]:
+    def find(self, text: str, language: str = "") -> list[NameMatch]:
+        """Registry names in ``text``. Azerbaijani attaches case endings to place names without an
+        apostrophe ("Minskdə", "Cakartaya"): there a generated place name takes them too, inside a
+        sentence and when the text does not use the bare name as a lower-case word. English names
+        are written as listed: "Azerbaijani armed forces" is no name."""
         out = []
-        for m in self._pattern.finditer(fold(text)):
+        folded = fold(text)
+        lowered: frozenset[str] | None = None
+        pos = 0
+        while (m := self._pattern.search(folded, pos)) is not None:
+            pos = m.end()
             start, bare_end = m.start("name"), m.end("name")
-            first = text[start]
-            if not (first.isupper() or first.isdigit()):
-                continue  # names are capitalised; "ankara" in a URL slug or a common word is not one
-            entity_id = self._by_alias[m.group("name")]
+            end = m.end()
             sfx = m.group("sfx") or ""
-            generated = entity_id.startswith(("geo-", "country-"))
+            if sfx.startswith("-") and text[bare_end + 1 : bare_end + 2].isupper():
+                pos = end = bare_end + 1  # "Azərbaycan-İran": two names, not a case ending
+                sfx = ""
+                end = bare_end
+            first = text[start]
+            if not (first.isupper() or first.isdigit()) and "." not in m.group("name"):
+                continue  # names are capitalised ("aia.az" is a name); not "ankara" in a URL slug
+            entity_id = self._by_alias[m.group("name")]
+            entry = self.registry.entries.get(entity_id)
+            # Names from bundled geo data (no hand-written aliases), not the registry's own "ABŞ", "U.S.".
+            generated = entity_id.startswith(("geo-", "country-")) and not (entry and entry.aliases_by_lang)
             if generated and text[start:bare_end].isupper() and bare_end - start > 1:
                 continue  # an acronym ("KOBİ") that happens to spell a place's name
             if entity_id.startswith("geo-") and sfx and sfx[0] not in "'’`ʼ-":
                 # Generated place names collide with common words ("Ordu", "Bina"); an ordinary
                 # word takes its ending directly, a place name in Turkish takes an apostrophe.
+                if language != "az" or _opens_sentence(text, start):
+                    continue
+                if lowered is None:
+                    lowered = frozenset(fold(w) for w in re.findall(r"(?<![\w'’])[a-zçğıöşüə]\w*", text))
+                if any(w.startswith(m.group("name")) for w in lowered):
+                    continue
+            if language == "en" and _case_differs(text[start:bare_end], self._written[m.group("name")]):
                 continue
             entity = self.registry.get(entity_id)
             label = entity.label if entity else "ORG"
-            out.append(NameMatch(start, m.end(), bare_end, label, entity_id))
+            out.append(NameMatch(start, end, bare_end, label, entity_id))
         return out
+
+
+def _case_differs(written: str, alias: str) -> bool:
+    """A word the alias capitalises is written in lower case ("Azerbaijani armed forces")."""
+    return any(
+        a[:1].isupper() and w[:1].islower() for w, a in zip(written.split(), alias.split(), strict=False)
+    )
 
 
 _CAP = r"[A-ZÇĞİÖŞÜƏÂÎÛ][\w&.'’\-]*"
@@ -156,6 +187,14 @@ def _is_common_word(word: str, lowered_words: set[str]) -> bool:
     return word.lower() in lowered_words or word.lower() in _LEADING_STOP
 
 
+def _opens_sentence(text: str, start: int) -> bool:
+    """Nothing but an opening quote between the start of a sentence, paragraph or text and ``start``:
+    there a capitalised ordinary word is capitalised because it comes first ("Xəbərə görə …"),
+    inside a sentence because it is part of a name ("… Hərbi Hava Qüvvələri …")."""
+    before = text[:start].rstrip(" \t\"“”„«»'‘’(")
+    return not before or before[-1] in ".!?:…\n"
+
+
 def _persons(text: str, registry: Registry) -> list[NameMatch]:
     """People by role cue ("Genel Müdürü Ahmet Yılmaz") or by a listed given name + a surname."""
     out = []
@@ -190,7 +229,10 @@ def rule_matches(text: str, registry: Registry) -> list[NameMatch]:
                 start += len(text[start:].split(" ", 1)[0]) + 1
         words = text[start:bare_end].split()
         while len(words) > 2 and (
-            _is_common_word(words[0], lowered) or words[0].endswith("-based") or _INFLECTED.search(words[0])
+            (_is_common_word(words[0], lowered) and _opens_sentence(text, start))
+            or words[0].lower() in _LEADING_STOP
+            or words[0].endswith("-based")
+            or _INFLECTED.search(words[0])
         ):
             start += len(words[0]) + 1
             words = words[1:]
@@ -201,10 +243,33 @@ def rule_matches(text: str, registry: Registry) -> list[NameMatch]:
     return out
 
 
-def resolve_overlaps(matches: list[NameMatch]) -> list[NameMatch]:
+def _after(m: NameMatch, cut: int, text: str) -> NameMatch | None:
+    """The part of a rule match after ``cut`` and a conjunction, if two or more words are left."""
+    rest = _CONJUNCTION_START.match(text, cut, m.bare_end)
+    if rest is None or len(text[rest.end() : m.bare_end].split()) < 2:
+        return None
+    return NameMatch(rest.end(), m.end, m.bare_end, m.label, None, m.strong)
+
+
+_CONJUNCTION_START = re.compile(r"[ \t,]+(?:ve|və|and|&)[ \t]+")
+
+
+def resolve_overlaps(matches: list[NameMatch], text: str = "") -> list[NameMatch]:
     """Keep non-overlapping matches: strong ones (registry, legal form) first, longer first within
     a class, registry wins ties. "Türkiye's Ministry of National Defence" stays two registry names
     while "Gəncə Metal Emal MMC" (a legal form) beats the place name inside it."""
+    registry = [m for m in matches if m.entity_id is not None]
+    # "Azerbaijan's Ministry of Economy and Bayraktar Teknoloji Azerbaijan LLC": a rule match that
+    # starts inside a registry name and runs past it is the next name, after the conjunction.
+    trimmed = []
+    for m in matches:
+        r = next(
+            (r for r in registry if m.entity_id is None and r.start < m.start < r.end < m.bare_end), None
+        )
+        rest = _after(m, r.end, text) if r is not None else m
+        if rest is not None:
+            trimmed.append(rest)
+    matches = trimmed
     registry_ends = {m.end for m in matches if m.entity_id is not None}
     # "Türkiyənin Müdafiə Sənayesi Başqanlığı": a rule match ending in a registry name is that name
     # with a modifier in front, not a new organisation.
