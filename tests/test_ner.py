@@ -214,5 +214,5 @@ def test_head_noun_organisations_keep_their_words_and_roles_are_not_organisation
 
 
 def test_a_listed_outlet_written_as_its_domain_is_a_name(analyzer: Analyzer) -> None:
-    a = run(analyzer, "az", "Əməkdaşlıq uğurla inkişaf edir. aia.az xəbər verir ki, prezident çıxış edib.")
+    a = run(analyzer, "az", "Zavod yeni xətti işə salıb. aia.az yazır ki, nazir açılışda iştirak edib.")
     assert found(a)["aia.az"] == ("ORG", "m-aia")

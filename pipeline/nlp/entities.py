@@ -306,7 +306,7 @@ class EntityFinder:
             start = digits[-1] + 1  # "26-da Rostov", "Noyabrın 23-də Müdafiə …"
         inflected = [i for i in range(start, end - 1) if _INFLECTED_WORD.search(doc[i].text)]
         if inflected:
-            start = inflected[-1] + 1  # "Bakanı Hasanov’a ve Savunma …": a case ending closes a name
+            start = inflected[-1] + 1  # "Bakanı Məmmədov’a ve Sanayi …": a case ending closes a name
             while start < end - 1 and doc[start].lower_ in _NAME_LINKS:
                 start += 1
         # An organisation named by its head noun ("Hərbi Hava Qüvvələri", "Müdafiə Sənayesi

@@ -259,7 +259,7 @@ def resolve_overlaps(matches: list[NameMatch], text: str = "") -> list[NameMatch
     a class, registry wins ties. "Türkiye's Ministry of National Defence" stays two registry names
     while "Gəncə Metal Emal MMC" (a legal form) beats the place name inside it."""
     registry = [m for m in matches if m.entity_id is not None]
-    # "Azerbaijan's Ministry of Economy and Bayraktar Teknoloji Azerbaijan LLC": a rule match that
+    # "Azerbaijan's Ministry of Defence Industry and Gəncə Metal Emal LLC": a rule match that
     # starts inside a registry name and runs past it is the next name, after the conjunction.
     trimmed = []
     for m in matches:
