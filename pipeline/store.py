@@ -91,7 +91,7 @@ SQLITE_TYPES = {"T": "TEXT", "I": "INTEGER", "SEQ": "INTEGER PRIMARY KEY AUTOINC
 
 MIGRATIONS: list[tuple[str, str]] = [
     (
-        "0001_initial",
+        "sqlite_0001_initial",
         """
         CREATE TABLE documents (
             doc_id TEXT PRIMARY KEY,
@@ -180,7 +180,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     ),
     (
         # The crawl frontier grows what a resumable, incremental crawler needs; runs say how they ended.
-        "0002_crawl_frontier",
+        "sqlite_0002_crawl_frontier",
         """
         ALTER TABLE frontier ADD COLUMN kind TEXT NOT NULL DEFAULT 'page';
         ALTER TABLE frontier ADD COLUMN lastmod TEXT;
@@ -194,11 +194,20 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE runs ADD COLUMN pid INTEGER
         """,
     ),
-    ("0003_watchlists", WATCHLISTS_SQL.format(**SQLITE_TYPES)),
-    ("0004_link_decisions", LINK_DECISIONS_SQL.format(**SQLITE_TYPES)),
+    ("shared_0001_watchlists", WATCHLISTS_SQL.format(**SQLITE_TYPES)),
+    ("shared_0002_link_decisions", LINK_DECISIONS_SQL.format(**SQLITE_TYPES)),
     # Deals consolidated across reports and story clusters (pipeline/store_deals.py, consolidate.py).
-    ("0005_deals_stories", DEALS_STORIES_SQL.format(T="TEXT", B="BLOB")),
+    ("shared_0003_deals_stories", DEALS_STORIES_SQL.format(T="TEXT", B="BLOB")),
 ]
+# Names these migrations had before the two histories were named apart (the same number named a
+# different migration in each): a store that recorded an old name has the migration, renamed on open.
+RENAMED = {
+    "0001_initial": "sqlite_0001_initial",
+    "0002_crawl_frontier": "sqlite_0002_crawl_frontier",
+    "0003_watchlists": "shared_0001_watchlists",
+    "0004_link_decisions": "shared_0002_link_decisions",
+    "0005_deals_stories": "shared_0003_deals_stories",
+}
 
 FRONTIER_COLUMNS = frozenset(
     {
@@ -327,8 +336,14 @@ class StoreQueries(DealStoryQueries):
 
     @property
     def schema(self) -> Sequence[tuple[str, str]]:
-        """The backend's named migrations, in order."""
+        """The backend's named migrations, in order: ``sqlite_``/``pg_`` ones of one backend, then
+        the ``shared_`` ones both run (one SQL text with the dialect's types)."""
         raise NotImplementedError
+
+    @property
+    def renamed(self) -> dict[str, str]:
+        """Old migration name → its name now (recorded names are rewritten before migrating)."""
+        return {}
 
     def _migrating(self) -> AbstractContextManager[None]:
         """What migrating runs under (PostgreSQL: one transaction holding an advisory lock)."""
@@ -342,6 +357,14 @@ class StoreQueries(DealStoryQueries):
                 f"(name TEXT{self.name_collation} PRIMARY KEY, applied_at TEXT)"
             )
             done = {r[0] for r in self.db.execute("SELECT name FROM schema_migrations")}
+            old = sorted(done & set(self.renamed))
+            if old:
+                with self.atomic():
+                    for name in old:
+                        self.db.execute(
+                            "UPDATE schema_migrations SET name = ? WHERE name = ?", (self.renamed[name], name)
+                        )
+                done = (done - set(old)) | {self.renamed[n] for n in old}
             applied = []
             for name, sql in self.schema:
                 if name in done:
@@ -359,7 +382,10 @@ class StoreQueries(DealStoryQueries):
         raise NotImplementedError
 
     def migrations(self) -> list[str]:
-        return [r[0] for r in self.db.execute("SELECT name FROM schema_migrations ORDER BY name")]
+        """The applied migrations, in the schema's order (names it does not know last)."""
+        order = {name: i for i, (name, _) in enumerate(self.schema)}
+        names = [str(r[0]) for r in self.db.execute("SELECT name FROM schema_migrations ORDER BY name")]
+        return sorted(names, key=lambda n: order.get(n, len(order)))
 
     def counts(self) -> dict[str, int]:
         return table_counts(self.db)
@@ -1048,6 +1074,10 @@ class Store(StoreQueries):
     @property
     def schema(self) -> Sequence[tuple[str, str]]:
         return MIGRATIONS
+
+    @property
+    def renamed(self) -> dict[str, str]:
+        return RENAMED
 
     def __init__(self, data_dir: Path, *, readonly: bool = False) -> None:
         self.path = data_dir / DB_NAME

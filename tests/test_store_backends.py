@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -61,6 +62,29 @@ def _save(store: Store, analysis: Analysis, duplicate_of: str | None = None) -> 
 
 def test_migrations_recorded_and_idempotent(store: Store) -> None:
     assert store.migrations() and store.migrate() == []
+
+
+def test_migrations_recorded_under_their_old_names_are_renamed_not_run_again(store: Store) -> None:
+    impl: Any = store  # the schema bookkeeping is below the Protocol
+    with impl.atomic():
+        for old, new in impl.renamed.items():
+            impl.db.execute("UPDATE schema_migrations SET name = ? WHERE name = ?", (old, new))
+    assert store.migrate() == []
+    assert store.migrations() == [name for name, _ in impl.schema]
+
+
+def test_the_two_migration_histories_share_only_the_shared_migrations() -> None:
+    from pipeline.pg.schema import MIGRATIONS as PG
+    from pipeline.store import MIGRATIONS as SQLITE
+
+    both = {n for n, _ in SQLITE} & {n for n, _ in PG}
+    assert (
+        both
+        == {n for n, _ in SQLITE if n.startswith("shared_")}
+        == {n for n, _ in PG if n.startswith("shared_")}
+    )
+    assert all(n.startswith(("sqlite_", "shared_")) for n, _ in SQLITE)
+    assert all(n.startswith(("pg_", "shared_")) for n, _ in PG)
 
 
 def test_a_saved_analysis_reads_back_as_records(store: Store) -> None:

@@ -39,7 +39,7 @@ CONSOLIDATE_LOCK = 0x0DEF1EA
 
 MIGRATIONS: list[tuple[str, str]] = [
     (
-        "0001_initial",
+        "pg_0001_initial",
         f"""
         CREATE TABLE documents (
             doc_id {T} PRIMARY KEY,
@@ -156,7 +156,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     ),
     (
         # Workers share the frontier: a host is leased to one worker at a time (pipeline/pg/leases.py).
-        "0002_crawl_hosts",
+        "pg_0002_crawl_hosts",
         f"""
         CREATE TABLE crawl_hosts (
             host {T} PRIMARY KEY,
@@ -172,7 +172,7 @@ MIGRATIONS: list[tuple[str, str]] = [
         # BM25 term frequencies per chunk (term → count), read by key instead of unnesting ``terms``;
         # vectors kept inside the row (pgvector's type defaults to out-of-line storage once a row
         # passes 2 kB: every distance computed from the table then fetched a TOAST tuple).
-        "0003_chunk_term_frequencies",
+        "pg_0003_chunk_term_frequencies",
         """
         ALTER TABLE chunks ALTER COLUMN embedding SET STORAGE PLAIN;
         ALTER TABLE chunks ADD COLUMN tf JSONB NOT NULL DEFAULT '{}'::jsonb;
@@ -183,7 +183,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     (
         # Per-language passage statistics for the searcher, kept with the vector counts they came from;
         # chunks numbered in insertion order.
-        "0004_search_stats",
+        "pg_0004_search_stats",
         f"""
         CREATE TABLE search_stats (
             language {T} PRIMARY KEY,
@@ -204,7 +204,7 @@ MIGRATIONS: list[tuple[str, str]] = [
         # workers running together form one crawl, numbered ``gen`` (the run_id of its first run);
         # ``frontier.gen`` is the crawl that last settled a URL, so discovery URLs and local files,
         # looked at again on every crawl, are looked at once per crawl however many workers join it.
-        "0005_shared_crawls",
+        "pg_0005_shared_crawls",
         f"""
         ALTER TABLE runs ADD COLUMN worker {T};
         ALTER TABLE runs ADD COLUMN gen BIGINT;
@@ -213,8 +213,19 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE frontier ADD COLUMN gen BIGINT
         """,
     ),
-    ("0006_watchlists", WATCHLISTS_SQL.format(**PG_TYPES)),
-    ("0007_link_decisions", LINK_DECISIONS_SQL.format(**PG_TYPES)),
+    ("shared_0001_watchlists", WATCHLISTS_SQL.format(**PG_TYPES)),
+    ("shared_0002_link_decisions", LINK_DECISIONS_SQL.format(**PG_TYPES)),
     # Deals consolidated across reports and story clusters (pipeline/store_deals.py, consolidate.py).
-    ("0008_deals_stories", DEALS_STORIES_SQL.format(T=T, B="BYTEA")),
+    ("shared_0003_deals_stories", DEALS_STORIES_SQL.format(T=T, B="BYTEA")),
 ]
+# Names before the two histories were named apart (see pipeline/store.py RENAMED).
+RENAMED = {
+    "0001_initial": "pg_0001_initial",
+    "0002_crawl_hosts": "pg_0002_crawl_hosts",
+    "0003_chunk_term_frequencies": "pg_0003_chunk_term_frequencies",
+    "0004_search_stats": "pg_0004_search_stats",
+    "0005_shared_crawls": "pg_0005_shared_crawls",
+    "0006_watchlists": "shared_0001_watchlists",
+    "0007_link_decisions": "shared_0002_link_decisions",
+    "0008_deals_stories": "shared_0003_deals_stories",
+}

@@ -33,6 +33,7 @@ from pipeline.pg.schema import (
     HNSW_M,
     MIGRATION_LOCK,
     MIGRATIONS,
+    RENAMED,
 )
 from pipeline.pg.terms import chunk_terms
 from pipeline.records import Analysis, Chunk
@@ -67,6 +68,10 @@ class PgStore(StoreQueries):
     @property
     def schema(self) -> Sequence[tuple[str, str]]:
         return MIGRATIONS
+
+    @property
+    def renamed(self) -> dict[str, str]:
+        return RENAMED
 
     def __init__(self, dsn: str, *, readonly: bool = False, pool_size: int = 4) -> None:
         self.dsn = dsn
