@@ -43,9 +43,9 @@ RATES = "[app.usd_rates]\nEUR = 1.08\nAZN = 0.588\nTRY = 0.029\n"
 def _ingest(data_dir: Path, embedder: str) -> float:
     """The bundled corpus in two nights, a watchlist made between them (so the Watchlists page has
     something new to show): the pages numbered below 10 first, the rest second."""
+    from pipeline.backend import open_store
     from pipeline.config import load_settings
     from pipeline.jobs import ingest
-    from pipeline.storage import open_store
     from pipeline.watch import save_watchlist
 
     settings = load_settings(

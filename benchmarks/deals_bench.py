@@ -36,9 +36,9 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any
 
+from pipeline.backend.sqlite import Store
 from pipeline.config import load_settings
 from pipeline.jobs import ingest
-from pipeline.store import Store
 from pipeline.textnorm import normalize
 
 ROOT = Path(__file__).resolve().parent.parent

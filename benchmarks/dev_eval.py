@@ -208,8 +208,8 @@ def evaluate(corpus: Path, split: str | None, language: str | None = None) -> di
 
 
 def near_duplicates(corpus: Path) -> dict[str, float]:
+    from pipeline.backend.sqlite import Store
     from pipeline.jobs import ingest
-    from pipeline.store import Store
 
     gold = {}
     for p in (corpus / "gold").glob("*.json"):

@@ -31,9 +31,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.search_bench import base_settings, make_backend, scaled_data_dir  # noqa: E402
+from pipeline.backend.sqlite import AGREEMENT_KEY, Store  # noqa: E402
 from pipeline.index.search import prepare_search  # noqa: E402
 from pipeline.index.vectors import VectorIndex  # noqa: E402
-from pipeline.store import AGREEMENT_KEY, Store  # noqa: E402
 from pipeline.watch import save_watchlist, take_digest  # noqa: E402
 
 ENTITIES = ["Azərsilah", "Roketsan", "Bakü"]

@@ -382,8 +382,8 @@ def bitext(backend: str) -> Runner:
 def run_search_queries(ctx: Context) -> Values:
     """The corpus query set on e5-small onnx-int8 (the default), as search_bench's ``queries`` part."""
     from benchmarks import search_bench as sb
+    from pipeline.backend.sqlite import Store
     from pipeline.index.search import Searcher
-    from pipeline.store import Store
 
     backend = "e5-onnx-int8"
     work = ctx.work / "search"

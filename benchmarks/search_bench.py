@@ -48,6 +48,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.backend.sqlite import Store, vec_id
 from pipeline.config import Settings, load_settings
 from pipeline.index.chunking import passage_text
 from pipeline.index.embedders import Embedder, make_embedder
@@ -62,7 +63,6 @@ from pipeline.index.search import (
 )
 from pipeline.index.vectors import VectorIndex
 from pipeline.records import AGREEMENT_TYPES
-from pipeline.store import Store, vec_id
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "benchmarks"

@@ -443,8 +443,8 @@ def cmd_export_graph(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.backend.pg.migrate import migrate_to_postgres
     from pipeline.config import DSN_SCHEMES, redact_dsn
-    from pipeline.pg.migrate import migrate_to_postgres
 
     if not args.to.startswith(DSN_SCHEMES):
         raise UsageError(f"--to must be a postgresql:// URL, got {redact_dsn(args.to)!r}")

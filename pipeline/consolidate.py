@@ -202,6 +202,6 @@ def consolidate_lock(store: object) -> int | None:
 
     if not is_postgres(store):
         return None
-    from pipeline.pg.schema import CONSOLIDATE_LOCK
+    from pipeline.backend.pg.schema import CONSOLIDATE_LOCK
 
     return CONSOLIDATE_LOCK

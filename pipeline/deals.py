@@ -36,7 +36,7 @@ from pipeline.linkage import average_linkage
 from pipeline.records import Conflict, ConflictValue, Deal, Money, StoredAgreement, sha1
 
 if TYPE_CHECKING:
-    from pipeline.store_deals import DealStoryQueries
+    from pipeline.backend.deal_queries import DealStoryQueries
 
 SIGNED_WINDOW_DAYS = 7
 # A report published this many days before the other report's signing date is of another instrument.

@@ -14,8 +14,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from pipeline.app.views import FILTERS_OPEN, STORE_KEY, SharedSearcher
+from pipeline.backend.sqlite import DB_NAME, Store
 from pipeline.config import Settings
-from pipeline.store import DB_NAME, Store
 from tests.conftest import ROOT
 
 RATES = "[app.usd_rates]\nEUR = 1.08\nAZN = 0.588\nTRY = 0.029\n"

@@ -11,10 +11,10 @@ import pytest
 
 from pipeline.app import queries, render
 from pipeline.app.rates import UsdRates, load_app_settings, parse_rates
+from pipeline.backend.sqlite import Store
 from pipeline.config import Settings
 from pipeline.errors import UsageError
 from pipeline.graph import build_graph
-from pipeline.store import Store
 from tests.conftest import CORPUS
 
 

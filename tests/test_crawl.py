@@ -13,9 +13,9 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from pipeline.backend.sqlite import Store
 from pipeline.config import CrawlSettings, Settings
 from pipeline.jobs import RunReport, ingest
-from pipeline.store import Store
 from tests.conftest import CORPUS, make_settings
 
 # trafilatura probes urllib3's optional SOCKS support at import; its warning is not ours to fix.

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from pytest_httpserver import HTTPServer
 
+from pipeline.backend.sqlite import Store
 from pipeline.config import CrawlSettings
 from pipeline.crawl.discovery import Listed, feed_links, html_hrefs, sitemap_links
 from pipeline.crawl.frontier import Frontier
@@ -19,7 +20,6 @@ from pipeline.crawl.sources import ROOT, SEED, argument_seed, load_sources
 from pipeline.crawl.urls import UrlFilter, article_links, normalize
 from pipeline.errors import UsageError
 from pipeline.jobs import ingest
-from pipeline.store import Store
 from tests.conftest import CORPUS, make_settings
 
 pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.DependencyWarning")

@@ -16,9 +16,9 @@ from pathlib import Path
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from pipeline.backend.sqlite import Store
 from pipeline.index.embedders import make_embedder
 from pipeline.index.vectors import VectorIndex
-from pipeline.store import Store
 from tests.conftest import CORPUS, ROOT
 
 PAGES = 16

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from pipeline.backend.sqlite import Store
 from pipeline.config import Settings
 from pipeline.consolidate import Consolidator
 from pipeline.deals import build_deal, cluster_agreements, deals, quantity_number
@@ -28,7 +29,6 @@ from pipeline.records import (
     StoredAgreement,
     sha1,
 )
-from pipeline.store import Store
 from tests.conftest import CORPUS, ROOT
 
 INTERFACE_DEAL_KEYS = {
@@ -195,7 +195,7 @@ def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     if request.param == "sqlite":
         store: Any = Store(tmp_path)
     else:
-        from pipeline.pg.store import PgStore
+        from pipeline.backend.pg.store import PgStore
 
         store = PgStore(request.getfixturevalue("pg_url"))
     yield store

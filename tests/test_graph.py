@@ -12,11 +12,11 @@ from typing import Any
 import networkx as nx
 import pytest
 
+from pipeline.backend.sqlite import Store
 from pipeline.cli import main
 from pipeline.config import Settings
 from pipeline.errors import UsageError
 from pipeline.graph import GraphFilter, build_graph, export, ftm_entities, parse_types
-from pipeline.store import Store
 from tests.conftest import ROOT
 
 MODELS = ROOT / "models"

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.backend.sqlite import Store
 from pipeline.config import Settings
 from pipeline.extract import extract
 from pipeline.jobs import ingest
 from pipeline.prepare import worker_count
 from pipeline.records import Page
-from pipeline.store import Store
 from tests.conftest import CORPUS, make_settings
 
 PAGES = len(list(CORPUS.glob("*.html")))

@@ -1,5 +1,5 @@
 """`defintel ingest` worker processes sharing one PostgreSQL crawl (pipeline/jobs.py with
-pipeline/pg/leases.py), against the session's real server and a local site: every page stored once
+pipeline/backend/pg/leases.py), against the session's real server and a local site: every page stored once
 and fetched once by two workers together, local files read once, and a worker killed with SIGKILL
 mid-run losing nothing (its expired leases are taken over)."""
 
@@ -18,8 +18,8 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from pipeline.backend.pg.store import PgStore
 from pipeline.errors import UsageError
-from pipeline.pg.store import PgStore
 from tests.conftest import CORPUS, ROOT
 
 PAGES = sorted(CORPUS.glob("*.html"))

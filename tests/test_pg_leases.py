@@ -1,4 +1,4 @@
-"""Workers sharing the crawl frontier in PostgreSQL (pipeline/pg/leases.py), each with its own
+"""Workers sharing the crawl frontier in PostgreSQL (pipeline/backend/pg/leases.py), each with its own
 connections to a real server: SKIP LOCKED claims, one worker per host, renewal, takeover of a
 killed worker's expired leases, and a lost lease refusing to finish."""
 
@@ -10,8 +10,8 @@ from collections import Counter
 
 import pytest
 
-from pipeline.pg.leases import FrontierLeases
-from pipeline.pg.store import PgStore
+from pipeline.backend.pg.leases import FrontierLeases
+from pipeline.backend.pg.store import PgStore
 
 HOSTS = ("a.example", "b.example", "c.example", "d.example")
 
@@ -125,8 +125,8 @@ def test_many_workers_drain_the_frontier_each_url_once_one_worker_per_host(pg_ur
 
 WORKER = """
 import sys, time
-from pipeline.pg.leases import FrontierLeases
-from pipeline.pg.store import PgStore
+from pipeline.backend.pg.leases import FrontierLeases
+from pipeline.backend.pg.store import PgStore
 
 url, name = sys.argv[1], sys.argv[2]
 store = PgStore(url, pool_size=1)

@@ -9,14 +9,14 @@ from collections.abc import Iterator
 
 import pytest
 
+from pipeline.backend import open_searcher, open_store
+from pipeline.backend.pg.migrate import migrate_to_postgres
+from pipeline.backend.pg.search import PgSearcher
+from pipeline.backend.pg.store import PgStore
+from pipeline.backend.sqlite import Store
 from pipeline.config import Settings
 from pipeline.errors import UsageError
 from pipeline.index.search import Filters, Searcher
-from pipeline.pg.migrate import migrate_to_postgres
-from pipeline.pg.search import PgSearcher
-from pipeline.pg.store import PgStore
-from pipeline.storage import open_searcher, open_store
-from pipeline.store import Store
 from tests.conftest import CORPUS, make_settings
 from tests.pg_support import create_database, drop_database
 
@@ -105,7 +105,7 @@ def vars_of(f: Filters) -> dict[str, object]:
 def test_language_statistics_are_stored_and_reused_while_current(both: tuple[Searcher, PgSearcher]) -> None:
     import numpy as np
 
-    from pipeline.pg import stats
+    from pipeline.backend.pg import stats
 
     _, pg = both
     counts = stats.vector_counts(pg.store)

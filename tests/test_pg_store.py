@@ -15,15 +15,15 @@ import psycopg
 import pytest
 
 import pipeline.jobs
+from pipeline.backend import open_store
+from pipeline.backend.pg.db import translate
+from pipeline.backend.pg.schema import MIGRATIONS
+from pipeline.backend.pg.store import PgStore
+from pipeline.backend.pg.vectors import PgVectorIndex
+from pipeline.backend.sqlite import Store
 from pipeline.config import Settings
 from pipeline.errors import UsageError
 from pipeline.graph import GraphFilter, build_graph, summary
-from pipeline.pg.db import translate
-from pipeline.pg.schema import MIGRATIONS
-from pipeline.pg.store import PgStore
-from pipeline.pg.vectors import PgVectorIndex
-from pipeline.storage import open_store
-from pipeline.store import Store
 from tests.conftest import CORPUS, make_settings
 from tests.pg_support import create_database, drop_database
 
@@ -190,8 +190,8 @@ def test_second_ingest_changes_nothing(pg_ingested: Settings) -> None:
 def test_search_over_the_ingested_database_matches_the_embedded_store(
     pg_ingested: Settings, ingested: Settings
 ) -> None:
+    from pipeline.backend import open_searcher
     from pipeline.index.search import Filters, Searcher
-    from pipeline.storage import open_searcher
 
     pg = open_store(pg_ingested, readonly=True)
     pg_search = open_searcher(pg_ingested, pg)
@@ -210,7 +210,7 @@ def test_search_over_the_ingested_database_matches_the_embedded_store(
 def test_a_database_from_an_older_schema_is_upgraded_in_place(
     pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import pipeline.pg.store as pg_store_module
+    import pipeline.backend.pg.store as pg_store_module
 
     monkeypatch.setattr(pg_store_module, "MIGRATIONS", MIGRATIONS[:2])
     old = PgStore(pg_url)

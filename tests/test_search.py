@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pipeline.backend.sqlite import Store
 from pipeline.config import Settings
 from pipeline.errors import UsageError
 from pipeline.index.embedders import HashingEmbedder
 from pipeline.index.search import Filters, Searcher, TermNormaliser, fast_fold, index_dir
 from pipeline.index.vectors import VectorIndex
 from pipeline.jobs import ingest
-from pipeline.store import Store
 from pipeline.textnorm import fold
 from tests.conftest import CORPUS, make_settings
 

@@ -10,9 +10,9 @@ import sys
 
 import pytest
 
+from pipeline.backend.sqlite import Store
 from pipeline.config import Settings
 from pipeline.index.search import Searcher
-from pipeline.store import Store
 from tests.conftest import ROOT
 
 HEAVY = (

@@ -14,6 +14,7 @@ import bm25s
 import numpy as np
 import pytest
 
+from pipeline.backend.sqlite import Store
 from pipeline.config import Settings
 from pipeline.index import snapshot as snapshot_module
 from pipeline.index.embedders import E5Embedder
@@ -23,7 +24,6 @@ from pipeline.index.snapshot import NameVariants
 from pipeline.index.vectors import VectorIndex
 from pipeline.jobs import ingest
 from pipeline.nlp.registry import Registry, load_registry, load_suffixes
-from pipeline.store import Store
 from pipeline.textnorm import normalize
 from tests.conftest import CORPUS, ROOT, make_settings
 

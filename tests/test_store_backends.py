@@ -74,8 +74,8 @@ def test_migrations_recorded_under_their_old_names_are_renamed_not_run_again(sto
 
 
 def test_the_two_migration_histories_share_only_the_shared_migrations() -> None:
-    from pipeline.pg.schema import MIGRATIONS as PG
-    from pipeline.store import MIGRATIONS as SQLITE
+    from pipeline.backend.pg.schema import MIGRATIONS as PG
+    from pipeline.backend.sqlite import MIGRATIONS as SQLITE
 
     both = {n for n, _ in SQLITE} & {n for n, _ in PG}
     assert (

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.backend.sqlite import MIGRATIONS, Store
 from pipeline.config import Settings
-from pipeline.store import MIGRATIONS, Store
 
 
 def test_schema_migrations_recorded_and_idempotent(ingested: Settings) -> None:

@@ -13,9 +13,9 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from pipeline import cli
+from pipeline.backend import open_store
 from pipeline.config import Settings
 from pipeline.crawl.frontier import revisit_due
-from pipeline.storage import open_store
 from pipeline.watch import save_watchlist, take_digest
 from pipeline.watch_render import atom, markdown, md_text
 from tests.test_crawl import run, settings_for

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from pipeline.backend.sqlite import Store
 from pipeline.config import Settings
-from pipeline.store import Store
 from pipeline.watch import save_watchlist
 from tests.conftest import ROOT, make_settings
 

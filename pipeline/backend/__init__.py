@@ -1,12 +1,12 @@
 """The storage backends behind one typed seam (``protocols.py``), and which one the settings pick.
 
 ``open_store(settings)`` returns the embedded SQLite store (``<data_dir>/defintel.sqlite3``,
-``pipeline/store.py``) or the PostgreSQL store (``pipeline/pg/``), picked by ``[store] backend`` /
+``pipeline/backend/sqlite.py``) or the PostgreSQL store (``pipeline/backend/pg/``), picked by ``[store] backend`` /
 ``--store`` / ``DEFINTEL_DATABASE_URL`` (``pipeline.config``); ``open_vectors`` and
 ``open_searcher`` give the matching vector index and searcher. Callers see only the Protocols;
 PostgreSQL modules (psycopg, pgvector) are imported only when that backend is picked.
 
-The SQL both backends share is written once (``pipeline.store.StoreQueries`` and the migration
+The SQL both backends share is written once (``pipeline.backend.sqlite.StoreQueries`` and the migration
 texts with ``SQLITE_TYPES`` / ``PG_TYPES``); each backend overrides only its dialect's hooks.
 """
 
@@ -44,15 +44,15 @@ def open_store(settings: Settings, *, readonly: bool | None = None) -> Store:
     read-only too (pooled connections that refuse writes), which is what ``search``, ``documents``,
     ``entities``, ``export-graph`` and the app need."""
     if store_backend(settings) == "postgres":
-        from pipeline.pg.store import PgStore
+        from pipeline.backend.pg.store import PgStore
 
         return PgStore(
             settings.store.database_url,
             readonly=bool(readonly),
             pool_size=settings.store.pool_size,
         )
-    from pipeline.store import DB_NAME
-    from pipeline.store import Store as SqliteStore
+    from pipeline.backend.sqlite import DB_NAME
+    from pipeline.backend.sqlite import Store as SqliteStore
 
     if readonly is None:
         readonly = not (settings.data_path / DB_NAME).exists()
@@ -62,8 +62,8 @@ def open_store(settings: Settings, *, readonly: bool | None = None) -> Store:
 def open_vectors(settings: Settings, store: Store, embedder: Embedder) -> VectorIndex:
     """The vector index that goes with ``store``: FAISS in the data dir, or the chunks' pgvector column."""
     if is_postgres(store):
-        from pipeline.pg.store import PgStore
-        from pipeline.pg.vectors import PgVectorIndex
+        from pipeline.backend.pg.store import PgStore
+        from pipeline.backend.pg.vectors import PgVectorIndex
 
         return PgVectorIndex(cast(PgStore, store), embedder.name, embedder.dim)
     from pipeline.index.search import index_dir
@@ -78,12 +78,12 @@ def open_searcher(
     """The searcher for ``store``'s backend (same ``search(query, k, filters)`` on both).
     ``one_shot``: a process answering one query (the CLI)."""
     if is_postgres(store):
-        from pipeline.pg.search import PgSearcher
-        from pipeline.pg.store import PgStore
+        from pipeline.backend.pg.search import PgSearcher
+        from pipeline.backend.pg.store import PgStore
 
         return PgSearcher(settings, cast(PgStore, store), embedder, one_shot=one_shot)
+    from pipeline.backend.sqlite import Store as SqliteStore
     from pipeline.index.search import Searcher as EmbeddedSearcher
-    from pipeline.store import Store as SqliteStore
 
     return EmbeddedSearcher(settings, cast(SqliteStore, store), embedder, one_shot=one_shot)
 
@@ -92,8 +92,8 @@ def open_coordinator(settings: Settings, store: Store, policy: CrawlSettings) ->
     """How an ingest run over ``store`` shares it: alone, holding the data dir's lock (embedded), or
     as one worker of a PostgreSQL crawl, through leases."""
     if is_postgres(store):
-        from pipeline.pg.coordinator import LeaseCoordinator
-        from pipeline.pg.store import PgStore
+        from pipeline.backend.pg.coordinator import LeaseCoordinator
+        from pipeline.backend.pg.store import PgStore
 
         return LeaseCoordinator(settings, cast(PgStore, store), policy)
     from pipeline.ingest.local import LocalCoordinator
@@ -102,12 +102,12 @@ def open_coordinator(settings: Settings, store: Store, policy: CrawlSettings) ->
 
 
 if TYPE_CHECKING:  # both backends implement the whole seam (checked by mypy --strict)
+    from pipeline.backend.pg.search import PgSearcher as _PgSearcher
+    from pipeline.backend.pg.store import PgStore as _PgStore
+    from pipeline.backend.pg.vectors import PgVectorIndex as _PgVectorIndex
+    from pipeline.backend.sqlite import Store as _SqliteStore
     from pipeline.index.search import Searcher as _EmbeddedSearcher
     from pipeline.index.vectors import VectorIndex as _FaissIndex
-    from pipeline.pg.search import PgSearcher as _PgSearcher
-    from pipeline.pg.store import PgStore as _PgStore
-    from pipeline.pg.vectors import PgVectorIndex as _PgVectorIndex
-    from pipeline.store import Store as _SqliteStore
 
     def _sqlite_store(s: _SqliteStore) -> Store:
         return s
@@ -127,8 +127,8 @@ if TYPE_CHECKING:  # both backends implement the whole seam (checked by mypy --s
     def _pg_searcher(s: _PgSearcher) -> Searcher:
         return s
 
+    from pipeline.backend.pg.coordinator import LeaseCoordinator as _LeaseCoordinator
     from pipeline.ingest.local import LocalCoordinator as _LocalCoordinator
-    from pipeline.pg.coordinator import LeaseCoordinator as _LeaseCoordinator
 
     def _local_run(c: _LocalCoordinator) -> RunCoordinator:
         return c

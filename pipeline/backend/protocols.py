@@ -1,8 +1,8 @@
 """The storage seam: what the pipeline asks of a backend, typed end to end.
 
 Two backends implement these: the embedded one (SQLite in ``<data_dir>/defintel.sqlite3`` with a
-FAISS index in ``<data_dir>/index``: ``pipeline/store.py``, ``pipeline/index/``) and PostgreSQL
-with pgvector (``pipeline/pg/``). Every method takes and returns records (``pipeline/records.py``
+FAISS index in ``<data_dir>/index``: ``pipeline/backend/sqlite.py``, ``pipeline/index/``) and PostgreSQL
+with pgvector (``pipeline/backend/pg/``). Every method takes and returns records (``pipeline/records.py``
 and the typed rows of ``pipeline/backend/rows.py``); no caller sees a connection or writes SQL.
 mypy --strict checks both backends against these (``pipeline/backend/__init__.py``) and every
 caller through them.
@@ -66,7 +66,7 @@ if TYPE_CHECKING:
 
 
 class DealStore(Protocol):
-    """Deals consolidated across reports and story clusters (``pipeline/store_deals.py``)."""
+    """Deals consolidated across reports and story clusters (``pipeline/backend/deal_queries.py``)."""
 
     def stored_agreements(self, doc_ids: Sequence[str]) -> list[StoredAgreement]: ...
     def agreements_with_parties(self, party_ids: Iterable[str]) -> list[StoredAgreement]: ...

@@ -20,7 +20,7 @@ expanded to their one-word aliases in every language (Sumgait → Sumqayıt, Sum
 cross-lingual part of the lexical side. A document scores as its best chunk.
 
 The scoring steps after the candidates are plain functions (``expand_query``, ``standardise``,
-``fuse``, ``best_per_document``) that the PostgreSQL searcher (``pipeline/pg/search.py``) calls
+``fuse``, ``best_per_document``) that the PostgreSQL searcher (``pipeline/backend/pg/search.py``) calls
 too, so both backends rank identically by construction.
 
 Filters resolve to the set of allowed chunk rows first (from the snapshot's per-document
@@ -49,6 +49,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pipeline.backend.protocols import DealStore
+from pipeline.backend.sqlite import Store
 from pipeline.config import Settings
 from pipeline.errors import UsageError
 from pipeline.index.embedders import Embedder, make_embedder
@@ -63,7 +64,6 @@ from pipeline.index.snapshot import (
 )
 from pipeline.index.vectors import VectorIndex
 from pipeline.records import AGREEMENT_TYPES, Hit
-from pipeline.store import Store
 
 log = logging.getLogger(__name__)
 

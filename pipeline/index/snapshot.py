@@ -31,9 +31,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from pipeline.backend.sqlite import Store
 from pipeline.index.lexical import Bm25Index, TermNormaliser, fast_fold
 from pipeline.index.vectors import VectorIndex
-from pipeline.store import Store
 
 log = logging.getLogger(__name__)
 

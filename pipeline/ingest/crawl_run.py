@@ -2,7 +2,7 @@
 
 What a fetched URL is for and which failures are final is crawl policy (``crawl/policy.py``);
 this walks a frontier alone (one run over the store). PostgreSQL workers sharing a frontier
-subclass it (``pipeline/pg/coordinator.py``).
+subclass it (``pipeline/backend/pg/coordinator.py``).
 """
 
 from __future__ import annotations

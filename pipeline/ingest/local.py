@@ -18,8 +18,8 @@ from pipeline.ingest.crawl_run import CrawlRun
 
 if TYPE_CHECKING:
     from pipeline.backend.protocols import Store, VectorIndex
+    from pipeline.backend.sqlite import Store as SqliteStore
     from pipeline.index.vectors import VectorIndex as FaissIndex
-    from pipeline.store import Store as SqliteStore
 
 
 @contextmanager

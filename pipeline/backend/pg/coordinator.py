@@ -20,6 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipeline.backend.pg.leases import TRANSIENT, FrontierLeases, LeaseRenewer
+from pipeline.backend.pg.schema import STATS_LOCK
+from pipeline.backend.pg.stats import refresh
+from pipeline.backend.pg.store import PgStore
 from pipeline.backend.protocols import VectorIndex
 from pipeline.backend.rows import FrontierRow, FrontierValue
 from pipeline.clock import now
@@ -31,10 +35,6 @@ from pipeline.crawl.urls import host_of
 from pipeline.errors import UsageError
 from pipeline.ingest.batches import LOCAL_KIND, LOCAL_SOURCE, IngestRun, progress_bar
 from pipeline.ingest.crawl_run import CrawlRun
-from pipeline.pg.leases import TRANSIENT, FrontierLeases, LeaseRenewer
-from pipeline.pg.schema import STATS_LOCK
-from pipeline.pg.stats import refresh
-from pipeline.pg.store import PgStore
 
 log = logging.getLogger("pipeline.jobs")
 

@@ -1,6 +1,6 @@
 """The store's deal and story tables (migration ``…_deals_stories``): the SQL both backends share.
 
-``DealStoryQueries`` is a mixin of ``pipeline.store.StoreQueries`` (so of the SQLite ``Store`` and the
+``DealStoryQueries`` is a mixin of ``pipeline.backend.sqlite.StoreQueries`` (so of the SQLite ``Store`` and the
 PostgreSQL ``PgStore``): every statement is written once with ``?`` placeholders and portable SQL.
 The tables are derived data, recomputed by ``pipeline.consolidate`` from ``agreements`` and
 ``documents`` at each ingest; nothing else writes them.

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from pipeline.backend.pg.store import PgStore, vector_literal
 from pipeline.backend.rows import TitledChunk
-from pipeline.pg.store import PgStore, vector_literal
 
 if TYPE_CHECKING:
     from pipeline.backend.protocols import Store

@@ -36,6 +36,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from pipeline.backend.pg import stats as language_stats
+from pipeline.backend.pg.store import PgStore, vector_literal
+from pipeline.backend.pg.terms import tsquery_any
+from pipeline.backend.pg.vectors import PgVectorIndex
 from pipeline.errors import UsageError
 from pipeline.index.search import (
     Filters,
@@ -48,10 +52,6 @@ from pipeline.index.search import (
     standardise,
 )
 from pipeline.index.snapshot import ALL_LANGUAGES, AliasTable, NameVariants
-from pipeline.pg import stats as language_stats
-from pipeline.pg.store import PgStore, vector_literal
-from pipeline.pg.terms import tsquery_any
-from pipeline.pg.vectors import PgVectorIndex
 from pipeline.records import AGREEMENT_TYPES, Hit
 
 log = logging.getLogger(__name__)

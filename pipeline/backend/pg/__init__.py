@@ -2,5 +2,5 @@
 
 ``store.PgStore`` has the SQLite store's interface; ``search.PgSearcher`` the embedded searcher's;
 ``migrate`` copies an embedded data dir into a database; ``leases`` shares the crawl frontier
-between workers. ``pipeline.storage`` picks the backend from the settings.
+between workers. ``pipeline.backend`` picks the backend from the settings.
 """

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from pipeline.backend import rows as typed
+from pipeline.backend.deal_queries import DEALS_STORIES_SQL, DealStoryQueries
 from pipeline.clock import now
 from pipeline.errors import UsageError
 from pipeline.nlp.decisions import Decisions, LinkDecision, split_id
 from pipeline.records import Analysis, Chunk, Entity
-from pipeline.store_deals import DEALS_STORIES_SQL, DealStoryQueries
 
 if TYPE_CHECKING:
     from pipeline.backend.protocols import Vectors
@@ -41,7 +41,7 @@ AGREEMENT_KEY = (
 # first stored, one when an agreement's facts are first seen (its key: the document and every fact of
 # the agreement, so a corrected value is a new event). The events of the documents and agreements
 # stored before the migration are back-filled. One text for both backends: {T} text, {I} integer,
-# {SEQ} an auto-numbered key (SQLITE_TYPES here, PG_TYPES in pipeline/pg/schema.py).
+# {SEQ} an auto-numbered key (SQLITE_TYPES here, PG_TYPES in pipeline/backend/pg/schema.py).
 WATCHLISTS_SQL = (
     """
 CREATE TABLE watchlists (
@@ -196,7 +196,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     ),
     ("shared_0001_watchlists", WATCHLISTS_SQL.format(**SQLITE_TYPES)),
     ("shared_0002_link_decisions", LINK_DECISIONS_SQL.format(**SQLITE_TYPES)),
-    # Deals consolidated across reports and story clusters (pipeline/store_deals.py, consolidate.py).
+    # Deals consolidated across reports and story clusters (pipeline/backend/deal_queries.py, consolidate.py).
     ("shared_0003_deals_stories", DEALS_STORIES_SQL.format(T="TEXT", B="BLOB")),
 ]
 # Names these migrations had before the two histories were named apart (the same number named a
@@ -228,7 +228,7 @@ FRONTIER_COLUMNS = frozenset(
 )
 
 
-# -- SQL both backends run as written (``?`` placeholders; pipeline/pg/db.py translates them) ------
+# -- SQL both backends run as written (``?`` placeholders; pipeline/backend/pg/db.py translates them) ------
 DOCUMENT_UPSERT = """INSERT INTO documents (doc_id, url, source, language, html_lang, title, published, author,
        text, content_hash, text_hash, minhash, duplicate_of, first_seen, last_seen)
    VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
@@ -311,7 +311,7 @@ def _entity(r: Any) -> dict[str, Any]:
 
 class StoreQueries(DealStoryQueries):
     """Everything both stores do with the same SQL: the SQLite ``Store`` and
-    ``pipeline.pg.store.PgStore`` inherit it, so the two backends return the same rows by
+    ``pipeline.backend.pg.store.PgStore`` inherit it, so the two backends return the same rows by
     construction. Where the dialects differ a backend overrides a small hook: ``_any`` (a column
     among a list of values), ``_after_document`` (PostgreSQL keeps copies on the chunk rows),
     ``serialize`` (PostgreSQL advisory locks)."""

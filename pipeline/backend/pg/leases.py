@@ -36,10 +36,10 @@ from typing import cast
 
 import psycopg
 
+from pipeline.backend.pg.store import FRONTIER_SELECT, PgStore
 from pipeline.backend.rows import FrontierRow, FrontierValue
+from pipeline.backend.sqlite import FRONTIER_COLUMNS
 from pipeline.clock import now
-from pipeline.pg.store import FRONTIER_SELECT, PgStore
-from pipeline.store import FRONTIER_COLUMNS
 
 log = logging.getLogger(__name__)
 

@@ -19,9 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.config import Settings
-from pipeline.errors import UsageError
-from pipeline.pg.store import (
+from pipeline.backend.pg.store import (
     AGREEMENT_UPSERT,
     CHUNK_INSERT,
     ENTITY_UPSERT,
@@ -30,8 +28,10 @@ from pipeline.pg.store import (
     table_counts,
     vector_literal,
 )
-from pipeline.pg.terms import chunk_terms
-from pipeline.store import AGREEMENT_KEY, DB_NAME, Store
+from pipeline.backend.pg.terms import chunk_terms
+from pipeline.backend.sqlite import AGREEMENT_KEY, DB_NAME, Store
+from pipeline.config import Settings
+from pipeline.errors import UsageError
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ def migrate_to_postgres(
         _copy(src, dst, vectors, progress or (lambda table, n: None))
         _copy_watch(src, dst, progress or (lambda table, n: None))
         _consolidate(settings, src, dst, name)
-        from pipeline.pg import stats
+        from pipeline.backend.pg import stats
 
         stats.refresh(dst)
         _verify(src, dst, vectors, report)
@@ -293,9 +293,9 @@ def _consolidate(settings: Settings, src: Store, dst: PgStore, embedder: str | N
     """Deals and stories of the copied documents, computed in the database (where other sources'
     documents may join them); the data dir's embeddings of evidence and leads are copied first, so
     nothing is embedded again when the embedders agree."""
+    from pipeline.backend.pg.schema import CONSOLIDATE_LOCK
     from pipeline.consolidate import Consolidator
     from pipeline.index.embedders import make_embedder
-    from pipeline.pg.schema import CONSOLIDATE_LOCK
 
     rows = src.db.execute("SELECT key, doc_id, embedder, vector FROM signal_vectors").fetchall()
     for part in _batches(rows):

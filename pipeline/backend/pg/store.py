@@ -1,6 +1,6 @@
 """The PostgreSQL store: the same public interface as the SQLite ``Store``, shared by many processes.
 
-Method for method this mirrors ``pipeline/store.py`` (same arguments, same returned rows and JSON
+Method for method this mirrors ``pipeline/backend/sqlite.py`` (same arguments, same returned rows and JSON
 fields), so the ingest run, the CLI, the app and the graph export work on either backend. The
 differences are PostgreSQL's: upserts are ``ON CONFLICT``; migrations run under an advisory lock so
 workers starting together do not race; chunks carry their vector, BM25 terms and the document's
@@ -21,12 +21,8 @@ import numpy as np
 import numpy.typing as npt
 import psycopg
 
-from pipeline.backend.rows import TitledChunk
-from pipeline.clock import now
-from pipeline.config import redact_dsn
-from pipeline.errors import UsageError
-from pipeline.pg.db import PgDb, connect_check
-from pipeline.pg.schema import (
+from pipeline.backend.pg.db import PgDb, connect_check
+from pipeline.backend.pg.schema import (
     EMBEDDER_LOCK,
     EMBEDDING_DIM,
     HNSW_EF_CONSTRUCTION,
@@ -35,13 +31,17 @@ from pipeline.pg.schema import (
     MIGRATIONS,
     RENAMED,
 )
-from pipeline.pg.terms import chunk_terms
+from pipeline.backend.pg.terms import chunk_terms
+from pipeline.backend.rows import TitledChunk
+from pipeline.backend.sqlite import AGREEMENT_UPSERT as AGREEMENT_UPSERT  # shared SQL, used by migrate.py
+from pipeline.backend.sqlite import CHUNK_SELECT, StoreQueries, vec_id
+from pipeline.backend.sqlite import ENTITY_UPSERT as ENTITY_UPSERT
+from pipeline.backend.sqlite import FRONTIER_SELECT as FRONTIER_SELECT
+from pipeline.backend.sqlite import table_counts as table_counts
+from pipeline.clock import now
+from pipeline.config import redact_dsn
+from pipeline.errors import UsageError
 from pipeline.records import Analysis, Chunk
-from pipeline.store import AGREEMENT_UPSERT as AGREEMENT_UPSERT  # shared SQL, used by migrate.py
-from pipeline.store import CHUNK_SELECT, StoreQueries, vec_id
-from pipeline.store import ENTITY_UPSERT as ENTITY_UPSERT
-from pipeline.store import FRONTIER_SELECT as FRONTIER_SELECT
-from pipeline.store import table_counts as table_counts
 
 if TYPE_CHECKING:
     from pipeline.backend.protocols import Vectors
