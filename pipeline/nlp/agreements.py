@@ -62,6 +62,9 @@ class Lexicon:
     product_before: tuple[str, ...]
     ceremony: tuple[str, ...]
     value_cues: tuple[str, ...]
+    witness_before: tuple[str, ...]
+    witness_after: tuple[str, ...]
+    anonymous_buyer: tuple[str, ...]
 
 
 @lru_cache(maxsize=4)
@@ -108,6 +111,9 @@ def load_lexicon(models_dir: str) -> Lexicon:
         product_before=_folded(data, "product_before"),
         ceremony=_folded(data, "ceremony_cues"),
         value_cues=_folded(data, "value_cues"),
+        witness_before=_folded(data, "witness_before"),
+        witness_after=_folded(data, "witness_after"),
+        anonymous_buyer=_folded(data, "anonymous_buyer"),
     )
 
 
@@ -269,11 +275,20 @@ def _within(after: str, cues: tuple[str, ...], words: int) -> bool:
     return re.match(rf"^\W*(?:[^\W_][^\s]*\s+){{0,{words}}}?(?:{alternation})", after) is not None
 
 
+_PRODUCT_HEADS = re.compile(
+    r"(?:system|sistem|missile|füze|fuze|raket|rocket|vehicle|araç|arac|aircraft|uçak|ucak|drone|"
+    r"launcher|radar|satellite|uydu|peyk|platform|gun|howitzer|obüs|obus)\w*\s*\($"
+)
+
+
 def _argument_mentions(mentions: list[Mention], text: str, lex: Lexicon) -> list[Mention]:
     """Mentions that can be the sides of an instrument: not a news source ("Report informs,
-    citing EZDA"), not the venue ("at the IndoDefence show", "Konseyi Toplantısı'nda"), not the
-    body another one is under ("… Center under the Agency", "Bakanlığı'na bağlı ASFAT"), not a
-    product counted in the deal ("four Ada class ships")."""
+    citing EZDA"), not the venue ("at the IndoDefence show", "Konseyi Toplantısı'nda", "Savunma
+    Fuarı'nda"), not a witness ("… tarafından şahitlik edilen", "in the presence of"), not the body
+    another one is under ("… Center under the Agency", "Bakanlığı'na bağlı ASFAT"), not a product
+    counted in the deal ("four Ada class ships") or abbreviated after its name ("… Launch System
+    (XYZ)"), not a name inside the quoted title of an instrument ("“Military Financial
+    Cooperation Agreement”")."""
     out = []
     for m in mentions:
         before = fold(text[max(0, m.start - 40) : m.start]).rstrip()
@@ -281,6 +296,15 @@ def _argument_mentions(mentions: list[Mention], text: str, lex: Lexicon) -> list
         if any(before.endswith(c) or before.endswith(c + " the") for c in lex.source_before):
             continue
         if _within(after, lex.source_after, 1) or _within(after, lex.venue, 1):
+            continue
+        words = fold(m.text).split()
+        if len(words) > 1 and any(words[-1].startswith(v) for v in lex.venue):
+            continue
+        if any(before.endswith(c) for c in lex.witness_before) or _within(after, lex.witness_after, 2):
+            continue
+        if m.label == "ORG" and _PRODUCT_HEADS.search(before):
+            continue
+        if _quoted_title(text, m, lex):
             continue
         if any(before.endswith(c) for c in lex.parent_before) or _within(after, lex.parent_after, 0):
             continue
@@ -290,6 +314,44 @@ def _argument_mentions(mentions: list[Mention], text: str, lex: Lexicon) -> list
             continue
         out.append(m)
     return out
+
+
+_OPEN_QUOTES = '“"«„'
+_CLOSE_QUOTES = '”"»“'
+
+
+def _quoted_title(text: str, m: Mention, lex: Lexicon) -> bool:
+    """Whether a mention stands inside a quoted name that is itself an instrument's title."""
+    left = text[max(0, m.start - 80) : m.start]
+    opened = max(left.rfind(q) for q in _OPEN_QUOTES)
+    if opened < 0 or any(q in left[opened + 1 :] for q in _CLOSE_QUOTES):
+        return False
+    right = text[m.end : m.end + 120]
+    closes = [i for i in (right.find(q) for q in _CLOSE_QUOTES) if i >= 0]
+    if not closes:
+        return False
+    title = fold(left[opened + 1 :] + m.text + right[: min(closes)])
+    return any(_has(title, lex.triggers.get(kind, ())) for kind in lex.priority)
+
+
+def _source_ids(mentions: list[Mention], text: str, lex: Lexicon) -> set[str]:
+    """Entities the article only ever names as its news source or a witness ("KAP'a yapılan
+    açıklamada", "citing Report", "… tarafından şahitlik edilen"): never a side of a deal."""
+    cited: set[str] = set()
+    other: set[str] = set()
+    for m in mentions:
+        before = fold(text[max(0, m.start - 40) : m.start]).rstrip()
+        after = fold(text[m.end : m.end + 60])
+        if (
+            any(before.endswith(c) or before.endswith(c + " the") for c in lex.source_before)
+            or _within(after, lex.source_after, 2)
+            or any(before.endswith(c) for c in lex.witness_before)
+            or _within(after, lex.witness_after, 2)
+        ):
+            cited.add(m.entity_id)
+        else:
+            other.add(m.entity_id)
+    return cited - other
 
 
 def _state_mentions(
@@ -577,6 +639,8 @@ def extract_agreements(
         if m.entity_id in countries:
             n, first = state_counts.get(m.entity_id, (0, m))
             state_counts[m.entity_id] = (n + 1, first)
+    sources = _source_ids(mentions, doc.text, lex)
+    eligible = [m for m in mentions if m.entity_id not in sources]
     units = [
         (s, e, ev)
         for ev in sentences(doc.text)
@@ -707,11 +771,13 @@ def extract_agreements(
             else:
                 pending = candidate
             continue
-        if len(parties) < 2:
+        if len(parties) < 2 and not (kind == "export" and _has(folded, lex.anonymous_buyer)):
+            # The other side is the organisation the article is about, unless the sentence keeps
+            # the buyer anonymous ("a customer in Asia"); sources and venues are never a side.
             outside = fold(
                 _blank(sentence, start, [m for m in mentions if start <= m.start and m.end <= end])
             )
-            extra = _salient_org(mentions, set(candidate.party_ids), _reference(outside, lex))
+            extra = _salient_org(eligible, set(candidate.party_ids), _reference(outside, lex))
             if extra is not None:
                 candidate = replace(
                     candidate,
