@@ -9,6 +9,7 @@ one lacked. Lexicons are data: ``models/agreements.json``.
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
@@ -508,11 +509,21 @@ def _same_instrument(
         # A generic word refers back to anything; a specific one may only retype a record named by a
         # generic word when it names organisations of that record (or the record names none).
         loose = not specific or (generic is not None and generic[i] and (bool(orgs) or not prev))
+        if loose and candidate.type == "contract" and a.type in _NON_CONTRACTS:
+            continue  # "contracts were signed" after a letter of intent: not that letter
         if (a.type == candidate.type or loose) and (orgs <= prev or (prev and prev <= orgs)):
             return i
-        if not specific and len(prev) < 2 and orgs:
+        if not specific and len(prev) < 2 and len(orgs - prev) == 1:
             return i  # "The contract, signed with the ministry…" names the other side of the one before
+        if a.type == candidate.type and not prev and orgs and states and states <= prev_states:
+            # "Turkey and Pakistan signed a deal for the corvettes" then "the Pakistan Navy signed
+            # the contract with ASFAT": the organisations of the instrument named by its countries
+            return i
     return None
+
+
+_DEBUG = bool(os.environ.get("AGR_DEBUG"))
+_NON_CONTRACTS = ("mou", "training", "other")
 
 
 def _named(a: Agreement) -> int:
@@ -539,6 +550,12 @@ def _merge(
     pairs = dict(zip(old.party_ids, old.parties, strict=True)) | dict(
         zip(new.party_ids, new.parties, strict=True)
     )
+    new_states = {i for i in new.party_ids if i in countries}
+    new_orgs = any(i not in countries for i in new.party_ids)
+    if new_orgs and new_states and not any(i not in countries for i in old.party_ids):
+        # The organisations now named stand for the countries the first statement named: keep
+        # only the countries they name again (the buyer's, not the seller's home country).
+        pairs = {i: n for i, n in pairs.items() if i not in countries or i in new_states}
     if sum(1 for i in pairs if i not in countries) >= 2 and merged.type != "export":
         pairs = {i: n for i, n in pairs.items() if i not in countries} or pairs
     merged = replace(merged, party_ids=tuple(pairs), parties=tuple(pairs.values()))
@@ -569,13 +586,20 @@ def _clauses(text: str, start: int, end: int, lex: Lexicon) -> list[tuple[int, i
 
     if sum(states_one(a, b) for a, b in parts) < 2:
         return [(start, end)]
-    # Keep a clause with no instrument of its own attached to the one before it.
+    # A clause with no instrument of its own belongs to the one before it ("…, and will train 50
+    # engineers"), unless it has no verb of its own and another follows: then it is the first
+    # part of that one's subject ("…, and the head of SSB, and the ECDI director signed a protocol").
     merged: list[tuple[int, int]] = []
-    for a, b in parts:
-        if merged and not states_one(a, b):
-            merged[-1] = (merged[-1][0], b)
-        else:
+    carry: int | None = None
+    for k, (a, b) in enumerate(parts):
+        if carry is not None:
+            a, carry = carry, None
+        if states_one(a, b) or not merged:
             merged.append((a, b))
+        elif k + 1 < len(parts) and not _has(fold(text[a:b]), lex.concluded):
+            carry = a
+        else:
+            merged[-1] = (merged[-1][0], b)
     return merged
 
 
@@ -721,6 +745,16 @@ def extract_agreements(
             local_content_pct=_local_content(sentence, lex),
             subject=_subject(folded, lex),
         )
+        if _DEBUG:
+            print(
+                "DBG",
+                repr(sentence[:90]),
+                kind,
+                specific,
+                concluded,
+                [p.canonical for p in parties],
+                pending is not None,
+            )
         if pending is not None and parties and (not specific or kind == pending.type):
             found.append(_merge(pending, candidate, concluded, countries))
             generic.append(False)
