@@ -257,8 +257,9 @@ def _quantity(sentence: str, lex: Lexicon, taken: list[tuple[int, int]]) -> str 
     for m in lex.quantity.finditer(fold(sentence)):
         if any(m.start() < e and s < m.end() for s, e in taken) or _MEASURE.search(m.group(0)):
             continue
-        if parse_number(m.group(0).split()[0], "en", False) is None:
-            continue
+        first = m.group(0).split()[0]
+        if first.endswith(".") or parse_number(first, "en", False) is None:
+            continue  # "5. nesil": an ordinal in Turkish and Azerbaijani
         return sentence[m.start() : m.end()]
     return None
 
@@ -508,7 +509,9 @@ def _same_instrument(
             continue  # two agreements with different countries (a sale to Qatar, one to Ukraine)
         # A generic word refers back to anything; a specific one may only retype a record named by a
         # generic word when it names organisations of that record (or the record names none).
-        loose = not specific or (generic is not None and generic[i] and (bool(orgs) or not prev))
+        loose = not specific or (
+            generic is not None and generic[i] and (bool(orgs) or not prev or not candidate.party_ids)
+        )
         if loose and candidate.type == "contract" and a.type in _NON_CONTRACTS:
             continue  # "contracts were signed" after a letter of intent: not that letter
         if (a.type == candidate.type or loose) and (orgs <= prev or (prev and prev <= orgs)):
@@ -658,6 +661,7 @@ def extract_agreements(
     found: list[Agreement] = []
     generic: list[bool] = []  # the record's type came from a generic word only
     pending: Agreement | None = None  # concluded, but its parties are only "the sides" so far
+    pending_copies = 1
     state_counts: dict[str, tuple[int, Mention]] = {}
     for m in mentions:
         if m.entity_id in countries:
@@ -675,6 +679,10 @@ def extract_agreements(
         sentence = doc.text[start:end]
         folded = _QUOTES.sub("", fold(sentence))
         kind, specific, trigger = _type_of(folded, lex)
+        ceremony = kind is None and _PAIR.search(folded) is not None and _has(folded, lex.ceremony)
+        if ceremony:
+            # "the signing ceremony … was held between A and B": an instrument whose name comes later
+            kind, trigger = "other", ""
         protocol = kind == "mou" and trigger in ("protokol", "protocol")
         if ((kind == "other" and not specific) or protocol) and _subject(folded, lex) == "training":
             kind = "training"  # "the agreement/protocol under which 250 officers will be trained"
@@ -695,7 +703,7 @@ def extract_agreements(
             specific = False  # "the protocol" again: the one named before
         dates = [(d.start, d.end) for d in find_dates(sentence, default_year=2000)]
         undated = fold(_blank_spans(sentence, dates))
-        concluded = _has(folded, lex.concluded) or _framework(folded, lex)
+        concluded = ceremony or _has(folded, lex.concluded) or _framework(folded, lex)
         if _has(undated, lex.negation) or (not concluded and _has(folded, lex.pending_cues)):
             continue
         money = find_money(sentence, doc.language)
@@ -776,6 +784,15 @@ def extract_agreements(
             if (parties or not concluded) and not separate and copies == 1
             else None
         )
+        if (
+            previous is None
+            and not concluded
+            and specific
+            and trigger in _BARE_HEADS
+            and found
+            and generic[-1]
+        ):
+            previous = len(found) - 1  # "Yapılan protokolün amacı…": the instrument just signed is a protocol
         if previous is not None:
             upgrade = specific and generic[previous] and candidate.type != found[previous].type
             if not concluded:  # a mere mention ("the Kaan deal casts doubt on …") adds no sides
@@ -792,7 +809,11 @@ def extract_agreements(
                     for i in range(len(found) - 1, -1, -1)
                     if found[i].type == kind
                     and not _conflicts(found[i], candidate)
-                    and (trigger not in _BARE_HEADS or trigger in fold(found[i].evidence.text))
+                    and (
+                        trigger not in _BARE_HEADS
+                        or trigger in fold(found[i].evidence.text)
+                        or i == len(found) - 1
+                    )
                 ),
                 None,
             )
@@ -803,7 +824,7 @@ def extract_agreements(
             if same is not None:  # "the memorandum was signed on 24 June": the one named before
                 found[same] = _merge(found[same], candidate, concluded, countries)
             else:
-                pending = candidate
+                pending, pending_copies = candidate, copies
             continue
         if len(parties) < 2 and not (kind == "export" and _has(folded, lex.anonymous_buyer)):
             # The other side is the organisation the article is about, unless the sentence keeps
@@ -824,6 +845,14 @@ def extract_agreements(
     if pending is not None and found:
         # Nobody named the sides again: they are the ones of the instrument signed just before.
         found.append(replace(pending, parties=found[-1].parties, party_ids=found[-1].party_ids))
+    elif pending is not None:
+        # The only instrument, signed by "his company" / "the drone maker": the organisation the
+        # article is about, once per instrument counted ("two export contracts").
+        nouns = _reference(fold(pending.evidence.text), lex)
+        extra = _salient_org(eligible, set(), nouns) if nouns else None
+        if extra is not None:
+            named = replace(pending, parties=(extra.canonical,), party_ids=(extra.entity_id,))
+            found.extend([named] * pending_copies)
     return found
 
 
