@@ -536,7 +536,12 @@ def _named(a: Agreement) -> int:
 
 
 def _merge(
-    old: Agreement, new: Agreement, concluded: bool, countries: frozenset[str], upgrade: bool = False
+    old: Agreement,
+    new: Agreement,
+    concluded: bool,
+    countries: frozenset[str],
+    upgrade: bool = False,
+    specific: bool = False,
 ) -> Agreement:
     """Fill what the first statement did not say; keep the more specific parties (and type, when the
     first statement only had a generic word); the evidence is the concluding sentence that states
@@ -555,7 +560,13 @@ def _merge(
     )
     new_states = {i for i in new.party_ids if i in countries}
     new_orgs = any(i not in countries for i in new.party_ids)
-    if new_orgs and new_states and not any(i not in countries for i in old.party_ids):
+    if (
+        specific
+        and concluded
+        and new_orgs
+        and new_states
+        and not any(i not in countries for i in old.party_ids)
+    ):
         # The organisations now named stand for the countries the first statement named: keep
         # only the countries they name again (the buyer's, not the seller's home country).
         pairs = {i: n for i, n in pairs.items() if i not in countries or i in new_states}
@@ -797,7 +808,7 @@ def extract_agreements(
             upgrade = specific and generic[previous] and candidate.type != found[previous].type
             if not concluded:  # a mere mention ("the Kaan deal casts doubt on …") adds no sides
                 candidate = replace(candidate, parties=(), party_ids=())
-            found[previous] = _merge(found[previous], candidate, concluded, countries, upgrade)
+            found[previous] = _merge(found[previous], candidate, concluded, countries, upgrade, specific)
             generic[previous] = generic[previous] and not specific
             continue
         if not concluded:
