@@ -388,6 +388,46 @@ def _state_mentions(
     return out
 
 
+_STATE_BODY = re.compile(
+    r"(?:hava kuvvet|deniz kuvvet|kara kuvvet|silahli kuvvet|hava quvve|deniz quvve|silahli quvve|"
+    r"navy|army|air force|armed forces|defen[cs]e forces|ministry|bakanligi|nazirliyi|"
+    r"cent(?:re|er) for defen[cs]e)"
+)
+
+
+def _served_countries(
+    args: list[Mention], lex: Lexicon, registry: Registry | None, countries: frozenset[str]
+) -> list[Mention]:
+    """Countries whose armed force or ministry is a side, named by the body's own first word
+    ("Polonya Hava Kuvvetleri", "Pakistan Navy", "Estonian Centre for Defence Investments"), when
+    no other side comes from that country ("Turkish Aerospace") and it is not named as a home
+    ("Türkiye'nin mühimmat devi"): the buyer of an export."""
+    if registry is None:
+        return []
+
+    def country_of(m: Mention) -> str | None:
+        words = m.text.split()
+        if m.label != "ORG" or len(words) < 2:
+            return None
+        name = lex.demonyms.get(fold(words[0]), words[0])
+        entity = registry.lookup(name, attached=False)
+        return entity.entity_id if entity is not None and entity.entity_id in countries else None
+
+    named = {a.entity_id for a in args}
+    home = {a.entity_id for a in args if a.entity_id in countries and _home_country(a)}
+    out: list[Mention] = []
+    for m in args:
+        country = country_of(m)
+        if country is None or not _STATE_BODY.search(fold(m.text)) or country in named | home:
+            continue
+        if any(country_of(o) == country for o in args if o is not m and not _STATE_BODY.search(fold(o.text))):
+            continue
+        entity = registry.get(country)
+        if entity is not None and all(o.entity_id != country for o in out):
+            out.append(Mention(entity.canonical, "GPE", entity.canonical, country, m.start, m.start))
+    return out
+
+
 def _home_country(m: Mention) -> bool:
     """A country named as something's owner ("Türkiye'nin mühimmat devi MKE", "Azerbaijan's
     Ministry of Defence", "the arm of Türkiye's defence industry") or as a place ("Türkiye'de"):
@@ -737,13 +777,17 @@ def extract_agreements(
                     args.append(replace(first, start=start, end=start))
         parties = _parties(args, countries, doc.text, kind)
         buyers = [a for a in args if a.entity_id in countries and not (parties and _home_country(a))]
-        sold = bool(buyers) or _has(folded, lex.export_cues)
+        served = _served_countries(args, lex, registry, countries)
+        sold = bool(buyers) or bool(served) or _has(folded, lex.export_cues)
         counted = _quantity(sentence, lex, [(m.start, m.end) for m in find_money(sentence, doc.language)])
-        sale = _has(folded, lex.sale_cues) or (counted is not None and bool(buyers))
+        sale = _has(folded, lex.sale_cues) or (counted is not None and bool(buyers or served))
         if not specific and kind in GENERIC and sale and sold:
             kind = "export"  # a sale or delivery to a country: "satış kontraktı … Endonezya ile"
             specific = True
             parties = _parties(args, countries, doc.text, kind)
+        if kind == "export" and served:
+            # For an export the buyer's country is a side beside its armed force or ministry.
+            parties = _parties(args + served, countries, doc.text, kind)
         value = money[0].money if money else None
         trigger_pos = _first_pos(folded, (trigger,)) if trigger else None
         copies = _count(folded, trigger_pos, counts) if trigger_pos is not None else 1
@@ -837,7 +881,8 @@ def extract_agreements(
             else:
                 pending, pending_copies = candidate, copies
             continue
-        if len(parties) < 2 and not (kind == "export" and _has(folded, lex.anonymous_buyer)):
+        own = [p for p in parties if all(p.entity_id != x.entity_id or p.start != x.start for x in served)]
+        if len(own) < 2 and not (kind == "export" and _has(folded, lex.anonymous_buyer)):
             # The other side is the organisation the article is about, unless the sentence keeps
             # the buyer anonymous ("a customer in Asia"); sources and venues are never a side.
             outside = fold(
