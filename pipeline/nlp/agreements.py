@@ -552,7 +552,12 @@ def _same_instrument(
         loose = not specific or (
             generic is not None and generic[i] and (bool(orgs) or not prev or not candidate.party_ids)
         )
-        if loose and candidate.type == "contract" and a.type in _NON_CONTRACTS:
+        if (
+            loose
+            and candidate.type == "contract"
+            and a.type in _NON_CONTRACTS
+            and not (generic and generic[i])
+        ):
             continue  # "contracts were signed" after a letter of intent: not that letter
         if (a.type == candidate.type or loose) and (orgs <= prev or (prev and prev <= orgs)):
             return i
