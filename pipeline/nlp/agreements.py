@@ -195,7 +195,7 @@ def _reported(folded: str, start: int, end: int, language: str, lex: Lexicon) ->
     puts the reporting verb before its date, Turkish and Azerbaijani after it; a signing verb in
     between claims the date for the signing."""
     if language == "en":
-        window = folded[max(0, start - 45) : start]
+        window = folded[max(0, start - 70) : start]
         cut = max((m.end() for m in _cue_pattern(lex.concluded).finditer(window)), default=0)
         return _has(window[cut:], lex.reporting)
     window = folded[end : end + 45]
@@ -768,10 +768,16 @@ def extract_agreements(
             signed = found[-1].signed
         inside = [m for m in mentions if start <= m.start and m.end <= end]
         args = _argument_mentions(inside, doc.text, lex)
-        states = _state_mentions(sentence, start, lex, registry, args)
+        states = [
+            x
+            for x in _state_mentions(sentence, start, lex, registry, args)
+            if not _has(fold(doc.text[max(start, x.start - 45) : x.start]), lex.witness_before)
+        ]  # "a ceremony attended by the Turkish and Indonesian ministers": witnesses
         # "Turkish National Defense Minister" is the country, not an organisation "Turkish National"
         args = [a for a in args if not any(a.start <= x.start < a.end for x in states)] + states
         two = re.search(r"\b(?:two|both) countries(?!['’])|iki ülke(?!nin)|iki ölkə(?!nin)", folded)
+        if two and _has(folded[max(0, two.start() - 45) : two.start()], lex.witness_before):
+            two = None  # "attended by the leaders of the two countries"
         if two and not any(a.label == "ORG" for a in args):
             known = {m.entity_id for m in args}
             for _, (_, first) in sorted(state_counts.items(), key=lambda kv: -kv[1][0])[:2]:
