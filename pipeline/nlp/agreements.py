@@ -66,6 +66,7 @@ class Lexicon:
     witness_before: tuple[str, ...]
     witness_after: tuple[str, ...]
     anonymous_buyer: tuple[str, ...]
+    generic_sides: tuple[str, ...]
 
 
 @lru_cache(maxsize=4)
@@ -115,6 +116,7 @@ def load_lexicon(models_dir: str) -> Lexicon:
         witness_before=_folded(data, "witness_before"),
         witness_after=_folded(data, "witness_after"),
         anonymous_buyer=_folded(data, "anonymous_buyer"),
+        generic_sides=_folded(data, "generic_sides"),
     )
 
 
@@ -868,6 +870,8 @@ def extract_agreements(
             continue
         if not concluded:
             continue
+        if not parties and _has(folded, lex.generic_sides):
+            continue  # "Turkish companies and Azerbaijani companies signed a memorandum": no named sides
         if not parties:
             same = next(
                 (
