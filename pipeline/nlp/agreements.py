@@ -294,6 +294,7 @@ def _argument_mentions(mentions: list[Mention], text: str, lex: Lexicon) -> list
     (XYZ)"), not a name inside the quoted title of an instrument ("“Military Financial
     Cooperation Agreement”")."""
     out = []
+    dropped: int | None = None  # where the last product name ended
     for m in mentions:
         before = fold(text[max(0, m.start - 40) : m.start]).rstrip()
         after = fold(text[m.end : m.end + 45])
@@ -308,13 +309,16 @@ def _argument_mentions(mentions: list[Mention], text: str, lex: Lexicon) -> list
             continue
         if m.label == "ORG" and _PRODUCT_HEADS.search(before):
             continue
+        if m.label == "ORG" and before.endswith("(") and dropped is not None and m.start - dropped <= 3:
+            continue  # "supply of NMS (YORUK)": the product's other name
         if _quoted_title(text, m, lex):
             continue
         if any(before.endswith(c) for c in lex.parent_before) or _within(after, lex.parent_after, 0):
             continue
-        if m.label == "ORG" and (
-            _NUMBER_BEFORE.search(before) or any(before.endswith(c) for c in lex.product_before)
-        ):
+        if m.label == "ORG" and any(before.endswith(c) for c in lex.product_before):
+            dropped = m.end
+            continue
+        if m.label == "ORG" and _NUMBER_BEFORE.search(before):
             continue
         out.append(m)
     return out
@@ -336,6 +340,28 @@ def _quoted_title(text: str, m: Mention, lex: Lexicon) -> bool:
         return False
     title = fold(left[opened + 1 :] + m.text + right[: min(closes)])
     return any(_has(title, lex.triggers.get(kind, ())) for kind in lex.priority)
+
+
+def _squash(name: str) -> str:
+    return re.sub(r"[\W_]+", "", fold(name))
+
+
+def _same_names(mentions: list[Mention], registry: Registry | None) -> list[Mention]:
+    """An unlisted name written like a listed one of the same document but for spaces or hyphens
+    ("NurolMakina" beside "Nurol Makina") is that organisation."""
+    if registry is None:
+        return mentions
+    listed = {}
+    for m in mentions:
+        if m.label == "ORG" and registry.get(m.entity_id) is not None:
+            listed.setdefault(_squash(m.canonical), m)
+    out = []
+    for m in mentions:
+        twin = listed.get(_squash(m.canonical)) if m.label == "ORG" else None
+        if twin is not None and twin.entity_id != m.entity_id and registry.get(m.entity_id) is None:
+            m = replace(m, entity_id=twin.entity_id, canonical=twin.canonical)
+        out.append(m)
+    return out
 
 
 def _source_ids(mentions: list[Mention], text: str, lex: Lexicon) -> set[str]:
@@ -531,6 +557,7 @@ def _same_instrument(
     specific: bool,
     countries: frozenset[str],
     generic: list[bool] | None = None,
+    strict: bool = False,
 ) -> int | None:
     """Index of an earlier agreement this sentence talks about again, if any (most recent first).
 
@@ -563,7 +590,7 @@ def _same_instrument(
             continue  # "contracts were signed" after a letter of intent: not that letter
         if (a.type == candidate.type or loose) and (orgs <= prev or (prev and prev <= orgs)):
             return i
-        if not specific and len(prev) < 2 and len(orgs - prev) == 1:
+        if not specific and not strict and len(prev) < 2 and len(orgs - prev) == 1:
             return i  # "The contract, signed with the ministry…" names the other side of the one before
         if a.type == candidate.type and not prev and orgs and states and states <= prev_states:
             # "Turkey and Pakistan signed a deal for the corvettes" then "the Pakistan Navy signed
@@ -713,11 +740,13 @@ def extract_agreements(
 ) -> list[Agreement]:
     lex = load_lexicon(models_dir)
     counts = _counts(models_dir)
+    mentions = _same_names(mentions, registry)
     published = date.fromisoformat(doc.published) if doc.published else None
     year = _doc_year(doc.text, published)
     body_start = len(doc.title) + 2 if doc.text.startswith(doc.title) else 0
     found: list[Agreement] = []
     generic: list[bool] = []  # the record's type came from a generic word only
+    summary: list[bool] = []  # the record is one of several a plural statement summed up
     pending: Agreement | None = None  # concluded, but its parties are only "the sides" so far
     pending_copies = 1
     state_counts: dict[str, tuple[int, Mention]] = {}
@@ -831,88 +860,125 @@ def extract_agreements(
                 [p.canonical for p in parties],
                 pending is not None,
             )
-        if pending is not None and parties and (not specific or kind == pending.type):
-            found.append(_merge(pending, candidate, concluded, countries))
-            generic.append(False)
-            pending = None
-            continue
         separate = _has(folded, lex.separate)
-        if copies > 1:
-            same_kind = [
-                i
-                for i, a in enumerate(found)
-                if a.type == kind and set(a.party_ids) == set(candidate.party_ids)
-            ]
-            if len(same_kind) >= copies:  # "2 sözleşme" again: the two named before
-                for i in same_kind[-copies:]:
-                    found[i] = _merge(found[i], candidate, False, countries)
-                continue
-        previous = (
-            _same_instrument(found, candidate, specific, countries, generic)
-            if (parties or not concluded) and not separate and copies == 1
-            else None
-        )
-        if (
-            previous is None
-            and not concluded
-            and specific
-            and trigger in _BARE_HEADS
-            and found
-            and generic[-1]
+        for candidate, parties, summed in _distribute(
+            candidate,
+            parties,
+            folded,
+            trigger_pos,
+            trigger,
+            copies,
+            doc.text,
+            countries,
+            found,
+            generic,
+            summary,
         ):
-            previous = len(found) - 1  # "Yapılan protokolün amacı…": the instrument just signed is a protocol
-        if previous is not None:
-            upgrade = specific and generic[previous] and candidate.type != found[previous].type
-            if not concluded:  # a mere mention ("the Kaan deal casts doubt on …") adds no sides
-                candidate = replace(candidate, parties=(), party_ids=())
-            found[previous] = _merge(found[previous], candidate, concluded, countries, upgrade, specific)
-            generic[previous] = generic[previous] and not specific
-            continue
-        if not concluded:
-            continue
-        if not parties and _has(folded, lex.generic_sides):
-            continue  # "Turkish companies and Azerbaijani companies signed a memorandum": no named sides
-        if not parties:
-            same = next(
-                (
+            if pending is not None and parties and (not specific or kind == pending.type):
+                found.append(_merge(pending, candidate, concluded, countries))
+                generic.append(False)
+                summary.append(False)
+                pending = None
+                continue
+            if copies > 1:
+                same_kind = [
                     i
-                    for i in range(len(found) - 1, -1, -1)
-                    if found[i].type == kind
-                    and not _conflicts(found[i], candidate)
-                    and (
-                        trigger not in _BARE_HEADS
-                        or trigger in fold(found[i].evidence.text)
-                        or i == len(found) - 1
+                    for i, a in enumerate(found)
+                    if a.type == kind and set(a.party_ids) == set(candidate.party_ids)
+                ]
+                if len(same_kind) >= copies:  # "2 sözleşme" again: the two named before
+                    for i in same_kind[-copies:]:
+                        found[i] = _merge(found[i], candidate, False, countries)
+                    continue
+            previous = (
+                _same_instrument(found, candidate, specific, countries, generic, summed)
+                if (parties or not concluded) and not separate and copies == 1
+                else None
+            )
+            if _DEBUG:
+                print("  cand", candidate.party_ids, summed, previous, [a.party_ids for a in found])
+            if (
+                previous is None
+                and not concluded
+                and specific
+                and trigger in _BARE_HEADS
+                and found
+                and generic[-1]
+            ):
+                previous = (
+                    len(found) - 1
+                )  # "Yapılan protokolün amacı…": the instrument just signed is a protocol
+            if previous is not None:
+                upgrade = specific and generic[previous] and candidate.type != found[previous].type
+                if not concluded:  # a mere mention ("the Kaan deal casts doubt on …") adds no sides
+                    candidate = replace(candidate, parties=(), party_ids=())
+                merged = _merge(found[previous], candidate, concluded, countries, upgrade, specific)
+                if (
+                    summary[previous]
+                    and concluded
+                    and _names_other_side(found[previous], candidate, countries)
+                ):
+                    # A plural summary ("A and B signed contracts with C") gives way to the statement
+                    # that names one of its instruments with its own counterpart.
+                    merged = replace(
+                        merged,
+                        evidence=candidate.evidence,
+                        signed=candidate.signed,
+                        value=candidate.value,
+                        quantity=candidate.quantity,
                     )
-                ),
-                None,
-            )
-            if separate:
-                same = None
-            if same is None and not specific and found and not separate:
-                same = len(found) - 1  # "bu müqavilə bağlanan": the instrument just named
-            if same is not None:  # "the memorandum was signed on 24 June": the one named before
-                found[same] = _merge(found[same], candidate, concluded, countries)
-            else:
-                pending, pending_copies = candidate, copies
-            continue
-        own = [p for p in parties if all(p.entity_id != x.entity_id or p.start != x.start for x in served)]
-        if len(own) < 2 and not (kind == "export" and _has(folded, lex.anonymous_buyer)):
-            # The other side is the organisation the article is about, unless the sentence keeps
-            # the buyer anonymous ("a customer in Asia"); sources and venues are never a side.
-            outside = fold(
-                _blank(sentence, start, [m for m in mentions if start <= m.start and m.end <= end])
-            )
-            extra = _salient_org(eligible, set(candidate.party_ids), _reference(outside, lex))
-            if extra is not None:
-                candidate = replace(
-                    candidate,
-                    parties=(*candidate.parties, extra.canonical),
-                    party_ids=(*candidate.party_ids, extra.entity_id),
+                    summary[previous] = False
+                found[previous] = merged
+                generic[previous] = generic[previous] and not specific
+                continue
+            if not concluded:
+                continue
+            if not parties and _has(folded, lex.generic_sides):
+                continue  # "Turkish companies and Azerbaijani companies signed a memorandum": no named sides
+            if not parties:
+                same = next(
+                    (
+                        i
+                        for i in range(len(found) - 1, -1, -1)
+                        if found[i].type == kind
+                        and not _conflicts(found[i], candidate)
+                        and (
+                            trigger not in _BARE_HEADS
+                            or trigger in fold(found[i].evidence.text)
+                            or i == len(found) - 1
+                        )
+                    ),
+                    None,
                 )
-        for _ in range(copies):
-            found.append(candidate)
-            generic.append(not specific)
+                if separate:
+                    same = None
+                if same is None and not specific and found and not separate:
+                    same = len(found) - 1  # "bu müqavilə bağlanan": the instrument just named
+                if same is not None:  # "the memorandum was signed on 24 June": the one named before
+                    found[same] = _merge(found[same], candidate, concluded, countries)
+                else:
+                    pending, pending_copies = candidate, copies
+                continue
+            own = [
+                p for p in parties if all(p.entity_id != x.entity_id or p.start != x.start for x in served)
+            ]
+            if len(own) < 2 and not (kind == "export" and _has(folded, lex.anonymous_buyer)):
+                # The other side is the organisation the article is about, unless the sentence keeps
+                # the buyer anonymous ("a customer in Asia"); sources and venues are never a side.
+                outside = fold(
+                    _blank(sentence, start, [m for m in mentions if start <= m.start and m.end <= end])
+                )
+                extra = _salient_org(eligible, set(candidate.party_ids), _reference(outside, lex))
+                if extra is not None:
+                    candidate = replace(
+                        candidate,
+                        parties=(*candidate.parties, extra.canonical),
+                        party_ids=(*candidate.party_ids, extra.entity_id),
+                    )
+            for _ in range(copies):
+                found.append(candidate)
+                generic.append(not specific)
+                summary.append(summed)
     if pending is not None and found:
         # Nobody named the sides again: they are the ones of the instrument signed just before.
         found.append(replace(pending, parties=found[-1].parties, party_ids=found[-1].party_ids))
@@ -925,6 +991,111 @@ def extract_agreements(
             named = replace(pending, parties=(extra.canonical,), party_ids=(extra.entity_id,))
             found.extend([named] * pending_copies)
     return found
+
+
+def _plural(folded: str, trigger_pos: int | None, trigger: str) -> bool:
+    """Whether the instrument word is a plural ("contracts", "sözleşmeler", "müqavilələr")."""
+    if trigger_pos is None or not trigger:
+        return False
+    tail = re.match(r"\w*", folded[trigger_pos + len(trigger) :])
+    rest = tail.group(0) if tail else ""
+    return rest in ("s", "es") or rest.startswith(("ler", "lar"))
+
+
+def _counterpart(parties: list[Mention], text: str) -> Mention | None:
+    """The side a plural statement names once against several others: after "with"/"between",
+    or before "ile"/"ilə"."""
+    for p in parties:
+        before = fold(text[max(0, p.start - 14) : p.start]).rstrip()
+        after = fold(text[p.end : p.end + 6])
+        if before.endswith(("with", "with the", "between", "between the")) or re.match(r"^\s+ile?\b", after):
+            return p
+    return None
+
+
+def _distribute(
+    candidate: Agreement,
+    parties: list[Mention],
+    folded: str,
+    trigger_pos: int | None,
+    trigger: str,
+    copies: int,
+    text: str,
+    countries: frozenset[str],
+    found: list[Agreement],
+    generic: list[bool],
+    summary: list[bool],
+) -> list[tuple[Agreement, list[Mention], bool]]:
+    """A plural instrument concluded by several organisations with one counterpart ("Otokar and
+    Nurol Makina signed contracts with Estonia", "contracts were signed between ECDI and Otokar …,
+    and Nurol Makina …") is one instrument per organisation, each with the counterpart; the total
+    amount and quantity belong to none of them. Returns (record, its sides, summed up)."""
+    whole = [(candidate, parties, False)]
+    orgs = [p for p in parties if p.entity_id not in countries]
+    if copies != 1 or len(orgs) < 2 or not _plural(folded, trigger_pos, trigger):
+        return whole
+    other = _counterpart(parties, text)
+    sellers = [o for o in orgs if other is None or o.entity_id != other.entity_id]
+    if other is None:
+        # "the executives of A and B signed the contracts": the instruments named before, one each
+        known = [{i for i in a.party_ids if i not in countries} for a in found]
+        if not all(any(s.entity_id in k for k in known) for s in sellers):
+            return whole
+    if len(sellers) < 2:
+        return whole
+    _split_joint(found, generic, summary, {m.entity_id for m in sellers}, countries)
+    states = [
+        p for p in parties if p.entity_id in countries and (other is None or p.entity_id != other.entity_id)
+    ]
+    out = []
+    for seller in sellers:
+        sides = list({m.entity_id: m for m in [seller, *([other] if other else []), *states]}.values())
+        record = replace(
+            candidate,
+            parties=tuple(m.canonical for m in sides),
+            party_ids=tuple(m.entity_id for m in sides),
+            value=None,
+            quantity=None,
+        )
+        out.append((record, sides, True))
+    return out
+
+
+def _split_joint(
+    found: list[Agreement],
+    generic: list[bool],
+    summary: list[bool],
+    sellers: set[str],
+    countries: frozenset[str],
+) -> None:
+    """An earlier record that named several of these organisations together ("A and B inked a
+    contract with C") is one instrument per organisation, as the plural statement now says."""
+    for i in range(len(found) - 1, -1, -1):
+        joint = [p for p in found[i].party_ids if p in sellers]
+        if len(joint) < 2:
+            continue
+        pairs = list(zip(found[i].party_ids, found[i].parties, strict=True))
+        copies = []
+        for seller in joint:
+            keep = [(k, n) for k, n in pairs if k == seller or k not in sellers]
+            copies.append(
+                replace(
+                    found[i],
+                    party_ids=tuple(k for k, _ in keep),
+                    parties=tuple(n for _, n in keep),
+                    value=None,
+                    quantity=None,
+                )
+            )
+        found[i : i + 1] = copies
+        generic[i : i + 1] = [generic[i]] * len(copies)
+        summary[i : i + 1] = [True] * len(copies)
+        return
+
+
+def _names_other_side(record: Agreement, new: Agreement, countries: frozenset[str]) -> bool:
+    """Whether a statement names an organisation of the instrument the record did not have."""
+    return any(i not in countries and i not in record.party_ids for i in new.party_ids)
 
 
 @lru_cache(maxsize=4)
