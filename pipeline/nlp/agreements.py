@@ -351,7 +351,7 @@ def _same_names(mentions: list[Mention], registry: Registry | None) -> list[Ment
     ("NurolMakina" beside "Nurol Makina") is that organisation."""
     if registry is None:
         return mentions
-    listed = {}
+    listed: dict[str, Mention] = {}
     for m in mentions:
         if m.label == "ORG" and registry.get(m.entity_id) is not None:
             listed.setdefault(_squash(m.canonical), m)
@@ -861,7 +861,7 @@ def extract_agreements(
                 pending is not None,
             )
         separate = _has(folded, lex.separate)
-        for candidate, parties, summed in _distribute(
+        instruments = _distribute(
             candidate,
             parties,
             folded,
@@ -873,7 +873,8 @@ def extract_agreements(
             found,
             generic,
             summary,
-        ):
+        )
+        for candidate, parties, summed in instruments:
             if pending is not None and parties and (not specific or kind == pending.type):
                 found.append(_merge(pending, candidate, concluded, countries))
                 generic.append(False)
