@@ -67,6 +67,7 @@ class Lexicon:
     witness_after: tuple[str, ...]
     anonymous_buyer: tuple[str, ...]
     generic_sides: tuple[str, ...]
+    stipulated: tuple[str, ...]
 
 
 @lru_cache(maxsize=4)
@@ -117,6 +118,7 @@ def load_lexicon(models_dir: str) -> Lexicon:
         witness_after=_folded(data, "witness_after"),
         anonymous_buyer=_folded(data, "anonymous_buyer"),
         generic_sides=_folded(data, "generic_sides"),
+        stipulated=_folded(data, "stipulated_cues"),
     )
 
 
@@ -364,6 +366,9 @@ def _same_names(mentions: list[Mention], registry: Registry | None) -> list[Ment
     return out
 
 
+_MEDIA = "m-"  # registry ids of news media (models/media.jsonl)
+
+
 def _source_ids(mentions: list[Mention], text: str, lex: Lexicon) -> set[str]:
     """Entities the article only ever names as its news source or a witness ("KAP'a yapılan
     açıklamada", "citing Report", "… tarafından şahitlik edilen"): never a side of a deal."""
@@ -379,6 +384,8 @@ def _source_ids(mentions: list[Mention], text: str, lex: Lexicon) -> set[str]:
             or _within(after, lex.witness_after, 2)
         ):
             cited.add(m.entity_id)
+        elif m.entity_id.startswith(_MEDIA):
+            cited.add(m.entity_id)  # a news outlet of the registry's media list
         else:
             other.add(m.entity_id)
     return cited - other
@@ -707,6 +714,19 @@ def _framework(folded: str, lex: Lexicon) -> bool:
     return re.search(rf"(?<![\w])(?:{cues})\s+(?:\w+\s+){{0,2}}(?:{heads})", folded) is not None
 
 
+def _stipulated(folded: str, lex: Lexicon) -> tuple[int, int] | None:
+    """Where a sentence says something is provided for in an instrument ("müqavilədə nəzərdə
+    tutulmuş 24 helikopter", "sözleşmede öngörülen", "provided for in the contract"): that
+    instrument was concluded, and the words are no plan."""
+    triggers = [t for kind in lex.priority for t in lex.triggers.get(kind, ())]
+    heads = "|".join(re.escape(t) for t in sorted(set(triggers), key=len, reverse=True))
+    cues = "|".join(re.escape(c) for c in lex.stipulated) or "(?!)"
+    m = re.search(rf"(?<![\w])(?:{heads})\w*?(?:n?d[ae])\s+(?:{cues})\w*", folded)
+    if m is None:
+        m = re.search(rf"(?<![\w])(?:{cues})\s+(?:in|under|by)\s+(?:the|this|that)\s+(?:{heads})\w*", folded)
+    return None if m is None else (m.start(), m.end())
+
+
 def _doc_year(text: str, published: date | None) -> int | None:
     """The latest year a document mentions: the year of a day and month when no publication date is known."""
     if published is not None:
@@ -790,7 +810,14 @@ def extract_agreements(
             specific = False  # "the protocol" again: the one named before
         dates = [(d.start, d.end) for d in find_dates(sentence, default_year=2000)]
         undated = fold(_blank_spans(sentence, dates))
-        concluded = ceremony or _has(folded, lex.concluded) or _framework(folded, lex)
+        stipulated = _stipulated(undated, lex)
+        if stipulated is not None:
+            undated = (
+                undated[: stipulated[0]] + " " * (stipulated[1] - stipulated[0]) + undated[stipulated[1] :]
+            )
+        concluded = (
+            ceremony or stipulated is not None or _has(folded, lex.concluded) or _framework(folded, lex)
+        )
         if _has(undated, lex.negation) or (not concluded and _has(folded, lex.pending_cues)):
             continue
         money = find_money(sentence, doc.language)
@@ -936,6 +963,8 @@ def extract_agreements(
                 continue
             if not parties and _has(folded, lex.generic_sides):
                 continue  # "Turkish companies and Azerbaijani companies signed a memorandum": no named sides
+            if not parties and stipulated is not None:
+                continue  # "production of the helicopters provided for in the contract continues"
             if not parties:
                 same = next(
                     (
