@@ -714,6 +714,10 @@ def _framework(folded: str, lex: Lexicon) -> bool:
     return re.search(rf"(?<![\w])(?:{cues})\s+(?:\w+\s+){{0,2}}(?:{heads})", folded) is not None
 
 
+# "in May", "May 2024", "12 May": the month, not the modal verb "may" (a negation cue)
+_MONTH_MAY = re.compile(r"(?:\b(?:in|since|until|by|from|of|early|late|mid-?|\d{1,2})\s+may\b|\bmay\s+\d)")
+
+
 def _stipulated(folded: str, lex: Lexicon) -> tuple[int, int] | None:
     """Where a sentence says something is provided for in an instrument ("müqavilədə nəzərdə
     tutulmuş 24 helikopter", "sözleşmede öngörülen", "provided for in the contract"): that
@@ -809,7 +813,7 @@ def extract_agreements(
         ):
             specific = False  # "the protocol" again: the one named before
         dates = [(d.start, d.end) for d in find_dates(sentence, default_year=2000)]
-        undated = fold(_blank_spans(sentence, dates))
+        undated = _MONTH_MAY.sub(lambda m: " " * len(m.group(0)), fold(_blank_spans(sentence, dates)))
         stipulated = _stipulated(undated, lex)
         if stipulated is not None:
             undated = (
