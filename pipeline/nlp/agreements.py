@@ -599,6 +599,19 @@ def _same_instrument(
             return i
         if not specific and not strict and len(prev) < 2 and len(orgs - prev) == 1:
             return i  # "The contract, signed with the ministry…" names the other side of the one before
+        if (
+            specific
+            and not strict
+            and generic is not None
+            and generic[i]
+            and len(prev) == 1
+            and len(orgs - prev) == 1
+            and states
+            and states & prev_states
+        ):
+            # "Otokar delivered its order from Azerbaijan" then "… ordered by Azerbaijan's ministry
+            # under the export contract": the other side of the order, and its type
+            return i
         if a.type == candidate.type and not prev and orgs and states and states <= prev_states:
             # "Turkey and Pakistan signed a deal for the corvettes" then "the Pakistan Navy signed
             # the contract with ASFAT": the organisations of the instrument named by its countries
