@@ -68,6 +68,8 @@ class Lexicon:
     anonymous_buyer: tuple[str, ...]
     generic_sides: tuple[str, ...]
     stipulated: tuple[str, ...]
+    naming_before: tuple[str, ...]
+    naming_after: tuple[str, ...]
 
 
 @lru_cache(maxsize=4)
@@ -119,6 +121,8 @@ def load_lexicon(models_dir: str) -> Lexicon:
         anonymous_buyer=_folded(data, "anonymous_buyer"),
         generic_sides=_folded(data, "generic_sides"),
         stipulated=_folded(data, "stipulated_cues"),
+        naming_before=_folded(data, "naming_before"),
+        naming_after=_folded(data, "naming_after"),
     )
 
 
@@ -315,6 +319,8 @@ def _argument_mentions(mentions: list[Mention], text: str, lex: Lexicon) -> list
             continue  # "supply of NMS (YORUK)": the product's other name
         if _quoted_title(text, m, lex):
             continue
+        if any(before.endswith(c) for c in lex.naming_before) or _within(after, lex.naming_after, 1):
+            continue  # "the venture, to be called Ganja Optronics": the instrument's creation, no side
         if any(before.endswith(c) for c in lex.parent_before) or _within(after, lex.parent_after, 0):
             continue
         if m.label == "ORG" and any(before.endswith(c) for c in lex.product_before):
