@@ -675,6 +675,9 @@ def _merge(
     merged = replace(merged, party_ids=tuple(pairs), parties=tuple(pairs.values()))
     if concluded and (_stated(new), len(new.parties)) > (_stated(old), len(old.parties)):
         merged = replace(merged, evidence=new.evidence)
+    elif concluded and _named(old) == 0 and _named(replace(merged, evidence=new.evidence)) >= 2:
+        # "the sides also signed a protocol" gives way to the statement naming them
+        merged = replace(merged, evidence=new.evidence)
     return merged
 
 
@@ -926,7 +929,8 @@ def extract_agreements(
         )
         for candidate, parties, summed in instruments:
             if pending is not None and parties and (not specific or kind == pending.type):
-                found.append(_merge(pending, candidate, concluded, countries))
+                # the sides it left unnamed ("the sides also signed a protocol"): this statement names them
+                found.append(_merge(pending, candidate, True, countries))
                 generic.append(False)
                 summary.append(False)
                 pending = None
