@@ -321,3 +321,49 @@ def test_a_disclosure_date_is_not_the_signing_date(analyzer: Analyzer) -> None:
         "Platform (KAP) on Tuesday about the contract.",
     )
     assert [(x.type, x.signed) for x in a.agreements] == [("contract", None)]
+
+
+@pytest.mark.parametrize(
+    ("lang", "text", "parties"),
+    [
+        (
+            "az",
+            "Azərbaycan Müdafiə Nazirliyi ilə Azərsilah arasında 500 ədəd avtomatın tədarükünə dair müqavilə "
+            "imzalanıb.",
+            {"az-mod", "azersilah"},
+        ),
+        (
+            "tr",
+            "Türkiye Milli Savunma Bakanlığı ile Aselsan arasında 200 adet telsizin teslimatı için sözleşme "
+            "imzalandı.",
+            {"tr-msb", "aselsan"},
+        ),
+    ],
+)
+def test_a_ministry_buying_from_a_company_of_its_own_country_is_no_export(
+    analyzer: Analyzer, lang: str, text: str, parties: set[str]
+) -> None:
+    assert summary(run(analyzer, lang, text)) == [("contract", parties)]
+
+
+def test_the_name_a_new_venture_is_to_be_called_is_no_side(analyzer: Analyzer) -> None:
+    a = run(
+        analyzer,
+        "en",
+        "Roketsan has agreed to set up a joint venture with Azersilah. The founding agreement for the venture, "
+        "to be called Caspian Propellants Ltd, was signed on 2 March in Baku and is worth $40 million.",
+    )
+    assert summary(a) == [("joint_venture", {"roketsan", "azersilah"})]
+    x = a.agreements[0]
+    assert (x.signed, x.evidence.text[:25]) == ("2025-03-02", "The founding agreement fo")
+
+
+def test_a_statement_naming_the_sides_of_a_protocol_is_its_evidence(analyzer: Analyzer) -> None:
+    a = run(
+        analyzer,
+        "az",
+        "Həmin gün tərəflər ayrıca sənəd kimi kadr hazırlığına dair protokol da imzalayıblar. Protokola əsasən, "
+        "Azərsilahdan 60 mühəndis Roketsanın Ankara müəssisəsində təcrübə keçəcək.",
+    )
+    assert summary(a) == [("training", {"azersilah", "roketsan"})]
+    assert a.agreements[0].evidence.text.startswith("Protokola əsasən")

@@ -70,6 +70,8 @@ class Lexicon:
     stipulated: tuple[str, ...]
     naming_before: tuple[str, ...]
     naming_after: tuple[str, ...]
+    home_prefixes: tuple[tuple[str, str], ...]
+    homes: dict[str, str]
 
 
 @lru_cache(maxsize=4)
@@ -123,6 +125,8 @@ def load_lexicon(models_dir: str) -> Lexicon:
         stipulated=_folded(data, "stipulated_cues"),
         naming_before=_folded(data, "naming_before"),
         naming_after=_folded(data, "naming_after"),
+        home_prefixes=tuple(data.get("home_prefixes", {}).items()),
+        homes={org: country for country, orgs in data.get("home_countries", {}).items() for org in orgs},
     )
 
 
@@ -467,6 +471,25 @@ def _served_countries(
         if entity is not None and all(o.entity_id != country for o in out):
             out.append(Mention(entity.canonical, "GPE", entity.canonical, country, m.start, m.start))
     return out
+
+
+def _home_of(entity_id: str, lex: Lexicon) -> str | None:
+    """The country an organisation belongs to, where the lexicon knows it."""
+    if entity_id in lex.homes:
+        return lex.homes[entity_id]
+    return next((c for prefix, c in lex.home_prefixes if entity_id.startswith(prefix)), None)
+
+
+def _domestic(country: str, args: list[Mention], lex: Lexicon, countries: frozenset[str]) -> bool:
+    """Whether every company of known home beside it belongs to this country (a ministry's
+    contract with a company of its own country is no export); state bodies do not count."""
+    homes = {
+        _home_of(a.entity_id, lex)
+        for a in args
+        if a.entity_id not in countries and not _STATE_BODY.search(fold(a.text))
+    }
+    homes.discard(None)
+    return bool(homes) and homes == {country}
 
 
 def _home_country(m: Mention) -> bool:
@@ -871,8 +894,18 @@ def extract_agreements(
                 ):
                     args.append(replace(first, start=start, end=start))
         parties = _parties(args, countries, doc.text, kind)
-        buyers = [a for a in args if a.entity_id in countries and not (parties and _home_country(a))]
-        served = _served_countries(args, lex, registry, countries)
+        buyers = [
+            a
+            for a in args
+            if a.entity_id in countries
+            and not (parties and _home_country(a))
+            and not _domestic(a.entity_id, args, lex, countries)
+        ]
+        served = [
+            x
+            for x in _served_countries(args, lex, registry, countries)
+            if not _domestic(x.entity_id, args, lex, countries)
+        ]
         sold = bool(buyers) or bool(served) or _has(folded, lex.export_cues)
         counted = _quantity(sentence, lex, [(m.start, m.end) for m in find_money(sentence, doc.language)])
         sale = _has(folded, lex.sale_cues) or (counted is not None and bool(buyers or served))
