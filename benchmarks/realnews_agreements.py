@@ -22,7 +22,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from benchmarks.realnews_eval import DEFAULT_DATA, _score_module, run
+from benchmarks.realnews_eval import DEFAULT_DATA, ROOT, _score_module, run
 
 FIELDS = ("parties", "signed", "value", "quantity", "local_content_pct", "evidence")
 
@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--diff", action="store_true")
     ap.add_argument("--half", choices=("A", "B"), help="--diff only the pages of this half")
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "realnews_agreements.json")
     args = ap.parse_args(argv)
     if not (args.data / "score.py").exists():
         print(f"realnews_agreements: {args.data} not found; skipped")
@@ -101,13 +102,18 @@ def main(argv: list[str] | None = None) -> int:
                     ev = ev.get("text") if isinstance(ev, dict) else ev
                     print(f"        ev: {(ev or '')[:220]}")
     print(f"{'half':5} {'P':>6} {'R':>6} {'F1':>6} {'gold':>5} {'pred':>5} {'tp':>4}  " + " ".join(FIELDS))
+    result: dict[str, Any] = {"command": "benchmarks/realnews_agreements.py", "halves": {}}
     for name, fs in halves.items():
         m = half_metrics(ag, fs)
+        result["halves"][name] = {"pages": len(fs), **{k: round(v, 3) for k, v in m.items()}}
         print(
             f"{name:5} {m['p']:6.3f} {m['r']:6.3f} {m['f1']:6.3f} "
             f"{m['gold']:5} {m['pred']:5} {m['tp']:4}  " + " ".join(f"{m[k]:.3f}" for k in FIELDS)
         )
     print(f"overall untyped F1 {metrics['agreement_f1_untyped']:.3f}")
+    result["f1_untyped"] = round(metrics["agreement_f1_untyped"], 3)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     return 0
 
 

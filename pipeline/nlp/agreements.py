@@ -9,7 +9,6 @@ one lacked. Lexicons are data: ``models/agreements.json``.
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
@@ -648,7 +647,6 @@ def _same_instrument(
     return None
 
 
-_DEBUG = bool(os.environ.get("AGR_DEBUG"))
 _NON_CONTRACTS = ("mou", "training", "other")
 
 
@@ -936,16 +934,6 @@ def extract_agreements(
             local_content_pct=_local_content(sentence, lex),
             subject=_subject(folded, lex),
         )
-        if _DEBUG:
-            print(
-                "DBG",
-                repr(sentence[:90]),
-                kind,
-                specific,
-                concluded,
-                [p.canonical for p in parties],
-                pending is not None,
-            )
         separate = _has(folded, lex.separate)
         instruments = _distribute(
             candidate,
@@ -983,8 +971,6 @@ def extract_agreements(
                 if (parties or not concluded) and not separate and copies == 1
                 else None
             )
-            if _DEBUG:
-                print("  cand", candidate.party_ids, summed, previous, [a.party_ids for a in found])
             if (
                 previous is None
                 and not concluded
