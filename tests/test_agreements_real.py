@@ -367,3 +367,18 @@ def test_a_statement_naming_the_sides_of_a_protocol_is_its_evidence(analyzer: An
     )
     assert summary(a) == [("training", {"azersilah", "roketsan"})]
     assert a.agreements[0].evidence.text.startswith("Protokola əsasən")
+
+
+def test_counts_written_as_words_and_no_durations(analyzer: Analyzer) -> None:
+    en = run(
+        analyzer,
+        "en",
+        "In 2023 Roketsan signed a contract with Azersilah for the supply of four launcher systems.",
+    )
+    assert [x.quantity for x in en.agreements] == ["four launcher systems"]
+    az = run(
+        analyzer,
+        "az",
+        "Roketsan ilə Azərsilah arasında imzalanan müqaviləyə əsasən beş il ərzində mütəxəssis dəstəyi göstəriləcək.",
+    )
+    assert [x.quantity for x in az.agreements] == [None]

@@ -73,6 +73,50 @@ class Lexicon:
     homes: dict[str, str]
 
 
+# Counts written as words ("four Ada class ships", "altı helikopter"), folded; not "one" ("one of the
+# vehicles") nor "on" (Turkish ten, English preposition).
+_NUMBER_WORDS = (
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "fifteen",
+    "twenty",
+    "thirty",
+    "forty",
+    "fifty",
+    "iki",
+    "uc",
+    "dort",
+    "dord",
+    "bes",
+    "alti",
+    "yedi",
+    "yeddi",
+    "sekiz",
+    "sekkiz",
+    "dokuz",
+    "doqquz",
+    "yirmi",
+    "otuz",
+    "qirx",
+    "kirk",
+    "elli",
+)
+
+
+_DURATION = re.compile(
+    r"(?:il|yil|year|month|ay|gun|day|week|hafta|hefte|saat|hour)(?:s|l[ae]r\w*|l[iı]k\w*|d[ae]\w*)?$"
+)
+
+
 @lru_cache(maxsize=4)
 def load_lexicon(models_dir: str) -> Lexicon:
     path = Path(models_dir) / "agreements.json"
@@ -81,7 +125,10 @@ def load_lexicon(models_dir: str) -> Lexicon:
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot read agreement patterns {path}: {exc}") from None
     units = sorted({fold(u) for u in data["quantity_units"]}, key=len, reverse=True)
-    number = r"\d[\d.,]*(?:\s+(?:milyon|million|milyar|billion|bin|thousand|min|mln))?"
+    number = (
+        r"(?:\d[\d.,]*(?:\s+(?:milyon|million|milyar|billion|bin|thousand|min|mln))?|"
+        rf"(?:{'|'.join(_NUMBER_WORDS)})(?![\w]))"
+    )
     quantity = re.compile(
         # Greedy: the furthest unit word within four words ("120 milyon adet fişek", "36 adet zırhlı araç").
         rf"(?<![\w.,]){number}\s+(?:[\w.,()-]+\s+){{0,4}}(?:{'|'.join(map(re.escape, units))})\w*"
@@ -268,9 +315,11 @@ def _quantity(sentence: str, lex: Lexicon, taken: list[tuple[int, int]]) -> str 
     for m in lex.quantity.finditer(fold(sentence)):
         if any(m.start() < e and s < m.end() for s, e in taken) or _MEASURE.search(m.group(0)):
             continue
-        first = m.group(0).split()[0]
-        if first.endswith(".") or parse_number(first, "en", False) is None:
+        first, *rest = m.group(0).split()
+        if first.endswith(".") or (first not in _NUMBER_WORDS and parse_number(first, "en", False) is None):
             continue  # "5. nesil": an ordinal in Turkish and Azerbaijani
+        if rest and _DURATION.match(rest[0]):
+            continue  # "beş il ərzində", "five years of support": a duration
         return sentence[m.start() : m.end()]
     return None
 
