@@ -382,3 +382,15 @@ def test_counts_written_as_words_and_no_durations(analyzer: Analyzer) -> None:
         "Roketsan ilə Azərsilah arasında imzalanan müqaviləyə əsasən beş il ərzində mütəxəssis dəstəyi göstəriləcək.",
     )
     assert [x.quantity for x in az.agreements] == [None]
+
+
+def test_counted_contracts_take_their_own_statements_as_evidence(analyzer: Analyzer) -> None:
+    a = run(
+        analyzer,
+        "tr",
+        "Roketsan ile Azersilah arasında 2 tedarik sözleşmesi imzalandı. Törende ilk olarak 4 kalem füze "
+        "parçası tedarik sözleşmesi imzalandı. 6 kalem yedek parça tedarik sözleşmesi ise bakım için yapıldı.",
+    )
+    assert summary(a) == [("contract", {"roketsan", "azersilah"})] * 2
+    assert [x.evidence.text[:12] for x in a.agreements] == ["Törende ilk ", "6 kalem yede"]
+    assert [(x.quantity or "")[:7] for x in a.agreements] == ["4 kalem", "6 kalem"]

@@ -1060,6 +1060,30 @@ def extract_agreements(
                 continue  # "Turkish companies and Azerbaijani companies signed a memorandum": no named sides
             if not parties and stipulated is not None:
                 continue  # "production of the helicopters provided for in the contract continues"
+            if not parties and not separate:
+                # "2 supply contracts were signed" then "the 5-item tank ammunition contract was
+                # signed": the first of the counted instruments not yet stated on its own
+                single = next(
+                    (
+                        i
+                        for i in range(len(found))
+                        if summary[i]
+                        and (found[i].type == kind or not specific)
+                        and not _conflicts(found[i], candidate)
+                    ),
+                    None,
+                )
+                if single is not None and concluded:
+                    merged = _merge(found[single], candidate, concluded, countries)
+                    found[single] = replace(
+                        merged,
+                        evidence=candidate.evidence,
+                        signed=candidate.signed or merged.signed,
+                        value=candidate.value,
+                        quantity=candidate.quantity,
+                    )
+                    summary[single] = False
+                    continue
             if not parties:
                 same = next(
                     (
@@ -1103,7 +1127,7 @@ def extract_agreements(
             for _ in range(copies):
                 found.append(candidate)
                 generic.append(not specific)
-                summary.append(summed)
+                summary.append(summed or copies > 1)
     if pending is not None and found:
         # Nobody named the sides again: they are the ones of the instrument signed just before.
         found.append(replace(pending, parties=found[-1].parties, party_ids=found[-1].party_ids))
