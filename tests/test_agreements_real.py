@@ -193,3 +193,204 @@ def test_an_amount_spelled_in_parts(analyzer: Analyzer) -> None:
 def test_a_month_name_is_no_modal_verb(analyzer: Analyzer) -> None:
     a = run(analyzer, "en", "On May 2, 2024 Roketsan signed a memorandum of understanding with Azersilah.")
     assert [(x.type, x.signed) for x in a.agreements] == [("mou", "2024-05-02")]
+
+
+# ---- issue #20, second round: mechanisms measured on real news, pinned with authored sentences
+
+
+def test_a_signing_ceremony_between_two_sides_is_named_by_the_next_sentence(analyzer: Analyzer) -> None:
+    a = run(
+        analyzer,
+        "tr",
+        "Muharip uçak iş birliği imza töreni, SSB tarafından şahitlik edilen bir etkinlik olarak Azersilah ve "
+        "Aselsan arasında düzenlendi. Yapılan protokolün amacı ortak üretimin esaslarını belirlemek.",
+    )
+    # one memorandum, the witness (SSB) is no side
+    assert summary(a) == [("mou", {"azersilah", "aselsan"})]
+
+
+def test_an_anonymous_buyer_and_a_disclosure_platform_are_not_parties(analyzer: Analyzer) -> None:
+    a = run(
+        analyzer,
+        "tr",
+        "Otokar, bir Afrika ülkesinden 40 milyon dolar tutarında yeni bir ihracat siparişi aldı. Şirket, "
+        "Kamuyu Aydınlatma Platformu'na yapılan açıklamada siparişin 2026'da teslim edileceğini bildirdi.",
+    )
+    assert summary(a) == [("export", {"otokar"})]
+    value = a.agreements[0].value
+    assert value is not None and (value.amount, value.currency) == (40_000_000, "USD")
+
+
+def test_instruments_signed_by_his_company_go_to_the_company_once_each(analyzer: Analyzer) -> None:
+    a = run(
+        analyzer,
+        "en",
+        "Baykar showed its new drone in Baku. Haluk Bayraktar, chief executive of the drone maker, said in May "
+        "that his company had signed two export contracts for the TB3.",
+    )
+    assert summary(a) == [("export", {"baykar"}), ("export", {"baykar"})]
+
+
+def test_a_deal_named_by_its_countries_takes_the_organisations_named_next(analyzer: Analyzer) -> None:
+    a = run(
+        analyzer,
+        "en",
+        "Turkey and Pakistan signed a deal in 2019 for the supply of four patrol vessels. In June 2019 the "
+        "Pakistani navy signed a contract for the acquisition of the four vessels with ASFAT.",
+    )
+    assert len(a.agreements) == 1
+    x = a.agreements[0]
+    assert x.type == "export" and "asfat" in x.party_ids and "pakistan" in x.party_ids
+    assert "turkiye" not in x.party_ids  # the seller's home country is no side once the seller is named
+
+
+def test_az_export_to_a_ministry_named_after_its_country(analyzer: Analyzer) -> None:
+    # a suffixed buyer ("Nazirliyi ilə"), a local-format value ("12,5 milyon ABŞ dolları")
+    a = run(
+        analyzer,
+        "az",
+        "Aselsan Özbəkistan Müdafiə Nazirliyi ilə 12,5 milyon ABŞ dolları dəyərində rabitə sistemlərinin "
+        "tədarükünə dair müqavilə imzalayıb.",
+    )
+    assert [x.type for x in a.agreements] == ["export"]
+    x = a.agreements[0]
+    assert {"aselsan", "country-uz"} <= set(x.party_ids)
+    assert x.value is not None and (x.value.amount, x.value.currency) == (12_500_000, "USD")
+
+
+def test_contracts_of_several_sellers_with_one_buyer_are_one_each(analyzer: Analyzer) -> None:
+    a = run(
+        analyzer,
+        "en",
+        "Otokar and FNSS signed contracts with Georgia on Tuesday for the supply of 120 armoured vehicles "
+        "worth $300 million.",
+    )
+    assert summary(a) == [("export", {"otokar", "georgia"}), ("export", {"fnss", "georgia"})]
+    assert [x.value for x in a.agreements] == [None, None]  # the total is the value of neither
+
+
+def test_the_statement_naming_each_contract_becomes_its_evidence(analyzer: Analyzer) -> None:
+    a = run(
+        analyzer,
+        "en",
+        "Otokar and FNSS signed contracts with Georgia for the supply of armoured vehicles. Later, contracts "
+        "were signed between Azersilah and Otokar for the supply of Arma vehicles, and FNSS for the supply "
+        "of Pars vehicles.",
+    )
+    assert summary(a) == [
+        ("export", {"otokar", "georgia", "azersilah"}),
+        ("export", {"fnss", "georgia", "azersilah"}),
+    ]
+    assert all(x.evidence.text.startswith("Later") for x in a.agreements)
+
+
+def test_a_clause_without_a_verb_is_the_subject_of_the_next(analyzer: Analyzer) -> None:
+    a = run(
+        analyzer,
+        "en",
+        "During the visit, the Turkish defence minister and his Georgian counterpart signed a letter of intent, "
+        "and the head of SSB, and the director of Azersilah signed a protocol on ammunition.",
+    )
+    assert summary(a) == [("mou", {"turkiye", "georgia"}), ("mou", {"tr-ssb", "azersilah"})]
+
+
+def test_generic_companies_are_no_sides(analyzer: Analyzer) -> None:
+    a = run(
+        analyzer,
+        "tr",
+        "Türk savunma şirketleri ile Azerbaycan şirketleri arasında çeşitli alanlarda mutabakat zaptı imzalandı.",
+    )
+    assert a.agreements == ()
+
+
+def test_provided_for_in_the_contract_is_no_plan(analyzer: Analyzer) -> None:
+    a = run(
+        analyzer,
+        "az",
+        "Roketsan ilə Azərsilah arasında bağlanmış müqavilədə nəzərdə tutulmuş 40 raket artıq Bakıya çatdırılıb.",
+    )
+    assert summary(a) == [("contract", {"roketsan", "azersilah"})]
+    assert a.agreements[0].quantity == "40 raket"
+
+
+def test_a_disclosure_date_is_not_the_signing_date(analyzer: Analyzer) -> None:
+    a = run(
+        analyzer,
+        "en",
+        "Aselsan signed a contract with Azersilah for 300 radios. The company informed the Public Disclosure "
+        "Platform (KAP) on Tuesday about the contract.",
+    )
+    assert [(x.type, x.signed) for x in a.agreements] == [("contract", None)]
+
+
+@pytest.mark.parametrize(
+    ("lang", "text", "parties"),
+    [
+        (
+            "az",
+            "Azərbaycan Müdafiə Nazirliyi ilə Azərsilah arasında 500 ədəd avtomatın tədarükünə dair müqavilə "
+            "imzalanıb.",
+            {"az-mod", "azersilah"},
+        ),
+        (
+            "tr",
+            "Türkiye Milli Savunma Bakanlığı ile Aselsan arasında 200 adet telsizin teslimatı için sözleşme "
+            "imzalandı.",
+            {"tr-msb", "aselsan"},
+        ),
+    ],
+)
+def test_a_ministry_buying_from_a_company_of_its_own_country_is_no_export(
+    analyzer: Analyzer, lang: str, text: str, parties: set[str]
+) -> None:
+    assert summary(run(analyzer, lang, text)) == [("contract", parties)]
+
+
+def test_the_name_a_new_venture_is_to_be_called_is_no_side(analyzer: Analyzer) -> None:
+    a = run(
+        analyzer,
+        "en",
+        "Roketsan has agreed to set up a joint venture with Azersilah. The founding agreement for the venture, "
+        "to be called Caspian Propellants Ltd, was signed on 2 March in Baku and is worth $40 million.",
+    )
+    assert summary(a) == [("joint_venture", {"roketsan", "azersilah"})]
+    x = a.agreements[0]
+    assert (x.signed, x.evidence.text[:25]) == ("2025-03-02", "The founding agreement fo")
+
+
+def test_a_statement_naming_the_sides_of_a_protocol_is_its_evidence(analyzer: Analyzer) -> None:
+    a = run(
+        analyzer,
+        "az",
+        "Həmin gün tərəflər ayrıca sənəd kimi kadr hazırlığına dair protokol da imzalayıblar. Protokola əsasən, "
+        "Azərsilahdan 60 mühəndis Roketsanın Ankara müəssisəsində təcrübə keçəcək.",
+    )
+    assert summary(a) == [("training", {"azersilah", "roketsan"})]
+    assert a.agreements[0].evidence.text.startswith("Protokola əsasən")
+
+
+def test_counts_written_as_words_and_no_durations(analyzer: Analyzer) -> None:
+    en = run(
+        analyzer,
+        "en",
+        "In 2023 Roketsan signed a contract with Azersilah for the supply of four launcher systems.",
+    )
+    assert [x.quantity for x in en.agreements] == ["four launcher systems"]
+    az = run(
+        analyzer,
+        "az",
+        "Roketsan ilə Azərsilah arasında imzalanan müqaviləyə əsasən beş il ərzində mütəxəssis dəstəyi göstəriləcək.",
+    )
+    assert [x.quantity for x in az.agreements] == [None]
+
+
+def test_counted_contracts_take_their_own_statements_as_evidence(analyzer: Analyzer) -> None:
+    a = run(
+        analyzer,
+        "tr",
+        "Roketsan ile Azersilah arasında 2 tedarik sözleşmesi imzalandı. Törende ilk olarak 4 kalem füze "
+        "parçası tedarik sözleşmesi imzalandı. 6 kalem yedek parça tedarik sözleşmesi ise bakım için yapıldı.",
+    )
+    assert summary(a) == [("contract", {"roketsan", "azersilah"})] * 2
+    assert [x.evidence.text[:12] for x in a.agreements] == ["Törende ilk ", "6 kalem yede"]
+    assert [(x.quantity or "")[:7] for x in a.agreements] == ["4 kalem", "6 kalem"]
