@@ -73,7 +73,7 @@ class Lexicon:
     homes: dict[str, str]
 
 
-# Counts written as words ("four Ada class ships", "altı helikopter"), folded; not "one" ("one of the
+# Counts written as words ("three offshore patrol ships", "altı zırhlı araç"), folded; not "one" ("one of the
 # vehicles") nor "on" (Turkish ten, English preposition).
 _NUMBER_WORDS = (
     "two",
@@ -345,10 +345,10 @@ _PRODUCT_HEADS = re.compile(
 
 def _argument_mentions(mentions: list[Mention], text: str, lex: Lexicon) -> list[Mention]:
     """Mentions that can be the sides of an instrument: not a news source ("Report informs,
-    citing EZDA"), not the venue ("at the IndoDefence show", "Konseyi Toplantısı'nda", "Savunma
+    citing EZDA"), not the venue ("at the KADEX exhibition", "Konseyi Toplantısı'nda", "Savunma
     Fuarı'nda"), not a witness ("… tarafından şahitlik edilen", "in the presence of"), not the body
-    another one is under ("… Center under the Agency", "Bakanlığı'na bağlı ASFAT"), not a product
-    counted in the deal ("four Ada class ships") or abbreviated after its name ("… Launch System
+    another one is under ("… Center under the Agency", "Bakanlığı'na bağlı fabrika"), not a product
+    counted in the deal ("three offshore patrol ships") or abbreviated after its name ("… Launch System
     (XYZ)"), not a name inside the quoted title of an instrument ("“Military Financial
     Cooperation Agreement”")."""
     out = []
@@ -368,7 +368,7 @@ def _argument_mentions(mentions: list[Mention], text: str, lex: Lexicon) -> list
         if m.label == "ORG" and _PRODUCT_HEADS.search(before):
             continue
         if m.label == "ORG" and before.endswith("(") and dropped is not None and m.start - dropped <= 3:
-            continue  # "supply of NMS (YORUK)": the product's other name
+            continue  # "delivery of Kaplan MT (KMT)": the product's other name
         if _quoted_title(text, m, lex):
             continue
         if any(before.endswith(c) for c in lex.naming_before) or _within(after, lex.naming_after, 1):
@@ -494,7 +494,7 @@ def _served_countries(
     """Countries whose armed force or ministry is a side, named by the body's own first word
     ("Polonya Hava Kuvvetleri", "Pakistan Navy", "Estonian Centre for Defence Investments"), when
     no other side comes from that country ("Turkish Aerospace") and it is not named as a home
-    ("Türkiye'nin mühimmat devi"): the buyer of an export."""
+    ("Türkiye'nin füze üreticisi"): the buyer of an export."""
     if registry is None:
         return []
 
@@ -541,7 +541,7 @@ def _domestic(country: str, args: list[Mention], lex: Lexicon, countries: frozen
 
 
 def _home_country(m: Mention) -> bool:
-    """A country named as something's owner ("Türkiye'nin mühimmat devi MKE", "Azerbaijan's
+    """A country named as something's owner ("Türkiye'nin füze üreticisi Roketsan", "Azerbaijan's
     Ministry of Defence", "the arm of Türkiye's defence industry") or as a place ("Türkiye'de"):
     not a side of the deal when organisations are."""
     if fold(m.text) == fold(m.canonical):
@@ -690,8 +690,8 @@ def _same_instrument(
             # under the export contract": the other side of the order, and its type
             return i
         if a.type == candidate.type and not prev and orgs and states and states <= prev_states:
-            # "Turkey and Pakistan signed a deal for the corvettes" then "the Pakistan Navy signed
-            # the contract with ASFAT": the organisations of the instrument named by its countries
+            # "Türkiye and Malaysia agreed on three patrol ships" then "the Malaysian navy concluded
+            # the contract with STM": the organisations of the instrument named by its countries
             return i
     return None
 
@@ -884,7 +884,7 @@ def extract_agreements(
         kind, specific, trigger = _type_of(folded, lex)
         ceremony = kind is None and _PAIR.search(folded) is not None and _has(folded, lex.ceremony)
         if ceremony:
-            # "the signing ceremony … was held between A and B": an instrument whose name comes later
+            # "the signing ceremony took place between A and B …": an instrument whose name comes later
             kind, trigger = "other", ""
         protocol = kind == "mou" and trigger in ("protokol", "protocol")
         if ((kind == "other" and not specific) or protocol) and _subject(folded, lex) == "training":
@@ -926,12 +926,12 @@ def extract_agreements(
             x
             for x in _state_mentions(sentence, start, lex, registry, args)
             if not _has(fold(doc.text[max(start, x.start - 45) : x.start]), lex.witness_before)
-        ]  # "a ceremony attended by the Turkish and Indonesian ministers": witnesses
+        ]  # "a signing attended by the Kazakh and Turkish ministers": witnesses
         # "Turkish National Defense Minister" is the country, not an organisation "Turkish National"
         args = [a for a in args if not any(a.start <= x.start < a.end for x in states)] + states
         two = re.search(r"\b(?:two|both) countries(?!['’])|iki ülke(?!nin)|iki ölkə(?!nin)", folded)
         if two and _has(folded[max(0, two.start() - 45) : two.start()], lex.witness_before):
-            two = None  # "attended by the leaders of the two countries"
+            two = None  # "hosted by the heads of state of both countries"
         if two and not any(a.label == "ORG" for a in args):
             known = {m.entity_id for m in args}
             for _, (_, first) in sorted(state_counts.items(), key=lambda kv: -kv[1][0])[:2]:
@@ -1028,12 +1028,10 @@ def extract_agreements(
                 and found
                 and generic[-1]
             ):
-                previous = (
-                    len(found) - 1
-                )  # "Yapılan protokolün amacı…": the instrument just signed is a protocol
+                previous = len(found) - 1  # "Protokolün hedefi…": the instrument just signed is a protocol
             if previous is not None:
                 upgrade = specific and generic[previous] and candidate.type != found[previous].type
-                if not concluded:  # a mere mention ("the Kaan deal casts doubt on …") adds no sides
+                if not concluded:  # a mere mention ("the KAAN deal raises questions about …") adds no sides
                     candidate = replace(candidate, parties=(), party_ids=())
                 merged = _merge(found[previous], candidate, concluded, countries, upgrade, specific)
                 if (
@@ -1175,9 +1173,9 @@ def _distribute(
     generic: list[bool],
     summary: list[bool],
 ) -> list[tuple[Agreement, list[Mention], bool]]:
-    """A plural instrument concluded by several organisations with one counterpart ("Otokar and
-    Nurol Makina signed contracts with Estonia", "contracts were signed between ECDI and Otokar …,
-    and Nurol Makina …") is one instrument per organisation, each with the counterpart; the total
+    """A plural instrument concluded by several organisations with one counterpart ("Aselsan and
+    Roketsan concluded contracts with Indonesia", "contracts were signed between the Kazakh ministry
+    and FNSS …, and Otokar …") is one instrument per organisation, each with the counterpart; the total
     amount and quantity belong to none of them. Returns (record, its sides, summed up)."""
     whole = [(candidate, parties, False)]
     orgs = [p for p in parties if p.entity_id not in countries]

@@ -326,7 +326,7 @@ class EntityFinder:
             and normalize(doc[start].text) in self.titles
             and doc[start + 1].lower_ == "of"
         ):
-            start += 2  # "President of Secretariat of …": the role before an organisation
+            start += 2  # "President of Directorate of …": the role before an organisation
         if label == "ORG" and normalize(doc[end - 1].text) in _ROLE_ENDS:
             return []  # "Bakan Yardımcısı", "Milli Savunma Bakanı": a person's role, not an organisation
         while end - start > 1 and not _capitalised(doc[end - 1].text) and doc[end - 2].whitespace_:
