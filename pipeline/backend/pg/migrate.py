@@ -29,26 +29,15 @@ from pipeline.backend.pg.store import (
     vector_literal,
 )
 from pipeline.backend.pg.terms import chunk_terms
-from pipeline.backend.sqlite import AGREEMENT_KEY, DB_NAME, Store
+from pipeline.backend.sqlite import AGREEMENT_KEY, COUNTED_TABLES, DB_NAME, Store
 from pipeline.config import Settings
 from pipeline.errors import UsageError
 
 log = logging.getLogger(__name__)
 
 BATCH = 500
-TABLES = (
-    "documents",
-    "chunks",
-    "vectors",
-    "entities",
-    "mentions",
-    "agreements",
-    "runs",
-    "frontier",
-    "watchlists",
-    "watch_events",
-    "link_decisions",
-)
+# What the report lists: the counted tables, and the stored vectors after the chunks.
+TABLES = (*COUNTED_TABLES[:2], "vectors", *COUNTED_TABLES[2:])
 
 
 @dataclass(slots=True)
