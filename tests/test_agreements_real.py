@@ -391,3 +391,15 @@ def test_counted_contracts_take_their_own_statements_as_evidence(analyzer: Analy
     assert summary(a) == [("contract", {"aselsan", "azersilah"})] * 2
     assert [x.evidence.text[:12] for x in a.agreements] == ["Birinci olar", "5 kalem opti"]
     assert [(x.quantity or "")[:7] for x in a.agreements] == ["3 kalem", "5 kalem"]
+
+
+def test_a_deal_someone_only_claimed_is_no_agreement(analyzer: Analyzer) -> None:
+    claimed = run(
+        analyzer,
+        "en",
+        "Aselsan dismissed the story. A blog had claimed that Aselsan signed a radar contract with Azersilah "
+        "worth $80 million. Another site alleged that the two firms concluded a second deal.",
+    )
+    assert claimed.agreements == ()
+    signed = run(analyzer, "en", "Aselsan signed a radar contract with Azersilah worth $80 million on Monday.")
+    assert summary(signed) == [("contract", {"aselsan", "azersilah"})]
