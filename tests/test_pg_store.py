@@ -210,9 +210,7 @@ def test_search_over_the_ingested_database_matches_the_embedded_store(
 def test_a_database_from_an_older_schema_is_upgraded_in_place(
     pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import pipeline.backend.pg.store as pg_store_module
-
-    monkeypatch.setattr(pg_store_module, "MIGRATIONS", MIGRATIONS[:2])
+    monkeypatch.setattr(PgStore, "schema", MIGRATIONS[:2])
     old = PgStore(pg_url)
     old.db.execute(
         """INSERT INTO documents (doc_id, url, language, title, text, content_hash, text_hash, first_seen, last_seen)
@@ -223,7 +221,7 @@ def test_a_database_from_an_older_schema_is_upgraded_in_place(
            VALUES ('c1', 'd1', 0, 1, 'x', 0, 1, '''a'':1,3 ''b'':2'::tsvector, 3)"""
     )
     old.close()
-    monkeypatch.setattr(pg_store_module, "MIGRATIONS", MIGRATIONS)
+    monkeypatch.setattr(PgStore, "schema", MIGRATIONS)
     new = PgStore(pg_url)
     assert new.migrations() == [name for name, _ in MIGRATIONS]
     row = new.db.execute("SELECT tf FROM chunks WHERE chunk_id = 'c1'").fetchone()

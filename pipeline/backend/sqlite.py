@@ -9,7 +9,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from pipeline.backend import rows as typed
 from pipeline.backend.deal_queries import DEALS_STORIES_SQL, DealStoryQueries
@@ -334,16 +334,11 @@ class StoreQueries(DealStoryQueries):
     # -- schema ------------------------------------------------------------------------------
     name_collation = ""  # PostgreSQL: byte order for migration names, as SQLite sorts them
 
-    @property
-    def schema(self) -> Sequence[tuple[str, str]]:
-        """The backend's named migrations, in order: ``sqlite_``/``pg_`` ones of one backend, then
-        the ``shared_`` ones both run (one SQL text with the dialect's types)."""
-        raise NotImplementedError
-
-    @property
-    def renamed(self) -> dict[str, str]:
-        """Old migration name → its name now (recorded names are rewritten before migrating)."""
-        return {}
+    # The backend's named migrations, in order: ``sqlite_``/``pg_`` ones of one backend, then the
+    # ``shared_`` ones both run (one SQL text with the dialect's types); and each old migration name →
+    # its name now (recorded names are rewritten before migrating).
+    schema: ClassVar[Sequence[tuple[str, str]]] = ()
+    renamed: ClassVar[Mapping[str, str]] = {}
 
     def _migrating(self) -> AbstractContextManager[None]:
         """What migrating runs under (PostgreSQL: one transaction holding an advisory lock)."""
@@ -1070,14 +1065,8 @@ class Store(StoreQueries):
     """The embedded store in ``<data_dir>/defintel.sqlite3``."""
 
     db: sqlite3.Connection
-
-    @property
-    def schema(self) -> Sequence[tuple[str, str]]:
-        return MIGRATIONS
-
-    @property
-    def renamed(self) -> dict[str, str]:
-        return RENAMED
+    schema = MIGRATIONS
+    renamed = RENAMED
 
     def __init__(self, data_dir: Path, *, readonly: bool = False) -> None:
         self.path = data_dir / DB_NAME

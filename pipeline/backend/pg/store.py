@@ -64,14 +64,8 @@ class PgStore(StoreQueries):
     is_postgres = True
     db: PgDb
     name_collation = ' COLLATE "C"'
-
-    @property
-    def schema(self) -> Sequence[tuple[str, str]]:
-        return MIGRATIONS
-
-    @property
-    def renamed(self) -> dict[str, str]:
-        return RENAMED
+    schema = MIGRATIONS  # pg_ migrations, then the shared_ ones
+    renamed = RENAMED
 
     def __init__(self, dsn: str, *, readonly: bool = False, pool_size: int = 4) -> None:
         self.dsn = dsn
