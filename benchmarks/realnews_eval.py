@@ -38,6 +38,11 @@ from pipeline.records import Page
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT.parent / "shared" / "benchmarks" / "realnews_dev"
 KEYS = (
+    "lang_acc",
+    "title_acc",
+    "published_acc",
+    "author_acc",
+    "maintext_f1",
     "entity_f1",
     "entity_f1_strict",
     "entity_f1_tr",

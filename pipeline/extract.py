@@ -33,6 +33,67 @@ _AUTHOR_LABEL = re.compile(
     r"hazırlayan|müəllif|author)\s*[:\-–]?\s*",
     re.IGNORECASE,
 )
+_INNER_LABEL = re.compile(
+    r"\b(?:by|written by|yazar|yazan|muhabir|müəllif|müxbir|author)\s*:\s*", re.IGNORECASE
+)
+_LEADING_LABEL = re.compile(r"^[^\W\d_]+\s*:\s*")
+_COMPANY = re.compile(r"\b(?:Inc|Ltd|LLC|GmbH|Corp|A\.Ş|MMC|QSC|ASC)\b\.?")
+_TRAILER = re.compile(r"\s+(?:[-–—|·•]|\()\s*\S.*$")
+# Single words a byline element holds that are no one's name: date and update labels, relative days,
+# sections (tr / az / en).
+BYLINE_NOT_NAMES = frozenset(
+    [
+        "tarih",
+        "tarix",
+        "date",
+        "güncelleme",
+        "güncellendi",
+        "yenilənib",
+        "yenilenib",
+        "updated",
+        "published",
+        "yayın",
+        "yayınlanma",
+        "dün",
+        "dünən",
+        "bugün",
+        "today",
+        "yesterday",
+        "ekonomi",
+        "economy",
+        "iqtisadiyyat",
+        "business",
+        "siyaset",
+        "siyasət",
+        "politics",
+        "dünya",
+        "world",
+        "gündem",
+        "gündəm",
+        "savunma",
+        "müdafiə",
+        "defence",
+        "defense",
+        "haber",
+        "haberler",
+        "xəbər",
+        "xəbərlər",
+        "news",
+        "manşet",
+        "manset",
+        "spor",
+        "idman",
+        "sport",
+        "teknoloji",
+        "texnologiya",
+        "technology",
+        "region",
+        "bölge",
+        "bölmə",
+        "kategori",
+        "category",
+    ]
+)
 _CREDIT = re.compile(r"\s*(?:[|/·•,]|\b(?:with|and|kaynak|mənbə|source|via)\b:?)\s*.*$", re.IGNORECASE)
 _TITLE_SPLIT = re.compile(r"\s+[|–—\-:»]\s+")
 MIN_TEXT_CHARS = 80
@@ -159,14 +220,22 @@ def clean_author(raw: str | None) -> str | None:
     if not raw:
         return None
     name = " ".join(raw.split())
+    inner = list(_INNER_LABEL.finditer(name))
+    if inner:  # "Dünən, 21:08. Yazar: X": the name follows the last byline label
+        name = name[inner[-1].end() :]
+    if _COMPANY.search(name):  # "Maritime Reports, Inc. · May 3": the publisher, not a person
+        return None
+    name = _CREDIT.sub("", name)  # "Kaynak: …", "X, Reuters": a source credit and what follows
+    name = _LEADING_LABEL.sub("", name)  # "Tarix: 11.06.2025", "Updated: …": a field label, no name
     name = _AUTHOR_LABEL.sub("", name)
-    name = _CREDIT.sub("", name)
+    name = _TRAILER.sub("", name)  # "Ann Lee -TDO- (PARIS)": the desk and city after the name
     name = re.sub(r"[\s,;:()\-–—]+$", "", name).strip()
     if find_dates(name):
         name = name[: find_dates(name)[0].start].strip(" ,;-–—|")
     words = name.split()
     if (
         not words
+        or (len(words) == 1 and name.casefold() in BYLINE_NOT_NAMES)
         or len(words) > 5
         or any(ch.isdigit() for ch in name)
         or (name.isupper() and len(words) == 1)
@@ -266,8 +335,13 @@ def _published(tree: Any, ld: dict[str, Any], html: str) -> str | None:
         return day
     from htmldate import find_date
 
-    found = find_date(html, original_date=True, extensive_search=True, outputformat="%Y-%m-%d")
+    # Metadata and URL only: htmldate's free-text search turns a year in the story ("in 2014") into a
+    # publication date (2014-01-01); a page that states no date gets none.
+    found = find_date(html, original_date=True, extensive_search=False, outputformat="%Y-%m-%d")
     return str(found) if found else None
+
+
+DATELINE_CHARS = 160
 
 
 def _date_near_headline(tree: Any) -> str | None:
@@ -278,11 +352,22 @@ def _date_near_headline(tree: Any) -> str | None:
     """
     h1 = tree.xpath("//h1")
     seen = 0
+    body = 0  # paragraphs of running text passed: a dateline comes before the story, not inside it
     candidates = _elements_after(tree, h1[0]) if h1 else list(tree.iter())
     for el in candidates:
         if not isinstance(el.tag, str) or el.tag in ("script", "style"):
             continue
         own = " ".join(((el.text or "") + " " + " ".join((c.tail or "") for c in el)).split())
+        if len(own) > DATELINE_CHARS:
+            # A date inside running text is an event's ("signed on 20 February 2008"), not the
+            # page's; only a line that opens with it ("12.03.2025 — Bakı") is a dateline.
+            hits = [h for h in find_dates(own[:DATELINE_CHARS]) if h.has_year and h.start <= 20]
+            if hits and not _UPDATED.search(own[:DATELINE_CHARS]) and body == 0:
+                return hits[0].value.isoformat()
+            body += el.tag == "p"
+            if body >= 3:
+                break
+            continue
         dt = el.get("datetime")
         parent = el.getparent()
         parent_class = (parent.get("class") or "") if parent is not None else ""

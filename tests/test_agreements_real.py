@@ -401,5 +401,7 @@ def test_a_deal_someone_only_claimed_is_no_agreement(analyzer: Analyzer) -> None
         "worth $80 million. Another site alleged that the two firms concluded a second deal.",
     )
     assert claimed.agreements == ()
-    signed = run(analyzer, "en", "Aselsan signed a radar contract with Azersilah worth $80 million on Monday.")
+    signed = run(
+        analyzer, "en", "Aselsan signed a radar contract with Azersilah worth $80 million on Monday."
+    )
     assert summary(signed) == [("contract", {"aselsan", "azersilah"})]

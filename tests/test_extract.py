@@ -50,6 +50,14 @@ def test_metadata_matches_gold(gold_path: Path) -> None:
         ("By Daniel Whitcombe with AFP", "Daniel Whitcombe"),
         ("Muhabir: Orhan Yeşiltepe", "Orhan Yeşiltepe"),
         ("AA", None),
+        ("Tarix: 21:50 14.05.2025", None),  # a field label and the date, no name
+        ("Güncelleme: 2025-05-14", None),
+        ("Bu gün, 10:15. Müəllif: Nigar Əliyeva |", "Nigar Əliyeva"),
+        ("Ekonomi - 3 gün önce · Ankara", None),  # a section name
+        ("Economy · 14 May, 2025 · 09:30", None),
+        ("Kaynak: Yurt Haberleri - 14.05.2025", None),  # a source credit
+        ("Caspian Media Group, Inc. · May 14, 2025", None),  # the publisher
+        ("Ann Lee -ADR- (PARIS)", "Ann Lee"),
     ],
 )
 def test_byline_cleaning(raw: str, name: str | None) -> None:
@@ -250,3 +258,19 @@ def test_extraction_benchmarks_hold_their_floors(tmp_path: Path) -> None:
     """The quality gate: main-text F1 and language-ID accuracy at or above the issue's floors."""
     bench = _bench_module()
     assert bench.main(["--gate", "--data", str(BENCH_DATA), "--out", str(tmp_path / "bench.json")]) == 0
+
+
+def test_a_date_inside_the_story_is_not_its_publication_date() -> None:
+    """Synthetic page with no dateline: the body's event dates and years are not the page's date."""
+    body = (
+        "<p>Azersilah and MKA opened the second cartridge line near Baku, the company said in a statement "
+        "issued to local media on Monday afternoon.</p>"
+        "<p>The first line was commissioned on 12 March 2021 and has since produced several million rounds "
+        "of small-arms ammunition for the armed forces, according to the company.</p>"
+        "<p>Production is planned to double by 2027.</p>"
+    )
+    html = f"<html><head><title>Second line</title></head><body><article><h1>Second line</h1>{body}</article></body></html>"
+    doc = extract(Page(url="https://x.example/a", html=html))
+    assert doc.published is None
+    dated = html.replace("<h1>Second line</h1>", "<h1>Second line</h1><p>14.05.2025 — Bakı</p>")
+    assert extract(Page(url="https://x.example/a", html=dated)).published == "2025-05-14"
