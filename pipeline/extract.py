@@ -196,18 +196,22 @@ def _title(tree: Any, ld: dict[str, Any], fallback: Callable[[], str | None]) ->
     # The fallback (a full trafilatura metadata pass, ~150 ms with its date search) only when needed.
     found = next((c for c in candidates if isinstance(c, str) and c.strip()), None) or fallback()
     if found and found.strip():
-        return _strip_site(" ".join(found.split()), site)
+        # The page's own headline keeps its tags ("… – FOTO", "… - VİDEO"); a <title>-like string
+        # also loses a short trailing part, the site's name more often than not.
+        return _strip_site(" ".join(found.split()), site, headline=bool(h1s) and found == h1s[0])
     page_title = tree.xpath("//title")
     if page_title and _text(page_title[0]):
         return _strip_site(_text(page_title[0]), site)
     raise DocumentError("no title found")
 
 
-def _strip_site(title: str, site: str | None) -> str:
+def _strip_site(title: str, site: str | None, *, headline: bool = False) -> str:
     parts = _TITLE_SPLIT.split(title)
     if len(parts) > 1:
         if site and any(p.strip().lower() == site.strip().lower() for p in parts):
             parts = [p for p in parts if p.strip().lower() != site.strip().lower()]
+        elif headline:
+            return title
         elif len(parts[-1]) < len(parts[0]) and len(parts[-1].split()) <= 4:
             parts = parts[:-1]
         return " - ".join(parts) if len(parts) > 1 else parts[0]

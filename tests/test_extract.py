@@ -274,3 +274,17 @@ def test_a_date_inside_the_story_is_not_its_publication_date() -> None:
     assert doc.published is None
     dated = html.replace("<h1>Second line</h1>", "<h1>Second line</h1><p>14.05.2025 — Bakı</p>")
     assert extract(Page(url="https://x.example/a", html=dated)).published == "2025-05-14"
+
+
+def test_the_headline_keeps_its_tags_and_the_page_title_loses_the_site() -> None:
+    """Synthetic pages: an <h1> ending in a media tag keeps it; a <title> alone loses the site name."""
+    body = "<p>" + "Azersilah opened a new workshop near Baku on Friday, the company said. " * 3 + "</p>"
+    with_h1 = (
+        "<html><head><title>Yeni emalatxana açıldı – FOTO | Xəbər Portalı</title></head><body><article>"
+        f"<h1>Yeni emalatxana açıldı – FOTO</h1>{body}</article></body></html>"
+    )
+    assert extract(Page(url="https://x.example/a", html=with_h1)).title == "Yeni emalatxana açıldı – FOTO"
+    title_only = (
+        f"<html><head><title>Yeni emalatxana açıldı - Xəbər Portalı</title></head><body>{body}</body></html>"
+    )
+    assert extract(Page(url="https://x.example/b", html=title_only)).title == "Yeni emalatxana açıldı"
