@@ -405,3 +405,14 @@ def test_a_deal_someone_only_claimed_is_no_agreement(analyzer: Analyzer) -> None
         analyzer, "en", "Aselsan signed a radar contract with Azersilah worth $80 million on Monday."
     )
     assert summary(signed) == [("contract", {"aselsan", "azersilah"})]
+
+
+def test_the_authorities_that_approved_an_instrument_are_no_sides(analyzer: Analyzer) -> None:
+    a = run(
+        analyzer,
+        "en",
+        "FNSS and Azersilah signed a licence production agreement for armoured vehicle kits on Monday. "
+        "The agreement had been approved by Türkiye's Presidency of Defence Industries and by "
+        "Azerbaijan's Ministry of Defence Industry before it was signed.",
+    )
+    assert [(t, ids) for t, ids in summary(a)] == [("licence_production", {"fnss", "azersilah"})]

@@ -343,6 +343,14 @@ _PRODUCT_HEADS = re.compile(
 )
 
 
+# The authorities that approved an instrument are no sides of it: "approved by X's agency and by
+# Y's ministry" (each approver after the cue, a possessive country before it allowed).
+_APPROVERS = re.compile(
+    r"\b(?:approved|endorsed|authori[sz]ed|sanctioned|cleared) by\b"
+    r"(?:[^.;]{0,90}\b(?:and|as well as)(?: by)?)?(?:\s+\S+['’]s)?$"
+)
+
+
 def _argument_mentions(mentions: list[Mention], text: str, lex: Lexicon) -> list[Mention]:
     """Mentions that can be the sides of an instrument: not a news source ("Report informs,
     citing EZDA"), not the venue ("at the KADEX exhibition", "Konseyi Toplantısı'nda", "Savunma
@@ -364,6 +372,8 @@ def _argument_mentions(mentions: list[Mention], text: str, lex: Lexicon) -> list
         if len(words) > 1 and any(words[-1].startswith(v) for v in lex.venue):
             continue
         if any(before.endswith(c) for c in lex.witness_before) or _within(after, lex.witness_after, 2):
+            continue
+        if _APPROVERS.search(fold(text[max(0, m.start - 130) : m.start]).rstrip()):
             continue
         if m.label == "ORG" and _PRODUCT_HEADS.search(before):
             continue
