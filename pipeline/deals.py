@@ -126,7 +126,8 @@ def similarity_bonus(cosine: float, embedder: str) -> float:
     return float(min(1.0, max(0.0, (cosine - lo) / (hi - lo))))
 
 
-def _root(doc_id: str, duplicate_of: dict[str, str | None]) -> str:
+def republication_root(doc_id: str, duplicate_of: dict[str, str | None]) -> str:
+    """The original a document republishes, following ``duplicate_of`` links (cycles stop)."""
     seen = {doc_id}
     while (nxt := duplicate_of.get(doc_id)) and nxt not in seen:
         seen.add(nxt)
@@ -197,7 +198,7 @@ def cluster_agreements(
     """Group agreements into deals (see the module docstring). Deterministic for a given input."""
     items = sorted(agreements, key=lambda a: a.agreement_id)
     dup = {a.doc_id: a.duplicate_of for a in items}
-    roots = [_root(a.doc_id, dup) for a in items]
+    roots = [republication_root(a.doc_id, dup) for a in items]
     # Evidence similarities as one matrix product; row of each item (-1: no vector).
     row = [-1] * len(items)
     have = [i for i, a in enumerate(items) if a.agreement_id in vectors]

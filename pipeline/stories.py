@@ -20,7 +20,7 @@ from datetime import date
 import numpy as np
 import numpy.typing as npt
 
-from pipeline.deals import similarity_bonus
+from pipeline.deals import republication_root, similarity_bonus
 from pipeline.linkage import average_linkage
 from pipeline.records import StoryDoc, sha1
 
@@ -105,14 +105,6 @@ def story_pair_score(
     return score
 
 
-def _root(doc_id: str, duplicate_of: dict[str, str | None]) -> str:
-    seen = {doc_id}
-    while (nxt := duplicate_of.get(doc_id)) and nxt not in seen:
-        seen.add(nxt)
-        doc_id = nxt
-    return doc_id
-
-
 def cluster_stories(
     docs: Sequence[StoryDoc],
     vectors: dict[str, Vectors],
@@ -138,7 +130,7 @@ def cluster_stories(
         for j in order[pos + 1 :]:
             dj = _day(items[j].published)
             a, b = (i, j) if i < j else (j, i)
-            republished = _root(items[a].doc_id, dup) == _root(items[b].doc_id, dup)
+            republished = republication_root(items[a].doc_id, dup) == republication_root(items[b].doc_id, dup)
             if di is not None and dj is not None and (dj - di).days > WINDOW_DAYS and not republished:
                 continue  # dates sorted: only republications can still be in range (rare, checked)
             sim = similarity_bonus(sims[(a, b)], embedder) if (a, b) in sims else 0.0
