@@ -397,7 +397,7 @@ def _check_dates(args: argparse.Namespace) -> None:
 
 
 def cmd_deals(args: argparse.Namespace, settings: Settings) -> int:
-    from pipeline.deals import deal_table_row, deals, entity_ids_named
+    from pipeline.deals import deal_table_row, entity_ids_named
     from pipeline.records import AGREEMENT_TYPES
 
     _check_dates(args)
@@ -407,8 +407,8 @@ def cmd_deals(args: argparse.Namespace, settings: Settings) -> int:
         )
     store = _store(settings)
     entity_ids = None if not args.entity else entity_ids_named(store, args.entity, settings.nlp.models_dir)
-    rows = deals(
-        store, entity_ids=entity_ids, agreement_type=args.agreement_type, since=args.since, until=args.until
+    rows = store.deals(
+        entity_ids=entity_ids, agreement_type=args.agreement_type, since=args.since, until=args.until
     )
     if args.format == "json":
         _print_json([d.as_json() for d in rows])

@@ -325,32 +325,6 @@ def _conflict_value(v: object) -> str | float | dict[str, float | str]:
     return v
 
 
-def deals(
-    store: DealStoryQueries,
-    *,
-    entity_ids: Sequence[str] | None = None,
-    agreement_type: str | None = None,
-    since: str | None = None,
-    until: str | None = None,
-    changed_since: str | None = None,
-    doc_ids: Sequence[str] | None = None,
-) -> list[Deal]:
-    """Stored deals, latest first: the function watchlists, the CLI and the app read deals through.
-
-    ``entity_ids``: a party is one of them; ``since``/``until``: the deal's date (signed, else first
-    reported) in the range; ``changed_since``: new or changed at or after this ISO timestamp (the
-    store's clock, ``updated``); ``doc_ids``: reported by one of these documents (a digest's new
-    or changed documents). Every filter given must hold."""
-    return store.deals(
-        entity_ids=entity_ids,
-        agreement_type=agreement_type,
-        since=since,
-        until=until,
-        changed_since=changed_since,
-        doc_ids=doc_ids,
-    )
-
-
 def entity_ids_named(store: DealStoryQueries, name: str, models_dir: str) -> list[str]:
     """Entity ids a NAME argument names: an id, a canonical name or any alias, suffixes allowed
     (``Azərsilahın`` → azersilah); none when nothing matches."""

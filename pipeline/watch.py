@@ -38,7 +38,6 @@ from typing import Any
 
 from pipeline.clock import now
 from pipeline.config import Settings
-from pipeline.deals import deals as stored_deals
 from pipeline.errors import UsageError
 from pipeline.records import AGREEMENT_TYPES, sha1
 from pipeline.segment import sentences
@@ -363,8 +362,8 @@ def build_digest(
 
 
 def digest_deals(store: Any, events: Sequence[dict[str, Any]], wl: Watchlist) -> list[dict[str, Any]]:
-    """The deal section: the consolidated deals (``pipeline.deals.deals``) that a report in the
-    window made new or changed, involving a watched entity or of a watched type.
+    """The deal section: the consolidated deals (``store.deals``, what ``defintel deals`` lists) that
+    a report in the window made new or changed, involving a watched entity or of a watched type.
 
     A report is in the window when its agreement entered the change log there (a new document's
     agreement, or a corrected one: the change-log key is the agreement's content). ``change`` is
@@ -383,7 +382,7 @@ def digest_deals(store: Any, events: Sequence[dict[str, Any]], wl: Watchlist) ->
     }
     watched = wl.entity_ids
     out = []
-    for deal in stored_deals(store, doc_ids=doc_ids):
+    for deal in store.deals(doc_ids=doc_ids):
         fresh = [r for r in deal.reports if r.agreement_id in seen_at]
         if not fresh:
             continue
@@ -399,15 +398,17 @@ def digest_deals(store: Any, events: Sequence[dict[str, Any]], wl: Watchlist) ->
         others = [r for r in deal.reports if r.agreement_id not in seen_at]
         row["reports"] = [r.as_json() for r in (*fresh, *others)]
         everything_new = not others and all(r.doc_id in new_docs for r in fresh)
-        titles = store.watch_documents([fresh[0].doc_id])
         row.update(
             matched=matched,
             change="new" if everything_new else "changed",
             version=sha1(state)[:16],  # this state of the deal (Atom entry ids)
-            title=titles.get(fresh[0].doc_id, {}).get("title"),
             seen=max(seen_at[r.agreement_id] for r in fresh),
         )
         out.append(row)
+    # The headline of each deal's newest report, read once for all of them.
+    leads = store.watch_documents(sorted({r["reports"][0]["doc_id"] for r in out}))
+    for r in out:
+        r["title"] = leads.get(r["reports"][0]["doc_id"], {}).get("title")
     out.sort(key=lambda r: (r["signed"] or r["first_reported"] or "", r["seen"]), reverse=True)
     return out
 

@@ -16,7 +16,7 @@ import pytest
 from pipeline.backend.sqlite import Store
 from pipeline.config import Settings
 from pipeline.consolidate import Consolidator
-from pipeline.deals import build_deal, cluster_agreements, deals, quantity_number
+from pipeline.deals import build_deal, cluster_agreements, quantity_number
 from pipeline.index.embedders import HashingEmbedder
 from pipeline.records import (
     Agreement,
@@ -242,27 +242,27 @@ def test_deals_and_stories_stored_and_recomputed_incrementally(any_store: Any) -
         "en", "2025-02-19", "Otokar signed a $118 million export contract with the ministry.", amount=118e6
     )
     save(store, tr, en)
-    [deal] = deals(store)
+    [deal] = store.deals()
     assert len(deal.reports) == 2 and deal.conflicts == () and deal.languages == ("en", "tr")
-    assert deals(store, entity_ids=["otokar"]) == [deal] and deals(store, entity_ids=["aselsan"]) == []
-    assert deals(store, agreement_type="export") == [deal] and deals(store, agreement_type="mou") == []
+    assert store.deals(entity_ids=["otokar"]) == [deal] and store.deals(entity_ids=["aselsan"]) == []
+    assert store.deals(agreement_type="export") == [deal] and store.deals(agreement_type="mou") == []
     assert (
-        deals(store, since="2025-02-17", until="2025-02-17") == [deal]
-        and deals(store, since="2025-03-01") == []
+        store.deals(since="2025-02-17", until="2025-02-17") == [deal]
+        and store.deals(since="2025-03-01") == []
     )
     stories = store.story_ids([tr.document.doc_id, en.document.doc_id])
     assert len(set(stories.values())) == 1  # the same signing in two languages, two days apart
-    assert deals(store, doc_ids=[en.document.doc_id]) == [deal] and deals(store, doc_ids=["nope"]) == []
+    assert store.deals(doc_ids=[en.document.doc_id]) == [deal] and store.deals(doc_ids=["nope"]) == []
     assert store.deals(deal_ids=[deal.deal_id]) == [deal] and store.deals(deal_ids=[]) == []
     first_updated = deal.updated
-    assert first_updated is not None and deals(store, changed_since=first_updated) == [deal]
+    assert first_updated is not None and store.deals(changed_since=first_updated) == [deal]
 
     # A third report disagreeing on the value: the same deal (same id), now with a conflict.
     az = analysis(
         "az", "2025-02-20", "Otokar 112,5 milyon dollarlıq müqavilə imzalayıb.", amount=112.5e6, language="az"
     )
     save(store, az)
-    [after] = deals(store)
+    [after] = store.deals()
     assert after.deal_id == deal.deal_id and len(after.reports) == 3
     assert [c.field for c in after.conflicts] == ["value"]
     assert {v.doc_ids for v in after.conflicts[0].values} == {
@@ -273,14 +273,14 @@ def test_deals_and_stories_stored_and_recomputed_incrementally(any_store: Any) -
 
     # Recomputing without a change leaves the deal's timestamps alone; only touched deals move.
     save(store, az)
-    [again] = deals(store)
+    [again] = store.deals()
     assert again == after
     assert store.docs_to_consolidate() == []
 
     # A document whose agreement disappears leaves the deal.
     gone = Analysis(az.document, az.mentions, ())
     save(store, gone)
-    [last] = deals(store)
+    [last] = store.deals()
     assert len(last.reports) == 2 and last.conflicts == ()
 
 
@@ -374,14 +374,14 @@ def test_corpus_deals_and_stories(ingested: Settings) -> None:
             assert d["story_id"] == original["story_id"]
     # (The wire story's lead is extracted as an instrument of its own too: another, one-report deal.)
     licence = max(
-        (d for d in deals(store, entity_ids=["baykar"]) if d.type == "licence_production"),
+        (d for d in store.deals(entity_ids=["baykar"]) if d.type == "licence_production"),
         key=lambda d: len(d.reports),
     )
     assert len(licence.reports) == 5 and licence.languages == ("az", "en", "tr")
     assert [c.field for c in licence.conflicts] == ["value"]
-    training = [d for d in deals(store, entity_ids=["baykar"]) if d.type == "training"]
+    training = [d for d in store.deals(entity_ids=["baykar"]) if d.type == "training"]
     assert len(training) == 1 and len(training[0].reports) == 4
-    mous = deals(store, entity_ids=["roketsan"], agreement_type="mou", since="2025-10-01")
+    mous = store.deals(entity_ids=["roketsan"], agreement_type="mou", since="2025-10-01")
     assert len(mous) == 2 and all(len(d.reports) == 2 for d in mous)
     store.close()
 
@@ -498,7 +498,7 @@ def test_an_entity_merge_moves_the_deals_of_the_documents_naming_it(any_store: A
     en = analysis("en", "2025-02-19", "Otokar A.S. signed a $118 million export contract.", amount=118e6)
     en = Analysis(en.document, en.mentions, (dataclasses_replace(other, evidence=en.agreements[0].evidence),))
     save(store, tr, en)
-    assert sorted(len(d.reports) for d in deals(store)) == [1, 1]  # no party in common yet
+    assert sorted(len(d.reports) for d in store.deals()) == [1, 1]  # no party in common yet
     store.upsert_entities([Entity("otokar-as", "ORG", "Otokar A.Ş.", ("Otokar A.Ş.",), None, False)])
     with store.atomic():
         kept = store.decide_link(
@@ -507,5 +507,5 @@ def test_an_entity_merge_moves_the_deals_of_the_documents_naming_it(any_store: A
         reconsolidate_entities(
             store, HashingEmbedder(), ["otokar", "otokar-as", kept], lock=consolidate_lock(store)
         )
-    [deal] = deals(store)
+    [deal] = store.deals()
     assert len(deal.reports) == 2 and "otokar" in deal.party_ids and "otokar-as" not in deal.party_ids

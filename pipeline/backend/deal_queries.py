@@ -331,7 +331,8 @@ class DealStoryQueries:
     ) -> list[Deal]:
         """Stored deals passing every filter, latest first (by signing date, else first report).
 
-        ``entity_ids``: a party is one of them (an empty list matches nothing); ``changed_since``:
+        ``entity_ids``: a party is one of them (an empty list matches nothing); ``since`` /
+        ``until``: the deal's date (signed, else first reported) in the range; ``changed_since``:
         created or changed at or after this timestamp; ``doc_ids``: reported by one of these documents;
         ``deal_ids``: one of these deals."""
         where: list[str] = []
