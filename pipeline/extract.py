@@ -234,8 +234,9 @@ def clean_author(raw: str | None) -> str | None:
     name = _AUTHOR_LABEL.sub("", name)
     name = _TRAILER.sub("", name)  # "Ann Lee -TDO- (PARIS)": the desk and city after the name
     name = re.sub(r"[\s,;:()\-–—]+$", "", name).strip()
-    if find_dates(name):
-        name = name[: find_dates(name)[0].start].strip(" ,;-–—|")
+    dates = find_dates(name)
+    if dates:
+        name = name[: dates[0].start].strip(" ,;-–—|")
     words = name.split()
     if (
         not words
