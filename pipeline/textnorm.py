@@ -32,9 +32,21 @@ def fold_char(ch: str) -> str:
     return base if len(base) == 1 else low
 
 
+class _FoldTable(dict[int, str]):
+    """``str.translate`` table that folds each code point on first sight and keeps the answer."""
+
+    def __missing__(self, code: int) -> str:
+        folded = fold_char(chr(code))
+        self[code] = folded
+        return folded
+
+
+_FOLD_TABLE = _FoldTable()
+
+
 def fold(text: str) -> str:
     """Length-preserving fold for matching with exact offsets."""
-    return "".join(fold_char(c) for c in text)
+    return text.translate(_FOLD_TABLE)
 
 
 def normalize(text: str) -> str:

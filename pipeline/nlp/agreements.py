@@ -333,8 +333,13 @@ _LOCATIVE = re.compile(r"(?:['’]?[dt][ae]|['’]?[dt]ə|['’]?n?[dt][ae]ki|n?
 
 def _within(after: str, cues: tuple[str, ...], words: int) -> bool:
     """A cue starts within the first ``words`` words of ``after``."""
+    return _within_pattern(cues, words).match(after) is not None
+
+
+@lru_cache(maxsize=256)
+def _within_pattern(cues: tuple[str, ...], words: int) -> re.Pattern[str]:
     alternation = "|".join(re.escape(c) for c in cues) or "(?!)"
-    return re.match(rf"^\W*(?:[^\W_][^\s]*\s+){{0,{words}}}?(?:{alternation})", after) is not None
+    return re.compile(rf"^\W*(?:[^\W_][^\s]*\s+){{0,{words}}}?(?:{alternation})")
 
 
 _PRODUCT_HEADS = re.compile(
@@ -820,16 +825,27 @@ def _framework(folded: str, lex: Lexicon) -> bool:
 _MONTH_MAY = re.compile(r"(?:\b(?:in|since|until|by|from|of|early|late|mid-?|\d{1,2})\s+may\b|\bmay\s+\d)")
 
 
+@lru_cache(maxsize=16)
+def _stipulated_patterns(
+    triggers: tuple[str, ...], stipulated: tuple[str, ...]
+) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    heads = "|".join(re.escape(t) for t in sorted(set(triggers), key=len, reverse=True))
+    cues = "|".join(re.escape(c) for c in stipulated) or "(?!)"
+    return (
+        re.compile(rf"(?<![\w])(?:{heads})\w*?(?:n?d[ae])\s+(?:{cues})\w*"),
+        re.compile(rf"(?<![\w])(?:{cues})\s+(?:in|under|by)\s+(?:the|this|that)\s+(?:{heads})\w*"),
+    )
+
+
 def _stipulated(folded: str, lex: Lexicon) -> tuple[int, int] | None:
     """Where a sentence says something is provided for in an instrument ("müqavilədə nəzərdə
     tutulmuş 24 helikopter", "sözleşmede öngörülen", "provided for in the contract"): that
     instrument was concluded, and the words are no plan."""
-    triggers = [t for kind in lex.priority for t in lex.triggers.get(kind, ())]
-    heads = "|".join(re.escape(t) for t in sorted(set(triggers), key=len, reverse=True))
-    cues = "|".join(re.escape(c) for c in lex.stipulated) or "(?!)"
-    m = re.search(rf"(?<![\w])(?:{heads})\w*?(?:n?d[ae])\s+(?:{cues})\w*", folded)
+    triggers = tuple(t for kind in lex.priority for t in lex.triggers.get(kind, ()))
+    after_head, before_head = _stipulated_patterns(triggers, tuple(lex.stipulated))
+    m = after_head.search(folded)
     if m is None:
-        m = re.search(rf"(?<![\w])(?:{cues})\s+(?:in|under|by)\s+(?:the|this|that)\s+(?:{heads})\w*", folded)
+        m = before_head.search(folded)
     return None if m is None else (m.start(), m.end())
 
 

