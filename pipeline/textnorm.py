@@ -45,7 +45,7 @@ _FOLD_TABLE = _FoldTable()
 
 
 def fold(text: str) -> str:
-    """Length-preserving fold for matching with exact offsets."""
+    """Length-preserving fold for matching with exact offsets (C-speed: a ``str.translate`` table)."""
     return text.translate(_FOLD_TABLE)
 
 

@@ -18,30 +18,13 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from pipeline.textnorm import fold_char
+from pipeline.textnorm import fold
 
 STOPWORDS_FILE = Path(__file__).with_name("stopwords.txt")
 _WORD = re.compile(r"[^\W_]+")
 _SUFFIX_MARKS = "'’"
 EMPTY_TERM = "∅"  # stands in for a chunk with no terms (bm25s needs one per chunk)
 Scores = npt.NDArray[np.float32]
-
-
-class _FoldTable(dict[int, str]):
-    """``str.translate`` table computing ``textnorm.fold_char`` once per code point (C-speed folding)."""
-
-    def __missing__(self, key: int) -> str:
-        value = fold_char(chr(key))
-        self[key] = value
-        return value
-
-
-_FOLD = _FoldTable()
-
-
-def fast_fold(text: str) -> str:
-    """Same result as ``textnorm.fold`` (length-preserving), an order of magnitude faster."""
-    return text.translate(_FOLD)
 
 
 @cache
@@ -67,7 +50,7 @@ class TermNormaliser:
 
     def spans(self, text: str) -> list[tuple[str, int, int]]:
         """(term, start, end) for every term of ``text``; offsets index into ``text``."""
-        folded = fast_fold(text)
+        folded = fold(text)
         stop = stopwords()
         p = self.prefix
         if not self.drop_suffixes:
@@ -104,7 +87,7 @@ class TermNormaliser:
             if term is None:
                 if len(cache) > _TERM_CACHE_SIZE:
                     cache.clear()
-                folded = fast_fold(word)
+                folded = fold(word)
                 term = cache[word] = "" if folded in stopwords() else folded[: self.prefix]
             if term:
                 out.append(term)
@@ -116,7 +99,7 @@ class TermNormaliser:
         if self.drop_suffixes or not terms:
             return [(s, e) for t, s, e in self.spans(text) if t in terms]
         stop, p = stopwords(), self.prefix
-        return [m.span() for m in _WORD.finditer(fast_fold(text)) if m[0][:p] in terms and m[0] not in stop]
+        return [m.span() for m in _WORD.finditer(fold(text)) if m[0][:p] in terms and m[0] not in stop]
 
     def key(self) -> str:
         """What the terms depend on: part of a saved index's identity."""

@@ -53,7 +53,7 @@ from pipeline.backend.sqlite import Store
 from pipeline.config import Settings
 from pipeline.errors import UsageError
 from pipeline.index.embedders import Embedder, make_embedder
-from pipeline.index.lexical import DEFAULT_TERMS, TermNormaliser, fast_fold, stopwords
+from pipeline.index.lexical import DEFAULT_TERMS, TermNormaliser, stopwords
 from pipeline.index.snapshot import (
     ALL_LANGUAGES,
     AliasTable,
@@ -79,7 +79,6 @@ __all__ = [
     "TermNormaliser",
     "best_per_document",
     "expand_query",
-    "fast_fold",
     "fuse",
     "index_dir",
     "prepare_search",

@@ -32,8 +32,9 @@ import numpy as np
 import numpy.typing as npt
 
 from pipeline.backend.sqlite import Store
-from pipeline.index.lexical import Bm25Index, TermNormaliser, fast_fold
+from pipeline.index.lexical import Bm25Index, TermNormaliser
 from pipeline.index.vectors import VectorIndex
+from pipeline.textnorm import fold
 
 log = logging.getLogger(__name__)
 
@@ -475,7 +476,7 @@ def _ann_graphs(
 
 def normalize(text: str) -> str:
     """``textnorm.normalize`` (folded, whitespace collapsed) at ``str.translate`` speed."""
-    return " ".join(fast_fold(text).split())
+    return " ".join(fold(text).split())
 
 
 def _safe(lang: str) -> str:
