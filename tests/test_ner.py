@@ -388,21 +388,20 @@ def test_piece_segmentation_is_the_e5_tokenizers(tmp_path: Path) -> None:
         (tmp_path / name).symlink_to(e5 / name)
     vectors = PieceVectors(tmp_path)  # no table yet: built and saved beside the model
     assert (tmp_path / PIECE_TABLE / "pieces.json").exists()
-    assert (tmp_path / PIECE_TABLE / "vectors.npy").exists()
     words = [
         "Azərsilahın",
         "MKE'nin",
         "Bakıda",
         "Müdafiə",
-        "Sənayesi",
         "Makine",
         "cartridge",
         "İlham",
         "2024-cü",
+        "a\U00010300\U00010301b",
     ]
     tokenizer = Tokenizer.from_file(str(e5 / "tokenizer.json"))
     for word, enc in zip(words, tokenizer.encode_batch(words, add_special_tokens=False), strict=True):
-        assert [vectors.ids[p] for p in enc.tokens] == vectors.segment(word)
+        assert enc.ids == vectors.segment(word), word  # the last word: two unknown characters, one <unk>
     again = PieceVectors(tmp_path)  # now read from the saved table
     assert np.array_equal(again(words), vectors(words))
 

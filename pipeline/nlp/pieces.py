@@ -9,9 +9,10 @@ languages: every token is cut into e5's SentencePiece pieces and the pieces' inp
 Words that name places, people and companies sit near each other in that space across
 Turkish, Azerbaijani and English, whether or not the NER training data had them.
 
-Only the pieces tr/az/en text can contain are kept (a table of 147k of the 250k, their rows in
-float16, memory-mapped and read row by row), the segmentation is e5's own unigram Viterbi, and word
-vectors are cached, so the cost is a dictionary look-up per token once a text's words were seen.
+The segmentation is e5's own unigram Viterbi over its pieces and scores (a small table written
+beside the e5 model on first use, instead of the 0.3 GB tokenizer), the embedding matrix is
+memory-mapped and read row by row, and word vectors are cached, so the cost is a dictionary look-up
+per token once a text's words were seen.
 The layer has no weights of its own (the model learns how to use the vectors in the layer after
 it), so the trained model stays small and the vectors are never copied into it.
 """
@@ -27,7 +28,7 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import cast
+from typing import TypedDict, cast
 
 import numpy as np
 from spacy.ml.models.tok2vec import MultiHashEmbed
@@ -41,6 +42,16 @@ log = logging.getLogger(__name__)
 E5_DIR = "e5-small"
 PIECE_TABLE = "piece_table"
 _SPACE = "\u2581"  # SentencePiece's word-start mark
+_SPECIAL_IDS = frozenset({0, 1, 2, 3})  # <s> <pad> </s> <unk>: never matched in text
+
+
+class PieceTable(TypedDict):
+    pieces: list[str]
+    scores: list[float]
+    unk_id: int
+    scale: float
+
+
 PIECE_DIM = 384  # multilingual-e5-small's hidden size
 PIECES_ARCHITECTURE = "defintel.PieceHashEmbed.v1"
 _MATRIX_KEY = "embeddings.word_embeddings.weight"
@@ -51,22 +62,24 @@ class PieceVectors:
     """Word → mean of its e5 pieces' input embeddings (float32, scaled to unit variance).
 
     Words are cut as e5's SentencePiece unigram model cuts them (NFKC, ``▁`` before the word, the
-    most probable segmentation), from a compact table of the pieces written in Latin or Cyrillic
-    letters, digits and punctuation — what tr/az/en text is made of — and their embedding rows in
-    float16 (``piece_table/``, written beside the e5 model on first use). Loading it costs a
-    fraction of a second and a few tens of MB, not the 250k-piece tokenizer's 0.3 GB."""
+    most probable segmentation, consecutive unknown characters one ``<unk>``) from its pieces and
+    scores (``piece_table/pieces.json``, written beside the e5 model on first use, with the
+    matrix's scale); the rows are read from the memory-mapped ``model.safetensors``. Loading costs
+    a fraction of a second, not the 250k-piece tokenizer's 0.9 s and 0.3 GB."""
 
     def __init__(self, e5_dir: str | Path) -> None:
-        pieces, scores, vectors = load_piece_table(Path(e5_dir))
-        self.ids = {p: i for i, p in enumerate(pieces)}
+        root = Path(e5_dir)
+        table = load_piece_table(root)
+        pieces, scores = table["pieces"], table["scores"]
+        self.unk = int(table["unk_id"])
+        self.ids = {p: i for i, p in enumerate(pieces) if i not in _SPECIAL_IDS}
         self.scores = scores
-        self.matrix = vectors
-        self.width = int(vectors.shape[1])
+        self.matrix = _memmap(root / "model.safetensors", _MATRIX_KEY)
+        self.width = int(self.matrix.shape[1])
         self.unk_score = min(scores) - 10.0
         self.longest = max(len(p) for p in pieces)
         self.space = self.ids.get(_SPACE)
-        sample = np.asarray(vectors[:: max(1, vectors.shape[0] // 4096)], dtype=np.float32)
-        self.scale = float(1.0 / (sample.std() or 1.0))
+        self.scale = float(table["scale"])
         self.cache: dict[str, np.ndarray] = {}
         self.by_orth: dict[int, np.ndarray] = {}  # the same vectors by the tokens' ORTH hashes
 
@@ -85,7 +98,7 @@ class PieceVectors:
                 if piece is not None:
                     score = best[start] + self.scores[piece]
                 elif end - start == 1:
-                    score = best[start] + self.unk_score
+                    piece, score = self.unk, best[start] + self.unk_score
                 else:
                     continue
                 if score > best[end]:
@@ -94,8 +107,8 @@ class PieceVectors:
         end = n
         while end > 0:
             start, piece = back[end]
-            if piece is not None:
-                out.append(piece)
+            if piece is not None and not (piece == self.unk and out and out[-1] == self.unk):
+                out.append(piece)  # consecutive unknown characters are one <unk>, as in e5's tokenizer
             end = start
         return out[::-1]
 
@@ -131,16 +144,6 @@ class PieceVectors:
         return np.stack([self.vector(w) for w in words])
 
 
-def _table_script(piece: str) -> bool:
-    """A piece of tr/az/en text: Latin or Cyrillic letters, digits, punctuation, symbols, ``▁``."""
-    for ch in piece:
-        if ch.isascii() or ch == _SPACE or unicodedata.category(ch)[0] in "PNSZ":
-            continue
-        if not unicodedata.name(ch, "").startswith(("LATIN", "CYRILLIC")):
-            return False
-    return True
-
-
 def _memmap(path: Path, key: str) -> np.ndarray:
     """One tensor of a safetensors file, memory-mapped read-only (the file is 8 bytes of header
     length, a JSON header with each tensor's dtype/shape/offsets, then the raw data)."""
@@ -154,40 +157,37 @@ def _memmap(path: Path, key: str) -> np.ndarray:
     return np.memmap(path, dtype=np.float32, mode="r", offset=8 + size + start, shape=tuple(info["shape"]))
 
 
-def build_piece_table(e5_dir: Path) -> tuple[list[str], list[float], np.ndarray]:
-    """The compact table from e5's ``tokenizer.json`` (unigram pieces and scores) and the
-    embedding matrix in ``model.safetensors``."""
+def build_piece_table(e5_dir: Path) -> PieceTable:
+    """e5's unigram pieces, their scores and unknown-piece id (from ``tokenizer.json``) and the
+    scale that gives the embedding matrix unit variance (from a 1-in-61 row sample)."""
     model = json.loads((e5_dir / "tokenizer.json").read_text(encoding="utf-8"))["model"]
     if model.get("type") != "Unigram":
         raise ValueError(f"{e5_dir}/tokenizer.json: expected a Unigram model, found {model.get('type')}")
     matrix = _memmap(e5_dir / "model.safetensors", _MATRIX_KEY)
-    keep = [i for i, (piece, _) in enumerate(model["vocab"]) if i > 3 and _table_script(piece)]
-    pieces = [model["vocab"][i][0] for i in keep]
-    scores = [float(model["vocab"][i][1]) for i in keep]
-    return pieces, scores, np.asarray(matrix[keep], dtype=np.float16)
+    sample = np.asarray(matrix[:: max(1, matrix.shape[0] // 4096)], dtype=np.float32)
+    return {
+        "pieces": [p for p, _ in model["vocab"]],
+        "scores": [float(score) for _, score in model["vocab"]],
+        "unk_id": int(model["unk_id"]),
+        "scale": float(1.0 / (sample.std() or 1.0)),
+    }
 
 
-def load_piece_table(e5_dir: Path) -> tuple[list[str], list[float], np.ndarray]:
-    """The compact table of ``e5_dir``, built and saved there on first use (kept in memory only
-    when the folder is read-only)."""
-    folder = e5_dir / PIECE_TABLE
-    index, vectors = folder / "pieces.json", folder / "vectors.npy"
-    if index.exists() and vectors.exists():
-        table = json.loads(index.read_text(encoding="utf-8"))
-        return table["pieces"], table["scores"], np.load(vectors, mmap_mode="r")
-    pieces, scores, matrix = build_piece_table(e5_dir)
+def load_piece_table(e5_dir: Path) -> PieceTable:
+    """The piece table of ``e5_dir`` (``piece_table/pieces.json``), built and saved there on first
+    use (kept in memory only when the folder is read-only)."""
+    index = e5_dir / PIECE_TABLE / "pieces.json"
+    if index.exists():
+        return cast(PieceTable, json.loads(index.read_text(encoding="utf-8")))
+    table = build_piece_table(e5_dir)
     try:
-        folder.mkdir(exist_ok=True)
-        tmp = f".{os.getpid()}.tmp"  # two workers building at once each write their own files
-        np.save(folder / f"vectors{tmp}.npy", matrix)
-        (folder / f"pieces{tmp}.json").write_text(
-            json.dumps({"pieces": pieces, "scores": scores}, ensure_ascii=False), encoding="utf-8"
-        )
-        (folder / f"vectors{tmp}.npy").replace(vectors)
-        (folder / f"pieces{tmp}.json").replace(index)
+        index.parent.mkdir(exist_ok=True)
+        tmp = index.with_name(f"pieces.{os.getpid()}.tmp")  # two workers at once write their own files
+        tmp.write_text(json.dumps(table, ensure_ascii=False), encoding="utf-8")
+        tmp.replace(index)
     except OSError as exc:
-        log.warning("cannot save the e5 piece table in %s (%s): kept in memory", folder, exc)
-    return pieces, scores, matrix
+        log.warning("cannot save the e5 piece table in %s (%s): kept in memory", index.parent, exc)
+    return table
 
 
 @lru_cache(maxsize=2)
