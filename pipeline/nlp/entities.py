@@ -104,7 +104,7 @@ def _trained_ner(path: str, e5_dir: str) -> Language:
     from the models dir's e5 model."""
     if not _needs_e5(Path(path)):
         return spacy.load(path)
-    if not (Path(e5_dir) / "model.safetensors").exists():
+    if not _has_e5(Path(e5_dir)):
         raise UsageError(f"the NER model {path} needs the e5 model in {e5_dir}: run `make models`")
     return spacy.load(path, config={"components": {"tok2vec": {"model": {"embed": {"e5_dir": e5_dir}}}}})
 
@@ -213,7 +213,7 @@ def build_pipeline(language: str, models_dir: str) -> Language:
         nlp.tokenizer.add_special_case(quote, [{"ORTH": quote}])  # type: ignore[union-attr]
     nlp.add_pipe("defintel_names", config={"models_dir": models_dir, "rules": True})
     model = trained_ner_path(models_dir)
-    missing = model is not None and _needs_e5(model) and not _has_e5(models_dir)
+    missing = model is not None and _needs_e5(model) and not _has_e5(Path(models_dir) / E5_DIR)
     if model is not None and not missing and language in ("tr", "az"):
         nlp.add_pipe(
             "defintel_model_ner",
@@ -233,9 +233,9 @@ def _needs_e5(model: Path) -> bool:
     return PIECES_ARCHITECTURE in (model / "config.cfg").read_text(encoding="utf-8")
 
 
-def _has_e5(models_dir: str) -> bool:
-    e5 = Path(models_dir) / E5_DIR
-    return (e5 / "model.safetensors").exists() and (e5 / "tokenizer.json").exists()
+def _has_e5(e5_dir: Path) -> bool:
+    """The e5 files the piece vectors read (the tokenizer only until its piece table is written)."""
+    return (e5_dir / "model.safetensors").exists() and (e5_dir / "tokenizer.json").exists()
 
 
 class EntityFinder:
@@ -281,9 +281,10 @@ class EntityFinder:
         organisation ending in one that is an acronym ("Türk SİHA"); or a known name plus letters
         ("Azerbaijani" is not Azerbaijan)."""
         text = ent.text.strip()
-        if any(v in self.not_entities for v in self.registry.variants(text)):
+        variants = self.registry.variants(text)
+        if any(v in self.not_entities for v in variants):
             return True
-        if ent.doc.lang_ in ("tr", "az") and any(v in _tr_az_months() for v in self.registry.variants(text)):
+        if ent.doc.lang_ in ("tr", "az") and any(v in _tr_az_months() for v in variants):
             return True  # "Haziran’da": a month with its case ending after an apostrophe
         words = [normalize(strip_suffix(t.text)) for t in ent if not t.is_punct]
         if ent.label_ in ("PERSON", "GPE", "LOC") and any(w in self.not_entities for w in words):
@@ -758,6 +759,7 @@ class InstitutionTypes:
     by_country: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
+@lru_cache(maxsize=4)
 def _institution_types(models_dir: str, registry: Registry) -> InstitutionTypes:
     path = Path(models_dir) / "institution_types.json"
     if not path.exists():
@@ -836,7 +838,6 @@ _CURRENCY = re.compile(
 
 
 @lru_cache(maxsize=4)
-@lru_cache(maxsize=4)
 def _lowercase_lexicon(models_dir: str) -> frozenset[str]:
     """Folded words the NER training text writes in lower case (``models/ner-tr/lowercase_words.txt``,
     written by ``models/train_ner.py``); empty without a trained model."""
@@ -859,6 +860,7 @@ def _tr_az_months() -> frozenset[str]:
     )
 
 
+@lru_cache(maxsize=4)
 def _not_entities(models_dir: str) -> frozenset[str]:
     path = Path(models_dir) / "not_entities.txt"
     if not path.exists():

@@ -85,7 +85,7 @@ class PieceVectors:
 
     def segment(self, word: str) -> list[int]:
         """Piece ids of the most probable segmentation of ``▁word`` (Viterbi over the unigram
-        scores; a character no piece covers is skipped as unknown)."""
+        scores; a character no piece covers is ``<unk>``, consecutive ones a single one)."""
         text = _SPACE + unicodedata.normalize("NFKC", word).replace(" ", _SPACE)
         n = len(text)
         best = [0.0] + [-math.inf] * n
@@ -116,7 +116,8 @@ class PieceVectors:
         """One word's vector (computed once, then cached)."""
         vec = self.cache.get(word)
         if vec is None:
-            ids = [i for i in self.segment(word) if i != self.space] or self.segment(word)
+            pieces = self.segment(word)
+            ids = [i for i in pieces if i != self.space] or pieces
             mean = (
                 np.asarray(self.matrix[ids], dtype=np.float32).mean(axis=0) if ids else np.zeros(self.width)
             )
